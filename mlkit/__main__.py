@@ -1,0 +1,3 @@
+from mlkit.cli import main
+
+main()

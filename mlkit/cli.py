@@ -1,0 +1,139 @@
+"""The `mlkit` entry point: a lazy command registry and one error contract.
+
+`mlkit --help` imports no numpy, nibabel, OpenCV, scipy or TensorFlow: a command's
+module is imported only when that command runs.
+"""
+
+import importlib
+import os
+import signal
+import sys
+
+import click
+
+from mlkit import __version__, ui
+from mlkit.errors import Exit, MlkitError
+
+# name -> (module, one-line help). The help lives here so listing imports nothing.
+COMMANDS = {
+    "info": ("mlkit.commands.info", "Describe images: format, shape, voxel size, orientation, range, history."),
+    "transform": ("mlkit.commands.transform", "Point and geometric operations on images and volumes."),
+    "sample": ("mlkit.commands.sample", "Write the sample MRI volume that ships with mlkit."),
+    "completion": ("mlkit.commands.completion", "Print the shell completion script for bash, zsh or fish."),
+}
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def __init__(self, *args, registry=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.registry = registry or {}
+
+    def list_commands(self, ctx):
+        return sorted(self.registry)
+
+    def get_command(self, ctx, name):
+        if name not in self.registry:
+            return None
+        module = importlib.import_module(self.registry[name][0])
+        return module.command
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, self.registry[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def resolve_command(self, ctx, args):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        ui.state["command"] = name or ""
+        return name, cmd, rest
+
+
+class MlkitGroup(LazyGroup):
+    """The root group: turns every failure into one line and an exit code."""
+
+    def main(self, args=None, prog_name="mlkit", **extra):
+        extra.pop("standalone_mode", None)
+        code = _run_guarded(lambda: super(MlkitGroup, self).main(args, prog_name, standalone_mode=False, **extra))
+        sys.exit(code)
+
+
+def _run_guarded(call):
+    ui.state["command"] = ""
+    try:
+        result = call()
+        return result if isinstance(result, int) else Exit.OK
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        hint = f"see '{exc.ctx.command_path} --help'" if exc.ctx else "see 'mlkit --help'"
+        ui.error(f"{exc.format_message()} ({hint})")
+        return Exit.USAGE
+    except click.ClickException as exc:
+        ui.error(exc.format_message())
+        return exc.exit_code
+    except MlkitError as exc:
+        ui.error(str(exc))
+        from mlkit.io.batch import UsageError
+
+        return Exit.USAGE if isinstance(exc, UsageError) else Exit.ERROR
+    except (KeyboardInterrupt, click.Abort):
+        ui.error("interrupted")
+        return Exit.INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return Exit.OK
+    except Exception as exc:
+        if ui.state["debug"]:
+            raise
+        ui.error(f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        return Exit.ERROR
+
+
+def _silence_stdout():
+    """The reader went away (`| head`): drop what is still buffered, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _sigterm(signum, frame):
+    # Unwind like Ctrl-C so temporary files are removed on the way out.
+    raise KeyboardInterrupt
+
+
+@click.group(cls=MlkitGroup, registry=COMMANDS, context_settings=CONTEXT)
+@click.version_option(__version__, "--version", prog_name="mlkit")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--debug", is_flag=True, help="Show tracebacks (also MLKIT_DEBUG=1).")
+def cli(quiet, debug):
+    """mlkit: command-line tools for 2D images and 3D/4D NIfTI volumes.
+
+    Commands read files, folders, globs or '-' (stdin) and write a file, a
+    folder or '-' (stdout). Between commands, images travel as a stream of
+    NIfTI-1 images, each carrying its name and history.
+
+    \b
+    Examples:
+      mlkit sample | mlkit transform rotate --angle 15 - -o demo/
+      mlkit transform log scan.nii.gz | mlkit info - --json
+    """
+    ui.state["quiet"] = quiet
+    ui.state["debug"] = ui.state["debug"] or debug
+    if threading_is_main():
+        signal.signal(signal.SIGTERM, _sigterm)
+
+
+def threading_is_main():
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def main():
+    cli.main(prog_name="mlkit")

@@ -1,0 +1,1 @@
+"""One module per command: click options and a call into the library, no math."""

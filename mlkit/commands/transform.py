@@ -1,0 +1,299 @@
+"""`mlkit transform OP`: deterministic point and geometric operations."""
+
+import click
+
+from mlkit.commands.options import Numbers, batch_options, inputs_argument, run_batch
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+def command():
+    """Point and geometric operations on 2D images and 3D/4D volumes.
+
+    Each op reads INPUT... (files, folders, globs or - for stdin) and writes
+    -o OUT (a file, a folder, or - for stdout). 4D series are processed one
+    volume at a time. Geometric ops move the voxel grid and update the affine
+    so the anatomy stays where it was in scanner space (--keep-affine moves the
+    content instead); --label makes them safe for segmentations.
+
+    \b
+    Examples:
+      mlkit transform negative anatomical.nii -o - | mlkit transform negative - -o back.nii
+      mlkit transform resample --voxel-size 1 scans/ -o resampled/ --jobs 4
+    """
+
+
+def _run(op, params, inputs, opts):
+    import functools
+
+    from mlkit import provenance
+    from mlkit.ops import transform_step
+
+    work = functools.partial(transform_step, op=op, params=params, cmdline=provenance.command_line())
+    return run_batch(inputs, work, opts)
+
+
+def geometric_options(fn):
+    options = [
+        click.option("--order", type=click.IntRange(0, 5), default=1, show_default=True, help="Spline order (0 nearest, 1 linear, 3 cubic)."),
+        click.option(
+            "--mode",
+            type=click.Choice(["constant", "nearest", "reflect", "mirror", "wrap"]),
+            help="How voxels beyond the edge are filled [default: constant; resample: nearest].",
+        ),
+        click.option("--cval", type=float, default=0.0, show_default=True, help="Fill value for --mode constant."),
+        click.option("--label", is_flag=True, help="Label image: nearest neighbour, labels never blended."),
+        click.option("--keep-affine", is_flag=True, help="Keep the affine: the content moves in scanner space."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _resampling(opts, mode="constant"):
+    params = {k: opts.pop(k) for k in ("order", "mode", "cval", "label", "keep_affine")}
+    params["mode"] = params["mode"] or mode
+    return params
+
+
+@command.command()
+@inputs_argument
+@batch_options
+def negative(inputs, **opts):
+    """Invert intensities: integers r -> max+min-r (255-r for uint8), floats r -> max+min-r.
+
+    \b
+    Example:
+      mlkit transform negative photo.png -o negative.png
+    """
+    return _run("negative", {}, inputs, opts)
+
+
+@command.command()
+@inputs_argument
+@batch_options
+def log(inputs, **opts):
+    """Log transform s = c*log(1+r), c scaling the maximum to the dtype's (floats: to 1).
+
+    \b
+    Example:
+      mlkit transform log scan.nii.gz -o scan_log.nii.gz
+    """
+    return _run("log", {}, inputs, opts)
+
+
+@command.command()
+@click.option("-g", "--gamma", "gamma_", type=float, required=True, help="The exponent.")
+@click.option("-c", type=float, help="Constant c in s = c*r^gamma (default: keep the reference maximum).")
+@inputs_argument
+@batch_options
+def gamma(gamma_, c, inputs, **opts):
+    """Power law s = c*r^gamma (default c keeps the dtype maximum; floats: the data maximum).
+
+    \b
+    Example:
+      mlkit transform gamma --gamma 0.5 photo.png -o brighter.png
+    """
+    return _run("gamma", {"gamma": gamma_, "c": c}, inputs, opts)
+
+
+@command.command()
+@click.option("--zscore", is_flag=True, help="Zero mean, unit standard deviation instead of [0, 1].")
+@click.option("--mask", type=click.Path(dir_okay=False), help="Take the statistics from voxels inside this mask.")
+@inputs_argument
+@batch_options
+def normalize(zscore, mask, inputs, **opts):
+    """Scale to [0, 1] (min-max) or to z-scores; float32 output.
+
+    \b
+    Example:
+      mlkit transform normalize --zscore --mask brain.nii.gz t1.nii.gz -o t1_z.nii.gz
+    """
+    return _run("normalize", {"zscore": zscore, "mask": mask}, inputs, opts)
+
+
+@command.command()
+@click.option("--to", "to", type=click.Choice(["uint8", "int8", "uint16", "int16", "int32", "float32", "float64"]), help="Target dtype (default: the input's).")
+@click.option("--range", "out_range", type=float, nargs=2, metavar="LO HI", help="Target range (default: the dtype's; floats [0, 1]).")
+@inputs_argument
+@batch_options
+def rescale(to, out_range, inputs, **opts):
+    """Map [min, max] linearly onto a dtype's range or onto LO..HI.
+
+    \b
+    Example:
+      mlkit transform rescale --to uint8 scan.nii.gz -o scan8.nii.gz
+    """
+    return _run("rescale", {"to": to, "out_range": out_range}, inputs, opts)
+
+
+@command.command()
+@click.option("--min", "low", type=float, help="Lower limit.")
+@click.option("--max", "high", type=float, help="Upper limit.")
+@click.option("--percentile", "percentiles", type=float, nargs=2, metavar="LO HI", help="Limits at these percentiles.")
+@inputs_argument
+@batch_options
+def clip(low, high, percentiles, inputs, **opts):
+    """Limit values to [MIN, MAX] or to percentiles of each volume.
+
+    \b
+    Example:
+      mlkit transform clip --percentile 1 99 scan.nii.gz -o clipped.nii.gz
+    """
+    if low is None and high is None and percentiles is None:
+        raise click.UsageError("give --min and/or --max, or --percentile")
+    return _run("clip", {"low": low, "high": high, "percentiles": percentiles}, inputs, opts)
+
+
+@command.command()
+@click.option("-t", "--value", type=float, help="Threshold: voxels above it are kept.")
+@click.option("--otsu", is_flag=True, help="Pick the threshold with Otsu's method.")
+@click.option("--zero", "mode", flag_value="zero", help="Keep values above the threshold, set the rest to 0.")
+@click.option("--binary", "mode", flag_value="binary", default=True, help="Output a 0/1 uint8 mask (default).")
+@inputs_argument
+@batch_options
+def threshold(value, otsu, mode, inputs, **opts):
+    """Binary mask of the voxels above a threshold (or --zero the others).
+
+    \b
+    Example:
+      mlkit transform threshold --otsu t1.nii.gz -o mask.nii.gz
+    """
+    if (value is None) == (not otsu):
+        raise click.UsageError("give exactly one of --value and --otsu")
+    return _run("threshold", {"value": value, "otsu": otsu, "mode": mode}, inputs, opts)
+
+
+@command.command()
+@click.option("-a", "--axis", type=int, default=0, show_default=True, help="Spatial axis to mirror.")
+@click.option("--keep-affine", is_flag=True, help="Keep the affine: the content moves in scanner space.")
+@inputs_argument
+@batch_options
+def flip(axis, keep_affine, inputs, **opts):
+    """Mirror along a spatial axis (exact, no interpolation).
+
+    \b
+    Examples:
+      mlkit transform flip --axis 1 photo.png -o mirrored.png
+      mlkit transform flip --axis 0 --keep-affine scan.nii.gz -o lr_swapped.nii.gz
+    """
+    return _run("flip", {"axis": axis, "keep_affine": keep_affine}, inputs, opts)
+
+
+@command.command()
+@click.option("--angle", type=float, required=True, help="Degrees.")
+@click.option("--axes", type=Numbers(int), default="0,1", show_default=True, help="The two spatial axes of the plane.")
+@geometric_options
+@inputs_argument
+@batch_options
+def rotate(angle, axes, inputs, **opts):
+    """Rotate in-plane about the grid centre (in millimetres), shape kept.
+
+    \b
+    Example:
+      mlkit transform rotate --angle 15 --order 3 scan.nii.gz -o rotated.nii.gz
+    """
+    if len(axes) != 2:
+        raise click.UsageError("--axes takes two axes, e.g. 0,1")
+    params = {"angle": angle, "axes": axes, **_resampling(opts)}
+    return _run("rotate", params, inputs, opts)
+
+
+@command.command()
+@click.option("--by", "offsets", type=Numbers(), required=True, help="Voxels, one value or one per axis.")
+@geometric_options
+@inputs_argument
+@batch_options
+def shift(offsets, inputs, **opts):
+    """Move the content by whole or fractional voxels.
+
+    \b
+    Example:
+      mlkit transform shift --by 5,-3,0 scan.nii.gz -o shifted.nii.gz
+    """
+    return _run("shift", {"offsets": offsets, **_resampling(opts)}, inputs, opts)
+
+
+@command.command()
+@click.option("--factor", "factors", type=Numbers(), required=True, help=">1 zooms in, <1 out; one value or one per axis.")
+@geometric_options
+@inputs_argument
+@batch_options
+def zoom(factors, inputs, **opts):
+    """Zoom in or out about the centre; the shape is kept.
+
+    \b
+    Example:
+      mlkit transform zoom --factor 1.25 photo.png -o closer.png
+    """
+    return _run("zoom", {"factors": factors, **_resampling(opts)}, inputs, opts)
+
+
+@command.command()
+@click.option("--shape", type=Numbers(int), help="Output shape, e.g. 128,128,64.")
+@click.option("--voxel-size", type=Numbers(), help="Output voxel size in mm, one value or one per axis.")
+@click.option("--antialias/--no-antialias", default=True, show_default=True, help="Smooth before shrinking.")
+@geometric_options
+@inputs_argument
+@batch_options
+def resample(shape, voxel_size, antialias, inputs, **opts):
+    """Resample the same field of view to a new shape or voxel size.
+
+    \b
+    Examples:
+      mlkit transform resample --voxel-size 1 scan.nii.gz -o scan_1mm.nii.gz
+      mlkit transform resample --shape 64,64,40 --label seg.nii.gz -o seg_small.nii.gz
+    """
+    if (shape is None) == (voxel_size is None):
+        raise click.UsageError("give exactly one of --shape and --voxel-size")
+    params = {"shape": shape, "voxel_size": voxel_size, "antialias": antialias, **_resampling(opts, "nearest")}
+    return _run("resample", params, inputs, opts)
+
+
+@command.command()
+@click.option("--shape", type=Numbers(int), required=True, help="Window shape.")
+@click.option("--origin", type=Numbers(int), help="First voxel of the window (default: centred).")
+@click.option("--keep-affine", is_flag=True, help="Keep the affine: the content moves in scanner space.")
+@inputs_argument
+@batch_options
+def crop(shape, origin, keep_affine, inputs, **opts):
+    """Cut a window (centred by default); the affine follows it.
+
+    \b
+    Example:
+      mlkit transform crop --shape 160,192,160 t1.nii.gz -o t1_crop.nii.gz
+    """
+    return _run("crop", {"shape": shape, "origin": origin, "keep_affine": keep_affine}, inputs, opts)
+
+
+@command.command()
+@click.option("--shape", type=Numbers(int), required=True, help="Padded shape.")
+@click.option("--mode", type=click.Choice(["constant", "edge"]), default="constant", show_default=True)
+@click.option("--cval", type=float, default=0.0, show_default=True, help="Fill value for --mode constant.")
+@click.option("--keep-affine", is_flag=True, help="Keep the affine: the content moves in scanner space.")
+@inputs_argument
+@batch_options
+def pad(shape, mode, cval, keep_affine, inputs, **opts):
+    """Grow to a shape with the image centred.
+
+    \b
+    Example:
+      mlkit transform pad --shape 256,256 photo.png -o padded.png
+    """
+    return _run("pad", {"shape": shape, "mode": mode, "cval": cval, "keep_affine": keep_affine}, inputs, opts)
+
+
+@command.command(name="slice")
+@click.option("-a", "--axis", type=int, default=2, show_default=True, help="Spatial axis across which to cut.")
+@click.option("-i", "--index", type=int, help="Slice index (default: the middle).")
+@inputs_argument
+@batch_options
+def slice_(axis, index, inputs, **opts):
+    """Take one 2D plane of a 3D volume (for PNG output, say).
+
+    \b
+    Example:
+      mlkit transform slice --axis 2 --index 12 scan.nii.gz | mlkit transform rescale --to uint8 - -o slice.png
+    """
+    return _run("slice", {"axis": axis, "index": index}, inputs, opts)

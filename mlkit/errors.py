@@ -1,0 +1,29 @@
+"""The exceptions every command raises, and the exit codes they map to."""
+
+import enum
+
+
+class Exit(enum.IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+class MlkitError(Exception):
+    """A data or runtime error: reported as one line, exit 1.
+
+    `hint` says how to fix it; it is printed in parentheses after the message.
+    """
+
+    def __init__(self, message, hint=None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self):
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ImageFormatError(MlkitError):
+    """The bytes are not an image mlkit can read, or not one it can write."""

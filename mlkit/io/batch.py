@@ -1,0 +1,298 @@
+"""Batch runs: many inputs, one output spec, --jobs and --shard, no stop on one bad input.
+
+A command hands `run` a `work(img, seedseq) -> [Image, ...]` function (picklable:
+a module-level function or a functools.partial of one). Each input image gets
+its own random stream, derived from the run's seed and the image's position in
+the unsharded input list, so outputs do not depend on --jobs or --shard.
+"""
+
+import concurrent.futures
+import dataclasses
+import glob
+import multiprocessing
+import os
+import secrets
+import sys
+from collections import deque
+
+import numpy as np
+
+from mlkit import ui
+from mlkit.errors import MlkitError
+from mlkit.io.read import SUFFIXES, read_images, stem, suffix
+from mlkit.io.write import StreamWriter, cast, output_suffix, refuse_terminal, write_image
+
+FOLDER_SUFFIXES = SUFFIXES + (".mgz", ".mgh")
+
+
+class UsageError(MlkitError):
+    """Options that do not fit together: exit 2."""
+
+
+def expand_inputs(specs):
+    """Files, folders (their image files), globs and '-', in a stable order."""
+    paths = []
+    for spec in specs:
+        if spec == "-" or os.path.isfile(spec):
+            paths.append(spec)
+        elif os.path.isdir(spec):
+            paths.extend(_images_in(spec))
+        elif glob.has_magic(spec):
+            matches = sorted(p for p in glob.glob(spec) if os.path.isfile(p))
+            if not matches:
+                raise MlkitError(f"no files match {spec!r}")
+            paths.extend(matches)
+        else:
+            paths.append(spec)  # reported as a failed input, the others still run
+    if paths.count("-") > 1:
+        raise UsageError("stdin ('-') can be read only once")
+    return paths
+
+
+def _images_in(folder):
+    names = sorted(os.listdir(folder))
+    found = [
+        os.path.join(folder, n)
+        for n in names
+        if not n.startswith(".") and suffix(n) in FOLDER_SUFFIXES and os.path.isfile(os.path.join(folder, n))
+    ]
+    if not found:
+        raise MlkitError(f"no image files in folder {folder}")
+    return found
+
+
+def parse_shard(text):
+    """'I/N' -> (I, N), with 0 <= I < N."""
+    if text is None:
+        return None
+    try:
+        index, count = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard takes I/N (e.g. 0/4), got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise UsageError(f"--shard {text}: need 0 <= I < N")
+    return index, count
+
+
+def select_shard(paths, shard):
+    items = list(enumerate(paths))
+    if shard is None:
+        return items
+    index, count = shard
+    return [(i, p) for i, p in items if i % count == index]
+
+
+@dataclasses.dataclass
+class Sink:
+    """Where outputs go: a folder, one file, or the stream on stdout."""
+
+    kind: str  # "folder", "file" or "stream"
+    path: str = ""
+    ext: str = ""
+    dtype: str = ""
+
+    def prepare(self, img):
+        if self.dtype:
+            img = img.replace(data=cast(img.data, self.dtype))
+        return img
+
+    def folder_path(self, img):
+        ext = self.ext or img.suffix or ".nii.gz"
+        return os.path.join(self.path, img.name + ext)
+
+
+def make_sink(output, n_inputs, ext=None, dtype=None, stdout=None):
+    stdout = stdout if stdout is not None else sys.stdout
+    ext = _normalise_ext(ext)
+    if output in (None, "-"):
+        refuse_terminal(stdout)
+        return Sink("stream", dtype=dtype or "")
+    if output.endswith(("/", os.sep)) or os.path.isdir(output) or not _has_image_suffix(output):
+        return Sink("folder", output, ext, dtype or "")
+    if n_inputs > 1:
+        raise UsageError(f"{n_inputs} inputs but -o names one file", "give a folder: -o out/")
+    return Sink("file", output, dtype=dtype or "")
+
+
+def _normalise_ext(ext):
+    if not ext:
+        return ""
+    ext = ext if ext.startswith(".") else "." + ext
+    output_suffix("x" + ext)  # raises for an unknown format
+    return ext.lower()
+
+
+def _has_image_suffix(path):
+    try:
+        output_suffix(path)
+        return True
+    except MlkitError:
+        return False
+
+
+@dataclasses.dataclass
+class Failure:
+    label: str
+    message: str
+
+
+def run(inputs, work, output=None, *, jobs=1, shard=None, ext=None, dtype=None, seed=None, label="inputs"):
+    """Run `work` over every input image and send the results to `output`.
+
+    Returns the exit code: 0, or 1 when any input failed (each failure is
+    reported on stderr as it happens, then a summary).
+    """
+    paths = expand_inputs(inputs)
+    items = select_shard(paths, shard)
+    sink = make_sink(output, len(paths), ext, dtype)
+    _check_names(items, sink)
+    seed = secrets.randbits(32) if seed is None else seed
+    worker = _Worker(sink, work, seed)
+    collector = _Collector(sink)
+    with ui.progress(len(items), label) as advance:
+        for result in _execute(items, worker, jobs):
+            collector.collect(result)
+            advance()
+    collector.finish()
+    if collector.failures:
+        ui.error(f"{len(collector.failures)} of {collector.count} {label} failed")
+        return 1
+    return 0
+
+
+def _check_names(items, sink):
+    if sink.kind != "folder":
+        return
+    stems = [stem(p) for _, p in items if p != "-"]
+    dupes = sorted({s for s in stems if stems.count(s) > 1})
+    if dupes:
+        raise UsageError(f"several inputs are named {dupes[0]!r}; their outputs would overwrite each other")
+
+
+@dataclasses.dataclass
+class _Worker:
+    """Does the work for one input, in this process or a worker process."""
+
+    sink: Sink
+    work: object
+    seed: int
+
+    def task(self, index, path, subindex=0, img=None):
+        """Worker side: read, work, and (for folders) write. Returns results or a Failure."""
+        label = path if img is None else f"{path}[{subindex}]"
+        try:
+            images = [img] if img is not None else read_images(path)
+            out = []
+            for k, image in enumerate(images, start=subindex):
+                if img is None and path != "-":
+                    image = _file_named(image, path, k)
+                seedseq = np.random.SeedSequence(self.seed, spawn_key=(index, k))
+                for result in self.work(image, seedseq):
+                    out.append(self._deliver(result))
+            return out
+        except MlkitError as exc:
+            return Failure(label, str(exc))
+        except MemoryError:
+            return Failure(label, "out of memory (try fewer --jobs)")
+        except Exception as exc:  # a bug: keep the batch going, say how to see it
+            if ui.state["debug"]:
+                raise
+            return Failure(label, f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+
+    def _deliver(self, img):
+        img = self.sink.prepare(img)
+        if self.sink.kind == "folder":
+            path = self.sink.folder_path(img)
+            write_image(img, path)
+            return path
+        return img
+
+
+class _Collector:
+    """In the main process: takes results in input order, reports failures."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self.failures, self.count = [], 0
+        self.written = set()
+        self.held = None
+        self.stream = StreamWriter() if sink.kind == "stream" else None
+
+    def collect(self, result):
+        self.count += 1
+        if isinstance(result, Failure):
+            self.failures.append(result)
+            ui.error(f"{result.label}: {result.message}")
+            return
+        for item in result:
+            self._take(item)
+
+    def _take(self, item):
+        if self.sink.kind == "folder":
+            if item in self.written:
+                self.failures.append(Failure(item, "written twice"))
+                ui.error(f"two outputs are named {item}; the later one replaced the earlier")
+            self.written.add(item)
+        elif self.sink.kind == "stream":
+            self.stream.write(item)
+        elif self.held is not None:
+            raise UsageError("the input holds several images but -o names one file", "give a folder: -o out/")
+        else:
+            self.held = item
+
+    def finish(self):
+        if self.sink.kind == "file" and self.held is not None:
+            write_image(self.held, self.sink.path)
+
+
+def _file_named(img, path, k):
+    """A file's image is named after the file (the user may have renamed it)."""
+    if k == 0:
+        img.name = stem(path)
+    return img
+
+
+def _tasks(items):
+    """(index, path, subindex, img): stdin is split into its images here, in this process."""
+    for index, path in items:
+        if path == "-":
+            try:
+                for k, img in enumerate(read_images("-")):
+                    yield index, path, k, img
+            except MlkitError as exc:
+                yield index, path, -1, Failure("stdin", str(exc))
+        else:
+            yield index, path, 0, None
+
+
+def _run_task(worker, task):
+    index, path, subindex, img = task
+    if isinstance(img, Failure):
+        return img
+    return worker.task(index, path, subindex, img)
+
+
+def _execute(items, worker, jobs):
+    if jobs <= 1:
+        for task in _tasks(items):
+            yield _run_task(worker, task)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_init_worker, initargs=(dict(ui.state),)
+    ) as pool:
+        pending = deque()
+        try:
+            for task in _tasks(items):
+                pending.append(pool.submit(_run_task, worker, task))
+                if len(pending) >= 2 * jobs:  # bounded memory: at most 2 results per worker waiting
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _init_worker(state):
+    ui.state.update(state)

@@ -1,0 +1,81 @@
+"""The one image type every mlkit command passes around."""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Image:
+    """A voxel array placed in scanner space.
+
+    data      the voxels; 2D photos are H x W (x C), volumes X x Y x Z (x T)
+    affine    4x4 voxel-to-world matrix (identity for photos)
+    name      what outputs are named after (a file stem)
+    history   provenance: one dict per mlkit command that touched the image
+    header    the source NIfTI header (nibabel), kept so units and codes survive
+    channels  True when the last axis holds colour channels, never a spatial axis
+    format    the format it was read from ("nifti1", "png", ...)
+    suffix    the file type outputs keep by default (".nii.gz", ".png", ...)
+    """
+
+    data: np.ndarray
+    affine: np.ndarray = field(default_factory=lambda: np.eye(4))
+    name: str = "image"
+    history: list = field(default_factory=list)
+    header: object = None
+    channels: bool = False
+    format: str = "nifti1"
+    suffix: str = ""
+
+    @property
+    def spatial_ndim(self):
+        if self.channels:
+            return self.data.ndim - 1
+        return min(self.data.ndim, 3)
+
+    @property
+    def spatial_shape(self):
+        return self.data.shape[: self.spatial_ndim]
+
+    @property
+    def voxel_sizes(self):
+        sizes = np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
+        return tuple(float(s) for s in sizes[: self.spatial_ndim])
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def with_entry(self, entry):
+        """A copy whose history ends with `entry`."""
+        return self.replace(history=[*self.history, entry])
+
+    def volumes(self):
+        """Yield (index, block) for each spatial block: one per 4D volume.
+
+        Colour channels stay inside their block, so point ops see a photo whole.
+        """
+        if self.channels or self.data.ndim <= 3:
+            yield (), self.data
+            return
+        extra = self.data.shape[3:]
+        for index in np.ndindex(*extra):
+            yield index, self.data[(Ellipsis, *index)]
+
+
+def map_volumes(img, fn, dtype=None):
+    """Apply `fn` to each spatial block of `img` and stack the results.
+
+    Every block's result must have the same shape (it may differ from the
+    block's); `dtype` is the output dtype (default: the first result's).
+    """
+    if img.channels or img.data.ndim <= 3:
+        return fn(img.data)
+    out = None
+    for index, block in img.volumes():
+        result = fn(block)
+        if out is None:
+            out = np.empty(result.shape + img.data.shape[3:], dtype or result.dtype)
+        out[(Ellipsis, *index)] = result
+    return out

@@ -1,0 +1,212 @@
+"""Geometric operations: resample an image onto a new voxel grid.
+
+Every op is one matrix M (homogeneous, n+1 square for n spatial axes) mapping an
+output voxel index to the input voxel index it samples, plus an output shape.
+The new affine is A @ M, so each output voxel keeps the scanner position of the
+point it was sampled from: the anatomy stays where it was, only the grid moves.
+`keep_affine=True` keeps A instead (the content moves in scanner space).
+"""
+
+import math
+
+import numpy as np
+
+from mlkit.errors import MlkitError
+from mlkit.io.image import map_volumes
+
+MODES = {"constant": "grid-constant", "nearest": "nearest", "reflect": "reflect", "mirror": "mirror", "wrap": "grid-wrap"}
+
+
+def resample(img, matrix, out_shape, order=1, mode="constant", cval=0.0, label=False, keep_affine=False, prefilter_sigma=None):
+    """`img` sampled at matrix @ (output index): one interpolation, per volume and channel."""
+    from scipy import ndimage
+
+    if label:
+        order = 0
+    n = img.spatial_ndim
+    out_shape = tuple(int(s) for s in out_shape)
+    if min(out_shape) < 1:
+        raise MlkitError(f"output shape {out_shape} has an empty axis")
+
+    def plane(block):
+        exact = order == 0 and block.dtype != bool  # labels: no trip through float
+        work = block if exact or block.dtype in (np.float32, np.float64) else block.astype(np.float32)
+        if prefilter_sigma is not None and not label:
+            work = ndimage.gaussian_filter(work, prefilter_sigma, mode="nearest")
+        out = ndimage.affine_transform(
+            work, matrix, output_shape=out_shape, output=work.dtype, order=order, mode=MODES[mode], cval=cval
+        )
+        return _like(out, block.dtype)
+
+    def volume(block):
+        if not img.channels:
+            return plane(block)
+        return np.stack([plane(block[..., c]) for c in range(block.shape[-1])], axis=-1)
+
+    data = map_volumes(img, volume)
+    affine = img.affine if keep_affine else img.affine @ embed(matrix, n)
+    return img.replace(data=data, affine=affine)
+
+
+def flip(img, axis, keep_affine=False):
+    """Mirror along a spatial axis; exact (no interpolation)."""
+    axis = _check_axis(img, axis)
+    size = img.spatial_shape[axis]
+    matrix = np.eye(img.spatial_ndim + 1)
+    matrix[axis, axis] = -1
+    matrix[axis, -1] = size - 1
+    affine = img.affine if keep_affine else img.affine @ embed(matrix, img.spatial_ndim)
+    return img.replace(data=np.flip(img.data, axis=axis).copy(), affine=affine)
+
+
+def rotate(img, angle, axes=(0, 1), **kw):
+    """Rotate by `angle` degrees in the plane of two spatial axes, about the grid
+    centre, in millimetres (anisotropic voxels stay undistorted). For isotropic
+    voxels this equals scipy.ndimage.rotate(..., axes, reshape=False)."""
+    a, b = sorted(_check_axis(img, ax) for ax in axes)
+    if a == b:
+        raise MlkitError("rotate needs two different axes")
+    n = img.spatial_ndim
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    sizes = np.array(img.voxel_sizes)
+    linear = np.eye(n)
+    linear[np.ix_([a, b], [a, b])] = [[c, s], [-s, c]]
+    linear = np.diag(1 / sizes) @ linear @ np.diag(sizes)
+    return resample(img, _about_centre(linear, img.spatial_shape, img.spatial_shape), img.spatial_shape, **kw)
+
+
+def shift(img, offsets, **kw):
+    """Move the content by `offsets` voxels along each spatial axis."""
+    offsets = _per_axis(img, offsets, "shift")
+    matrix = np.eye(img.spatial_ndim + 1)
+    matrix[:-1, -1] = -np.asarray(offsets, float)
+    return resample(img, matrix, img.spatial_shape, **kw)
+
+
+def zoom(img, factors, **kw):
+    """Magnify by `factors` (>1 zooms in) about the grid centre; the shape is kept."""
+    factors = np.asarray(_per_axis(img, factors, "zoom"), float)
+    if (factors <= 0).any():
+        raise MlkitError("zoom factors must be positive")
+    matrix = _about_centre(np.diag(1 / factors), img.spatial_shape, img.spatial_shape)
+    return resample(img, matrix, img.spatial_shape, **kw)
+
+
+def resize(img, shape=None, voxel_size=None, antialias=True, **kw):
+    """Resample the same field of view onto `shape`, or onto voxels of `voxel_size` mm.
+
+    Voxel centres follow scipy.ndimage.zoom(grid_mode=True). When shrinking, a
+    Gaussian of sigma (k-1)/2 input voxels (k = shrink factor) first removes what
+    the coarser grid cannot hold, as skimage.transform.resize does.
+    """
+    in_shape = np.array(img.spatial_shape)
+    if (shape is None) == (voxel_size is None):
+        raise MlkitError("resample needs exactly one of --shape and --voxel-size")
+    if shape is not None:
+        out_shape = np.array(_per_axis(img, shape, "shape"), int)
+        step = in_shape / out_shape
+    else:
+        step = np.array(_per_axis(img, voxel_size, "voxel size"), float) / np.array(img.voxel_sizes)
+        out_shape = np.maximum(1, np.round(in_shape / step)).astype(int)
+    matrix = _about_centre(np.diag(step), in_shape, out_shape)
+    sigma = np.maximum(0, (step - 1) / 2) if antialias and (step > 1).any() else None
+    return resample(img, matrix, out_shape, prefilter_sigma=sigma, **kw)
+
+
+def crop(img, shape, origin=None, keep_affine=False):
+    """Cut a window of `shape` voxels, centred unless `origin` (its first voxel) is given."""
+    shape = np.array(_per_axis(img, shape, "shape"), int)
+    in_shape = np.array(img.spatial_shape)
+    start = (in_shape - shape) // 2 if origin is None else np.array(_per_axis(img, origin, "origin"), int)
+    if (shape > in_shape).any() or (start < 0).any() or (start + shape > in_shape).any():
+        raise MlkitError(f"crop window {tuple(shape)} at {tuple(start)} does not fit in {tuple(in_shape)}", "use pad to grow")
+    index = tuple(slice(s, s + n) for s, n in zip(start, shape))
+    return _window(img, img.data[index].copy(), start, keep_affine)
+
+
+def pad(img, shape, mode="constant", cval=0.0, keep_affine=False):
+    """Grow to `shape` voxels, the image centred; new voxels are `cval` or the edge value."""
+    shape = np.array(_per_axis(img, shape, "shape"), int)
+    in_shape = np.array(img.spatial_shape)
+    if (shape < in_shape).any():
+        raise MlkitError(f"pad shape {tuple(shape)} is smaller than {tuple(in_shape)}", "use crop to shrink")
+    before = (shape - in_shape) // 2
+    widths = [(int(b), int(s - i - b)) for b, s, i in zip(before, shape, in_shape)]
+    widths += [(0, 0)] * (img.data.ndim - len(widths))
+    if mode == "constant":
+        data = np.pad(img.data, widths, mode="constant", constant_values=np.array(cval).astype(img.data.dtype))
+    else:
+        data = np.pad(img.data, widths, mode="edge")
+    return _window(img, data, -before, keep_affine)
+
+
+def slice_plane(img, axis, index=None):
+    """The 2D plane at `index` (default: the middle) along a spatial axis of a 3D volume."""
+    if img.spatial_ndim != 3 or img.data.ndim != 3:
+        raise MlkitError(f"slice takes a 3D volume, the image is {img.data.ndim}D")
+    axis = _check_axis(img, axis)
+    size = img.spatial_shape[axis]
+    index = size // 2 if index is None else index
+    if not 0 <= index < size:
+        raise MlkitError(f"slice index {index} is outside 0..{size - 1}")
+    keep = [ax for ax in range(3) if ax != axis]
+    perm = np.zeros((4, 4))
+    perm[keep[0], 0] = perm[keep[1], 1] = perm[axis, 2] = perm[3, 3] = 1
+    perm[axis, 3] = index
+    data = np.take(img.data, index, axis=axis).copy()
+    return img.replace(data=data, affine=img.affine @ perm)
+
+
+def embed(matrix, n):
+    """An (n+1)-square homogeneous matrix on the first n axes, as a 4x4 voxel matrix."""
+    out = np.eye(4)
+    out[:n, :n] = matrix[:n, :n]
+    out[:n, 3] = matrix[:n, n]
+    return out
+
+
+def _about_centre(linear, in_shape, out_shape):
+    """Homogeneous matrix applying `linear` about the grid centres: the output
+    centre samples the input centre."""
+    n = len(in_shape)
+    c_in = (np.asarray(in_shape, float) - 1) / 2
+    c_out = (np.asarray(out_shape, float) - 1) / 2
+    matrix = np.eye(n + 1)
+    matrix[:n, :n] = linear
+    matrix[:n, n] = c_in - linear @ c_out
+    return matrix
+
+
+def _window(img, data, start, keep_affine):
+    n = img.spatial_ndim
+    matrix = np.eye(n + 1)
+    matrix[:n, n] = start
+    affine = img.affine if keep_affine else img.affine @ embed(matrix, n)
+    return img.replace(data=data, affine=affine)
+
+
+def _check_axis(img, axis):
+    n = img.spatial_ndim
+    if not -n <= axis < n:
+        raise MlkitError(f"axis {axis} does not exist: the image has {n} spatial axes (0..{n - 1})")
+    return axis % n
+
+
+def _per_axis(img, values, what):
+    """One value for every spatial axis, or one per axis."""
+    values = list(np.atleast_1d(values))
+    n = img.spatial_ndim
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise MlkitError(f"{what} needs 1 or {n} values for this image, got {len(values)}")
+    return values
+
+
+def _like(out, dtype):
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(out), info.min, info.max).astype(dtype)
+    if dtype == bool:
+        return out > 0.5
+    return out.astype(dtype, copy=False)
