@@ -52,8 +52,18 @@ class LazyGroup(click.Group):
         return name, cmd, rest
 
 
+class ReaderGone(Exception):
+    """stdout was closed by its reader (`| head`)."""
+
+
 class MlkitGroup(LazyGroup):
     """The root group: turns every failure into one line and an exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise ReaderGone from None  # before click's own handler turns it into exit 1
 
     def main(self, args=None, prog_name="mlkit", **extra):
         extra.pop("standalone_mode", None)
@@ -83,8 +93,8 @@ def _run_guarded(call):
     except (KeyboardInterrupt, click.Abort):
         ui.error("interrupted")
         return Exit.INTERRUPTED
-    except BrokenPipeError:
-        _silence_stdout()
+    except (BrokenPipeError, ReaderGone):
+        _silence_stdout()  # the reader asked for no more: not an error
         return Exit.OK
     except Exception as exc:
         if ui.state["debug"]:

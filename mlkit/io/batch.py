@@ -184,8 +184,6 @@ class _Worker:
             images = [img] if img is not None else read_images(path)
             out = []
             for k, image in enumerate(images, start=subindex):
-                if img is None and path != "-":
-                    image = _file_named(image, path, k)
                 seedseq = np.random.SeedSequence(self.seed, spawn_key=(index, k))
                 for result in self.work(image, seedseq):
                     out.append(self._deliver(result))
@@ -243,13 +241,6 @@ class _Collector:
     def finish(self):
         if self.sink.kind == "file" and self.held is not None:
             write_image(self.held, self.sink.path)
-
-
-def _file_named(img, path, k):
-    """A file's image is named after the file (the user may have renamed it)."""
-    if k == 0:
-        img.name = stem(path)
-    return img
 
 
 def _tasks(items):

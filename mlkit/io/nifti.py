@@ -127,22 +127,25 @@ def _header_for(img, data, klass):
         if hdr.endianness != "<":
             hdr = hdr.as_byteswapped("<")
         hdr.extensions[:] = [e for e in hdr.extensions if not _is_mlkit_ext(e)]
-        old_affine = hdr.get_best_affine() if src is not None else None
+        moved = src is None or not np.array_equal(hdr.get_best_affine(), img.affine)
+        old_zooms = list(hdr.get_zooms()) if src is not None else []
         hdr.set_data_shape(data.shape)
         hdr.set_data_dtype(data.dtype)
         hdr["scl_slope"], hdr["scl_inter"] = np.nan, np.nan
         hdr["cal_min"], hdr["cal_max"] = 0, 0
-        hdr.set_zooms(_zooms(img, data, src))
-        if old_affine is None or not np.array_equal(old_affine, img.affine):
+        hdr.set_zooms(_zooms(img, data, old_zooms, moved))
+        if moved:
             _set_affine(hdr, img.affine)
     return hdr
 
 
-def _zooms(img, data, src):
+def _zooms(img, data, old, moved):
+    """Voxel sizes from the affine (or the header's, exactly, when the grid is unchanged);
+    beyond the spatial axes (TR...), the source's."""
+    if not moved and len(old) == data.ndim:
+        return old
     spatial = list(img.voxel_sizes)
-    rest = data.ndim - len(spatial)
-    old = list(src.get_zooms()) if src is not None else []
-    tail = old[len(spatial):] if len(old) == data.ndim else [1.0] * rest
+    tail = old[len(spatial):] if len(old) == data.ndim else [1.0] * (data.ndim - len(spatial))
     return spatial + tail
 
 

@@ -79,6 +79,10 @@ class ByteSource:
     def tell(self):
         return self._pos
 
+    def restart_count(self):
+        """Count positions from here: each image in a stream has its own offsets."""
+        self._pos = 0
+
 
 def read_images(path, stdin=None):
     """Yield every image in `path` ('-' for stdin): one for most files, many for streams."""
@@ -133,7 +137,10 @@ def _read_nifti_stream(source, klass, name, path):
     count = 0
     while True:
         default = name if count == 0 else f"{name}_{count + 1}"
+        source.restart_count()
         img = nifti.read_image(source, klass, default)
+        if count == 0 and path != "-":
+            img.name = name  # a file's image is named after the file, which the user may have renamed
         yield _with_suffix(img, path, ".nii.gz")
         count += 1
         head = source.peek(540)

@@ -1,0 +1,98 @@
+import os
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mlkit.cli import cli
+
+NIB_DATA = os.path.join(os.path.dirname(nib.__file__), "tests", "data")
+
+
+@pytest.fixture
+def nib_data():
+    return NIB_DATA
+
+
+@pytest.fixture
+def anatomical():
+    return os.path.join(NIB_DATA, "anatomical.nii")
+
+
+@pytest.fixture
+def example4d():
+    return os.path.join(NIB_DATA, "example4d.nii.gz")
+
+
+@pytest.fixture
+def camera_png(tmp_path):
+    import cv2
+    import skimage.data
+
+    path = tmp_path / "camera.png"
+    cv2.imwrite(str(path), skimage.data.camera())
+    return str(path)
+
+
+@pytest.fixture
+def astronaut_png(tmp_path):
+    import cv2
+    import skimage.data
+
+    path = tmp_path / "astronaut.png"
+    cv2.imwrite(str(path), skimage.data.astronaut()[:, :, ::-1])  # OpenCV writes BGR
+    return str(path)
+
+
+def run_mlkit(*args, stdin=None, check=False, cwd=None, env=None):
+    """mlkit in a real process; returns CompletedProcess with bytes stdout/stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlkit", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        env=env,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stderr.decode())
+    return proc
+
+
+def pipeline(*commands, cwd=None):
+    """`mlkit a | mlkit b | ...` through real processes; returns (returncodes, stdout, stderrs)."""
+    procs = []
+    previous = None
+    for args in commands:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlkit", *map(str, args)],
+            stdin=previous.stdout if previous else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+        )
+        if previous:
+            previous.stdout.close()  # the next process owns the pipe now
+        procs.append(proc)
+        previous = proc
+    out, _ = procs[-1].communicate()
+    errs = [p.stderr.read().decode() for p in procs]
+    codes = [p.wait() for p in procs]
+    return codes, out, errs
+
+
+@pytest.fixture
+def invoke():
+    """CliRunner on the root group; stderr kept apart from stdout."""
+
+    def call(*args, input=None):
+        return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+    return call
+
+
+def load(path):
+    img = nib.load(str(path))
+    return np.asanyarray(img.dataobj), img.affine, img.header

@@ -1,0 +1,147 @@
+"""The CLI contract: lazy --help, one-line errors, exit codes, no bytes to a terminal, quiet | head."""
+
+import json
+import os
+import pty
+import subprocess
+import sys
+
+import pytest
+
+from conftest import run_mlkit
+
+HEAVY = ("numpy", "scipy", "nibabel", "cv2", "tensorflow", "keras", "rich")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["transform", "--help"], ["info", "--help"], ["transform", "rotate", "--help"]])
+def test_help_imports_nothing_heavy(args):
+    code = (
+        "import sys\n"
+        "from mlkit.cli import cli\n"
+        f"try:\n    cli.main({args!r}, prog_name='mlkit')\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout
+
+
+def test_help_lists_every_registered_command(invoke):
+    from mlkit.cli import COMMANDS
+
+    out = invoke("--help").output
+    for name in COMMANDS:
+        assert name in out
+    assert "Examples:" in out
+
+
+def test_every_command_help_has_examples(invoke):
+    from mlkit.cli import COMMANDS, cli
+    import click
+
+    ctx = click.Context(cli)
+    for name in COMMANDS:
+        cmd = cli.get_command(ctx, name)
+        helps = [invoke(name, "--help").output]
+        if isinstance(cmd, click.Group):
+            helps += [invoke(name, sub, "--help").output for sub in cmd.list_commands(ctx)]
+        for text in helps:
+            assert "Example" in text, text
+
+
+def test_version(invoke):
+    from mlkit import __version__
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_usage_error_is_one_line_exit_2():
+    proc = run_mlkit("transform", "rotate", "x.nii")
+    assert proc.returncode == 2
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("mlkit transform: error: Missing option '--angle'")
+
+
+def test_unknown_command_exit_2():
+    proc = run_mlkit("frobnicate")
+    assert proc.returncode == 2 and b"No such command" in proc.stderr
+
+
+def test_data_error_is_one_line_exit_1(tmp_path):
+    bad = tmp_path / "bad.nii"
+    bad.write_text("hello, I am text")
+    proc = run_mlkit("transform", "negative", bad, "-o", tmp_path / "out.nii")
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert "Traceback" not in err
+    assert err.startswith("mlkit transform: error: ")
+    assert "not a NIfTI-1/2 single-file image" in err
+    assert not (tmp_path / "out.nii").exists()
+
+
+def test_debug_shows_traceback(tmp_path, monkeypatch):
+    code = (
+        "import mlkit.io.batch as b\n"
+        "def boom(*a, **k): raise ZeroDivisionError('boom')\n"
+        "b.expand_inputs = boom\n"
+        "from mlkit.cli import cli\n"
+        "cli.main(['{flag}', 'transform', 'negative', 'x.nii', '-o', 'y.nii'], prog_name='mlkit')\n"
+    )
+    quiet = subprocess.run([sys.executable, "-c", code.format(flag="-q")], capture_output=True, text=True)
+    assert quiet.returncode == 1
+    assert quiet.stderr.strip() == (
+        "mlkit transform: error: ZeroDivisionError: boom (rerun with --debug for the traceback)"
+    )
+    loud = subprocess.run([sys.executable, "-c", code.format(flag="--debug")], capture_output=True, text=True)
+    assert "Traceback" in loud.stderr and loud.returncode == 1
+
+
+def test_refuses_to_write_image_bytes_to_a_terminal(anatomical):
+    main, replica = pty.openpty()
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlkit", "transform", "negative", anatomical],
+        stdout=replica,
+        stderr=subprocess.PIPE,
+    )
+    os.close(replica)
+    os.close(main)
+    assert proc.returncode == 1
+    assert b"refusing to write image data to a terminal" in proc.stderr
+
+
+def test_closed_stdout_ends_quietly(anatomical, tmp_path):
+    # 40 images into `head -c 100`: the writer stops, exit 0, no traceback.
+    big = tmp_path / "many.nii"
+    with open(big, "wb") as out:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlkit", "transform", "negative", anatomical, "-o", "-"],
+            stdout=subprocess.PIPE,
+            check=True,
+        )
+        out.write(proc.stdout * 40)
+    shell = subprocess.run(
+        f"set -o pipefail; {sys.executable} -m mlkit transform negative {big} -o - | head -c 100 > /dev/null",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+    )
+    assert shell.returncode == 0
+    assert shell.stderr == b""
+
+
+def test_quiet_silences_warnings(tmp_path):
+    import numpy as np
+
+    from mlkit.io import Image, write_image
+
+    write_image(Image(data=np.ones((4, 4, 4), np.float32)), str(tmp_path / "flat.nii"))
+    loud = run_mlkit("transform", "normalize", tmp_path / "flat.nii", "-o", tmp_path / "n.nii")
+    quiet = run_mlkit("-q", "transform", "normalize", tmp_path / "flat.nii", "-o", tmp_path / "n.nii")
+    assert b"warning: the image is constant" in loud.stderr
+    assert quiet.stderr == b"" and quiet.returncode == 0
+
+
+def test_python_dash_m_works():
+    proc = run_mlkit("--help")
+    assert proc.returncode == 0 and b"Commands:" in proc.stdout
