@@ -63,23 +63,31 @@ def run_mlkit(*args, stdin=None, check=False, cwd=None, env=None):
 
 def pipeline(*commands, cwd=None):
     """`mlkit a | mlkit b | ...` through real processes; returns (returncodes, stdout, stderrs)."""
-    procs = []
+    import tempfile
+
+    procs, logs = [], []
     previous = None
     for args in commands:
+        log = tempfile.TemporaryFile()
         proc = subprocess.Popen(
             [sys.executable, "-m", "mlkit", *map(str, args)],
             stdin=previous.stdout if previous else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=log,
             cwd=cwd,
         )
         if previous:
             previous.stdout.close()  # the next process owns the pipe now
         procs.append(proc)
+        logs.append(log)
         previous = proc
     out, _ = procs[-1].communicate()
-    errs = [p.stderr.read().decode() for p in procs]
     codes = [p.wait() for p in procs]
+    errs = []
+    for log in logs:
+        log.seek(0)
+        errs.append(log.read().decode())
+        log.close()
     return codes, out, errs
 
 
