@@ -36,7 +36,7 @@ def seed_option(fn):
     )(fn)
 
 
-def run_batch(inputs, work, opts, label="inputs", seed=None):
+def run_batch(inputs, work, opts, label="inputs", seed=None, extras=None, on_output=None):
     """Call the batch runner with the options batch_options parsed."""
     from mlkit.io import batch
 
@@ -50,6 +50,8 @@ def run_batch(inputs, work, opts, label="inputs", seed=None):
         dtype=opts["dtype"],
         seed=seed,
         label=label,
+        extras=extras,
+        on_output=on_output,
     )
 
 

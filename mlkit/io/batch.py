@@ -131,24 +131,39 @@ def _has_image_suffix(path):
 
 
 @dataclasses.dataclass
+class Written:
+    """What a worker reports for an output it wrote itself."""
+
+    path: str
+    name: str
+    entry: dict
+
+
+@dataclasses.dataclass
 class Failure:
     label: str
     message: str
 
 
-def run(inputs, work, output=None, *, jobs=1, shard=None, ext=None, dtype=None, seed=None, label="inputs"):
+def run(inputs, work, output=None, *, jobs=1, shard=None, ext=None, dtype=None, seed=None, label="inputs",
+        extras=None, on_output=None):
     """Run `work` over every input image and send the results to `output`.
 
+    extras: one value per expanded input (a segmentation path, say), passed to
+    `work` as `extra=`. on_output(name, last history entry) is called in this
+    process for every output, in order.
     Returns the exit code: 0, or 1 when any input failed (each failure is
     reported on stderr as it happens, then a summary).
     """
     paths = expand_inputs(inputs)
+    if extras is not None and len(extras) != len(paths):
+        raise UsageError(f"{len(paths)} inputs but {len(extras)} companions (--seg): give one per input")
     items = select_shard(paths, shard)
     sink = make_sink(output, len(paths), ext, dtype)
     _check_names(items, sink)
     seed = secrets.randbits(32) if seed is None else seed
-    worker = _Worker(sink, work, seed)
-    collector = _Collector(sink)
+    worker = _Worker(sink, work, seed, extras)
+    collector = _Collector(sink, on_output)
     with ui.progress(len(items), label) as advance:
         for result in _execute(items, worker, jobs):
             collector.collect(result)
@@ -176,16 +191,18 @@ class _Worker:
     sink: Sink
     work: object
     seed: int
+    extras: list = None
 
     def task(self, index, path, subindex=0, img=None):
         """Worker side: read, work, and (for folders) write. Returns results or a Failure."""
         label = path if img is None else f"{path}[{subindex}]"
         try:
             images = [img] if img is not None else read_images(path)
+            extra = {} if self.extras is None else {"extra": self.extras[index]}
             out = []
             for k, image in enumerate(images, start=subindex):
                 seedseq = np.random.SeedSequence(self.seed, spawn_key=(index, k))
-                for result in self.work(image, seedseq):
+                for result in self.work(image, seedseq, **extra):
                     out.append(self._deliver(result))
             return out
         except MlkitError as exc:
@@ -202,15 +219,16 @@ class _Worker:
         if self.sink.kind == "folder":
             path = self.sink.folder_path(img)
             write_image(img, path)
-            return path
+            return Written(path, img.name, img.history[-1] if img.history else None)
         return img
 
 
 class _Collector:
     """In the main process: takes results in input order, reports failures."""
 
-    def __init__(self, sink):
+    def __init__(self, sink, on_output=None):
         self.sink = sink
+        self.on_output = on_output
         self.failures, self.count = [], 0
         self.written = set()
         self.held = None
@@ -226,11 +244,13 @@ class _Collector:
             self._take(item)
 
     def _take(self, item):
+        if self.on_output is not None:
+            self.on_output(item.name, item.entry if isinstance(item, Written) else (item.history or [None])[-1])
         if self.sink.kind == "folder":
-            if item in self.written:
-                self.failures.append(Failure(item, "written twice"))
-                ui.error(f"two outputs are named {item}; the later one replaced the earlier")
-            self.written.add(item)
+            if item.path in self.written:
+                self.failures.append(Failure(item.path, "written twice"))
+                ui.error(f"two outputs are named {item.path}; the later one replaced the earlier")
+            self.written.add(item.path)
         elif self.sink.kind == "stream":
             self.stream.write(item)
         elif self.held is not None:
