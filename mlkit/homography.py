@@ -1,0 +1,380 @@
+"""Planar homographies: estimate from point pairs (DLT, RANSAC, LMedS), warp, match.
+
+A homography H (3x3, 8 degrees of freedom, H[2,2] = 1) maps source pixel
+coordinates to destination ones (x right, y down). Each pair gives two rows of
+A (2N x 9); h is the right singular vector of A's smallest singular value, on
+Hartley-normalised points, then refined by Levenberg-Marquardt on the
+reprojection error (as cv2.findHomography does).
+
+    from mlkit.homography import estimate, warp
+    result = estimate(src, dst, robust="ransac")
+    out = warp(image, result.H, (300, 200))
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from mlkit.errors import MlkitError
+
+BATCH = 256  # most RANSAC hypotheses scored at once
+
+
+@dataclasses.dataclass
+class Result:
+    H: np.ndarray
+    inliers: np.ndarray  # bool, one per pair
+    rmse_px: float  # over the inliers
+
+    def as_dict(self):
+        return {"H": self.H.tolist(), "inliers": self.inliers.tolist(), "rmse_px": self.rmse_px}
+
+
+def check_pairs(src, dst):
+    """(N, 2) float arrays, or a clear error for what is wrong with them."""
+    src, dst = np.asarray(src, float), np.asarray(dst, float)
+    if src.ndim != 2 or src.shape[1] != 2 or dst.ndim != 2 or dst.shape[1] != 2:
+        raise MlkitError("points must be x,y pairs")
+    if len(src) != len(dst):
+        raise MlkitError(f"{len(src)} source points but {len(dst)} destination points", "give one destination per source point")
+    if len(src) < 4:
+        raise MlkitError(f"a homography needs at least 4 point pairs, got {len(src)}")
+    if not (np.isfinite(src).all() and np.isfinite(dst).all()):
+        raise MlkitError("points contain NaN or infinite values")
+    for name, pts in (("source", src), ("destination", dst)):
+        if _collinear(pts):
+            raise MlkitError(f"the {name} points are collinear: a homography is not determined", "spread the points over the plane")
+        if len(pts) == 4 and not _general_position(pts[None] / max(np.abs(pts).max(), 1))[0]:
+            raise MlkitError(f"three of the four {name} points are collinear: the configuration is degenerate", "use points in general position")
+    return src, dst
+
+
+def _collinear(points, tol=1e-9):
+    centred = points - points.mean(axis=0)
+    s = np.linalg.svd(centred, compute_uv=False)
+    return s[0] == 0 or s[1] / s[0] < tol
+
+
+def hartley(points):
+    """T (3x3) moving the centroid to the origin and the mean distance to sqrt(2)."""
+    centre = points.mean(axis=0)
+    mean_dist = np.sqrt(((points - centre) ** 2).sum(axis=1)).mean()
+    scale = np.sqrt(2) / mean_dist if mean_dist > 0 else 1.0
+    return np.array([[scale, 0, -scale * centre[0]], [0, scale, -scale * centre[1]], [0, 0, 1.0]])
+
+
+def _apply(T, points):
+    return points * T[0, 0] + T[:2, 2]
+
+
+def _design(src, dst):
+    """The DLT matrix A, (..., 2N, 9), for (..., N, 2) normalised point sets."""
+    x, y = src[..., 0], src[..., 1]
+    u, v = dst[..., 0], dst[..., 1]
+    one, zero = np.ones_like(x), np.zeros_like(x)
+    rows_u = np.stack([-x, -y, -one, zero, zero, zero, u * x, u * y, u], axis=-1)
+    rows_v = np.stack([zero, zero, zero, -x, -y, -one, v * x, v * y, v], axis=-1)
+    return np.concatenate([rows_u, rows_v], axis=-2)
+
+
+def dlt(src, dst):
+    """Least-squares H from all pairs (normalised DLT); an error when degenerate."""
+    T1, T2 = hartley(src), hartley(dst)
+    A = _design(_apply(T1, src), _apply(T2, dst))
+    _, s, vt = np.linalg.svd(A, full_matrices=len(A) < 9)  # 4 pairs: the null vector is the 9th row
+    Hn = vt[-1].reshape(3, 3)
+    if s[7] < 1e-10 * s[0] or abs(Hn[2, 2]) < 1e-12 or abs(np.linalg.det(Hn)) < 1e-12:
+        raise MlkitError("the point configuration is degenerate (rank too low)", "use points in general position, no three collinear")
+    return _denormalise(Hn, T1, T2)
+
+
+def _denormalise(Hn, T1, T2):
+    H = np.linalg.inv(T2) @ Hn @ T1
+    return H / H[..., 2:3, 2:3]
+
+
+def project(H, points):
+    """H applied to (N, 2) points (or a stack of H to the same points: (B, N, 2))."""
+    homog = points @ H[..., :, :2].swapaxes(-1, -2) + H[..., None, :, 2]
+    return homog[..., :2] / homog[..., 2:3]
+
+
+def errors(H, src, dst):
+    """Reprojection error per pair, pixels: |dst - H(src)|."""
+    return np.sqrt(((project(H, src) - dst) ** 2).sum(axis=-1))
+
+
+def _squared_errors(Hs, src, dst):
+    """Squared reprojection errors (B, N) of a stack of hypotheses, in plain broadcasts."""
+    h = Hs.reshape(-1, 9)[:, :, None]
+    x, y = src[:, 0], src[:, 1]
+    w = h[:, 6] * x + h[:, 7] * y + h[:, 8]
+    du = (h[:, 0] * x + h[:, 1] * y + h[:, 2]) / w - dst[:, 0]
+    dv = (h[:, 3] * x + h[:, 4] * y + h[:, 5]) / w - dst[:, 1]
+    return du * du + dv * dv
+
+
+def refine(H, src, dst, iterations=20):
+    """Levenberg-Marquardt on the reprojection error, in normalised coordinates."""
+    T1, T2 = hartley(src), hartley(dst)
+    s, d = _apply(T1, src), _apply(T2, dst)
+    Hn = T2 @ H @ np.linalg.inv(T1)
+    h = (Hn / Hn[2, 2]).ravel()[:8]
+    r = _residuals(h, s, d)
+    cost, lam = r @ r, 1e-3
+    for _ in range(iterations):
+        J = _jacobian(h, s)
+        JtJ, Jtr = J.T @ J, J.T @ r
+        step = np.linalg.solve(JtJ + lam * np.diag(np.diag(JtJ) + 1e-12), -Jtr)
+        trial_r = _residuals(h + step, s, d)
+        new_cost = trial_r @ trial_r
+        if new_cost < cost:
+            h, r, lam = h + step, trial_r, lam / 10
+            converged = cost - new_cost <= 1e-10 * cost
+            cost = new_cost
+            if converged:
+                break
+        else:
+            lam *= 10
+            if lam > 1e8:
+                break
+    return _denormalise(np.append(h, 1).reshape(3, 3), T1, T2)
+
+
+def _residuals(h, s, d):
+    return (project(np.append(h, 1).reshape(3, 3), s) - d).ravel()
+
+
+def _jacobian(h, s):
+    x, y = s[:, 0], s[:, 1]
+    w = h[6] * x + h[7] * y + 1
+    u = (h[0] * x + h[1] * y + h[2]) / w
+    v = (h[3] * x + h[4] * y + h[5]) / w
+    zero = np.zeros_like(x)
+    du = np.stack([x / w, y / w, 1 / w, zero, zero, zero, -u * x / w, -u * y / w], axis=1)
+    dv = np.stack([zero, zero, zero, x / w, y / w, 1 / w, -v * x / w, -v * y / w], axis=1)
+    J = np.empty((2 * len(x), 8))
+    J[0::2], J[1::2] = du, dv
+    return J
+
+
+def _hypotheses(src_n, dst_n, rng, count):
+    """`count` minimal-sample homographies (normalised coordinates), degenerate samples dropped."""
+    n = len(src_n)
+    idx = rng.integers(0, n, size=(count, 4))
+    distinct = (np.sort(idx, axis=1)[:, 1:] != np.sort(idx, axis=1)[:, :-1]).all(axis=1)
+    idx = idx[distinct & _general_position(src_n[idx]) & _general_position(dst_n[idx])]
+    if len(idx) == 0:
+        return np.empty((0, 3, 3))
+    _, _, vt = np.linalg.svd(_design(src_n[idx], dst_n[idx]))
+    return vt[:, -1].reshape(-1, 3, 3)
+
+
+def _general_position(quads, tol=1e-6):
+    """No three of the four points in each sample are collinear."""
+    ok = np.ones(len(quads), bool)
+    for a, b, c in ((0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)):
+        e1, e2 = quads[:, b] - quads[:, a], quads[:, c] - quads[:, a]
+        ok &= np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) > tol
+    return ok
+
+
+def _robust(src, dst, score, rng, max_iters, confidence, adaptive):
+    """Best hypothesis by `score(squared errors (B, N)) -> (values (B,), inlier fractions (B,))`, lower is better."""
+    T1, T2 = hartley(src), hartley(dst)
+    src_n, dst_n = _apply(T1, src), _apply(T2, dst)
+    best_H, best_value, tried, needed, batch = None, np.inf, 0, max_iters, 32
+    while tried < min(needed, max_iters):
+        count = int(min(batch, max(16, min(needed, max_iters) - tried)))
+        batch = min(2 * batch, BATCH)  # small first: with many inliers one batch is enough
+        hyps = _denormalise(_hypotheses(src_n, dst_n, rng, count), T1, T2)
+        tried += count
+        if len(hyps) == 0:
+            continue
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            sq = _squared_errors(hyps, src, dst)
+        values, fractions = score(np.where(np.isnan(sq), np.inf, sq))
+        k = int(np.argmin(values))
+        if values[k] < best_value:
+            best_H, best_value = hyps[k], values[k]
+            if adaptive:
+                needed = _iterations_needed(fractions[k], confidence)
+    if best_H is None:
+        raise MlkitError("no non-degenerate sample of 4 pairs was found", "check the points")
+    return best_H
+
+
+def _iterations_needed(inlier_fraction, confidence):
+    good = inlier_fraction**4
+    if good >= 1:
+        return 1
+    if good <= 0:
+        return np.inf
+    return int(np.ceil(np.log(1 - confidence) / np.log(1 - good)))
+
+
+def estimate(src, dst, robust=None, threshold=3.0, max_iters=2000, confidence=0.995, seed=0):
+    """Estimate H. robust: None (RANSAC when more than 4 pairs), "none", "ransac" or "lmeds"."""
+    src, dst = check_pairs(src, dst)
+    robust = robust or ("ransac" if len(src) > 4 else "none")
+    rng = np.random.default_rng(seed)
+    if robust == "none" or len(src) == 4:
+        H = refine(dlt(src, dst), src, dst)
+        inliers = np.ones(len(src), bool)
+    elif robust == "ransac":
+        def score(sq):
+            inl = sq < threshold**2
+            return -inl.sum(axis=1), inl.mean(axis=1)
+
+        H = _robust(src, dst, score, rng, max_iters, confidence, adaptive=True)
+        H, inliers = _refit(H, src, dst, lambda e: e < threshold)
+    elif robust == "lmeds":
+        def score(sq):
+            return np.median(sq, axis=1), np.full(len(sq), 0.5)
+
+        H = _robust(src, dst, score, rng, max_iters, confidence, adaptive=False)
+        sigma = 1.4826 * (1 + 5 / (len(src) - 4)) * np.sqrt(np.median(errors(H, src, dst) ** 2))
+        H, inliers = _refit(H, src, dst, lambda e: e <= 2.5 * max(sigma, 1e-12))
+    else:
+        raise MlkitError(f"unknown robust method {robust!r}", "use none, ransac or lmeds")
+    err = errors(H, src, dst)[inliers]
+    return Result(H=H / H[2, 2], inliers=inliers, rmse_px=float(np.sqrt((err**2).mean())))
+
+
+def _refit(H, src, dst, is_inlier):
+    """Refit on all inliers (DLT, then LM); the inliers are those of the refined H."""
+    inliers = is_inlier(errors(H, src, dst))
+    if inliers.sum() < 4:
+        raise MlkitError(f"only {inliers.sum()} inliers", "raise --threshold or check the pairs")
+    refit = refine(dlt(src[inliers], dst[inliers]), src[inliers], dst[inliers])
+    final = is_inlier(errors(refit, src, dst))
+    return (refit, final) if final.sum() >= 4 else (H, inliers)
+
+
+# --- warping ------------------------------------------------------------------------------------
+
+INTERP = {"nearest": 0, "linear": 1, "cubic": 2}  # cv2.INTER_NEAREST, INTER_LINEAR, INTER_CUBIC
+ROWS_PER_BLOCK = 256
+
+
+def canvas(H, image_shape, size=None, fit=False, dst_points=None):
+    """(H moved onto the canvas, (width, height)).
+
+    size: (w, h) with the canvas at the origin; fit: big enough for the whole
+    warped image; otherwise the bounding box of the destination points.
+    """
+    if size is not None:
+        return H, tuple(int(v) for v in size)
+    if fit:
+        h, w = image_shape[:2]
+        corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
+        box = project(H, corners)
+    elif dst_points is not None:
+        box = np.asarray(dst_points, float)
+    else:
+        raise MlkitError("no canvas: give --size WxH or --fit (a matrix carries no destination points)")
+    low = np.floor(box.min(axis=0))
+    high = np.ceil(box.max(axis=0))
+    width, height = (high - low + 1).astype(int)
+    if width * height > 400_000_000:
+        raise MlkitError(f"the canvas would be {width}x{height} pixels", "give --size, or check H")
+    shift = np.array([[1, 0, -low[0]], [0, 1, -low[1]], [0, 0, 1.0]])
+    return shift @ H, (int(width), int(height))
+
+
+def warp(image, H, size, interp="linear", border="constant"):
+    """Inverse mapping: each output pixel takes the source value at H^-1 (x, y).
+
+    `image` is H x W (x C); 4 channels at most per call (more are split).
+    """
+    import cv2
+
+    width, height = size
+    flags = INTERP[interp]
+    mode = cv2.BORDER_CONSTANT if border == "constant" else cv2.BORDER_REPLICATE
+    work = image if image.dtype in (np.uint8, np.uint16, np.int16, np.float32, np.float64) else image.astype(np.float32)
+    if work.ndim == 3 and work.shape[2] > 4:
+        planes = [warp(work[..., c], H, size, interp, border) for c in range(work.shape[2])]
+        return np.stack(planes, axis=-1).astype(image.dtype)
+    out = np.empty((height, width) + work.shape[2:], work.dtype)
+    inverse = np.linalg.inv(H).astype(np.float32)
+    xs = np.arange(width, dtype=np.float32)
+
+    def block(top):
+        ys = np.arange(top, min(top + ROWS_PER_BLOCK, height), dtype=np.float32)[:, None]
+        map_x, map_y = _source_coordinates(inverse, xs, ys)
+        out[top : top + len(ys)] = cv2.remap(work, map_x, map_y, flags, borderMode=mode, borderValue=0)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # numpy and remap release the GIL
+        list(pool.map(block, range(0, height, ROWS_PER_BLOCK)))
+    return out if out.dtype == image.dtype else _back(out, image.dtype)
+
+
+def _source_coordinates(inverse, xs, ys):
+    """H^-1 applied to the pixel grid xs x ys, in float32 (as OpenCV's own maps)."""
+    den = inverse[2, 0] * xs + inverse[2, 1] * ys
+    den += inverse[2, 2]
+    map_x = inverse[0, 0] * xs + inverse[0, 1] * ys
+    map_x += inverse[0, 2]
+    map_x /= den
+    map_y = inverse[1, 0] * xs + inverse[1, 1] * ys
+    map_y += inverse[1, 2]
+    map_y /= den
+    return map_x, map_y
+
+
+def _back(values, dtype):
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype)
+
+
+def warp_image(img, H, size, interp="linear", border="constant"):
+    """An Image warped plane by plane (3D volumes: every slice along the last axis, same H)."""
+    data = img.data
+    if img.channels or data.ndim == 2:
+        return img.replace(data=warp(data, H, size, interp, border))
+    planes = data.reshape(data.shape[:2] + (-1,))
+    out = np.stack([warp(planes[..., k], H, size, interp, border) for k in range(planes.shape[2])], axis=-1)
+    return img.replace(data=out.reshape(out.shape[:2] + data.shape[2:]))
+
+
+# --- matching -----------------------------------------------------------------------------------
+
+
+def match(gray1, gray2, features="orb", ratio=0.75, max_features=5000):
+    """Point pairs found automatically: ORB or AKAZE features, Lowe's ratio test."""
+    import cv2
+
+    detector = cv2.ORB_create(nfeatures=max_features) if features == "orb" else cv2.AKAZE_create()
+    k1, d1 = detector.detectAndCompute(_as_uint8(gray1), None)
+    k2, d2 = detector.detectAndCompute(_as_uint8(gray2), None)
+    if d1 is None or d2 is None or len(k1) < 4 or len(k2) < 4:
+        raise MlkitError("too few features found to match", "use textured images, or give the points")
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(d1, d2, k=2)
+    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < ratio * m[1].distance]
+    if len(good) < 4:
+        raise MlkitError(f"only {len(good)} matches pass the ratio test", "raise --ratio or use other images")
+    src = np.array([k1[m.queryIdx].pt for m in good])
+    dst = np.array([k2[m.trainIdx].pt for m in good])
+    return src, dst, (k1, k2, good)
+
+
+def _as_uint8(gray):
+    if gray.dtype == np.uint8:
+        return gray
+    lo, hi = float(gray.min()), float(gray.max())
+    return np.zeros(gray.shape, np.uint8) if hi == lo else ((gray - lo) * (255 / (hi - lo))).astype(np.uint8)
+
+
+def draw_matches(image1, image2, found, inliers):
+    """Side by side with the inlier matches drawn (for --draw)."""
+    import cv2
+
+    k1, k2, good = found
+    kept = [m for m, ok in zip(good, inliers) if ok]
+    return cv2.drawMatches(_as_uint8(image1), k1, _as_uint8(image2), k2, kept, None, flags=2)

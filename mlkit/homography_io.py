@@ -1,0 +1,154 @@
+"""Files around homographies: point-pair CSVs, matrix files, and the batch warp step."""
+
+import csv
+import io
+import json
+import sys
+
+import numpy as np
+
+from mlkit.errors import MlkitError
+
+HEADER = ["src_x", "src_y", "dst_x", "dst_y"]
+
+
+def pairs_from_text(src, dst):
+    """'x,y x,y ...' strings -> (src, dst) arrays."""
+    return _points(src, "--src"), _points(dst, "--dst")
+
+
+def _points(text, option):
+    try:
+        return np.array([[float(v) for v in p.split(",")] for p in text.split()], float).reshape(-1, 2)
+    except ValueError:
+        raise MlkitError(f"{option} takes points as \"x,y x,y ...\", got {text!r}") from None
+
+
+def pairs_from_csv(path):
+    """A CSV with the header src_x,src_y,dst_x,dst_y ('-': stdin)."""
+    text = sys.stdin.read() if path == "-" else _read_text(path)
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise MlkitError(f"{path}: empty file")
+    header = [h.strip() for h in rows[0]]
+    if header != HEADER:
+        raise MlkitError(f"{path}: the header must be {','.join(HEADER)}, got {','.join(header)}")
+    values = []
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != 4:
+            raise MlkitError(f"{path}, line {number}: expected 4 values, got {len(row)}")
+        try:
+            values.append([float(cell) for cell in row])
+        except ValueError:
+            raise MlkitError(f"{path}, line {number}: not a number in {','.join(row)}") from None
+    data = np.array(values, float).reshape(-1, 4)
+    return data[:, :2], data[:, 2:]
+
+
+def _read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as exc:
+        raise MlkitError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def read_matrix(path):
+    """H from .json ({"H": ...} or a bare 3x3 list), .npy (no pickles) or text."""
+    try:
+        if path.endswith(".npy"):
+            H = np.load(path, allow_pickle=False)
+        elif path.endswith(".json"):
+            payload = json.load(open(path))
+            H = np.asarray(payload["H"] if isinstance(payload, dict) else payload, float)
+        else:
+            H = np.loadtxt(path, dtype=float)
+    except (ValueError, KeyError, OSError) as exc:
+        raise MlkitError(f"cannot read a 3x3 matrix from {path}: {exc}") from None
+    H = np.asarray(H, float)
+    if H.shape != (3, 3) or not np.isfinite(H).all():
+        raise MlkitError(f"{path} does not hold a finite 3x3 matrix (shape {H.shape})")
+    if abs(np.linalg.det(H)) < 1e-12:
+        raise MlkitError(f"the matrix in {path} is singular: it has no inverse to warp with")
+    return H
+
+
+def write_result(result, fmt, output, extra=None):
+    fmt = fmt or _format_of(output)
+    payload = {**result.as_dict(), **(extra or {})}
+    if fmt == "json":
+        data = (json.dumps(payload) + "\n").encode()
+    elif fmt == "txt":
+        data = "".join(" ".join(f"{v:.17g}" for v in row) + "\n" for row in result.H).encode()
+    else:
+        buf = io.BytesIO()
+        np.save(buf, result.H, allow_pickle=False)
+        data = buf.getvalue()
+    if output in (None, "-"):
+        if fmt == "npy":
+            from mlkit.io.write import refuse_terminal
+
+            refuse_terminal()
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        from mlkit.io.write import atomic_write
+
+        with atomic_write(output) as out:
+            out.write(data)
+
+
+def _format_of(output):
+    if output and output.endswith(".npy"):
+        return "npy"
+    if output and output.endswith(".txt"):
+        return "txt"
+    return "json"
+
+
+def parse_size(text):
+    if text is None:
+        return None
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise MlkitError(f"--size takes WxH, e.g. 300x200, got {text!r}") from None
+    if width < 1 or height < 1:
+        raise MlkitError(f"--size {text}: both sides must be positive")
+    return width, height
+
+
+def warp_step(img, seedseq, H, size, fit, dst_points, interp, border, cmdline=None):
+    """Batch work function for `mlkit homography warp`."""
+    from mlkit import provenance
+    from mlkit.homography import canvas, warp_image
+
+    moved, out_size = canvas(H, img.data.shape, size, fit, dst_points)
+    out = warp_image(img, moved, out_size, interp, border)
+    params = {"H": moved.tolist(), "size": list(out_size), "interp": interp, "border": border}
+    return [out.with_entry(provenance.entry("homography warp", params, cmdline=cmdline))]
+
+
+def match_images(path1, path2, features, ratio, draw, estimate):
+    """Match two images, estimate H; optionally draw the inlier matches."""
+    from mlkit.homography import draw_matches, match
+    from mlkit.io import Image, read_image, write_image
+
+    gray1, gray2 = _gray(read_image(path1)), _gray(read_image(path2))
+    src, dst, found = match(gray1, gray2, features, ratio)
+    result = estimate((src, dst))
+    if draw:
+        picture = draw_matches(gray1, gray2, found, result.inliers)
+        write_image(Image(data=picture[..., ::-1].copy(), channels=True, format="png"), draw)
+    return found, result
+
+
+def _gray(img):
+    data = img.data
+    if img.channels:
+        data = data[..., :3].mean(axis=-1) if data.shape[-1] >= 3 else data[..., 0]
+    if data.ndim != 2:
+        raise MlkitError(f"match needs 2D images, got shape {img.data.shape}")
+    return data

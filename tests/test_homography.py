@@ -1,0 +1,190 @@
+"""homography: exact recovery, noise vs OpenCV, RANSAC with outliers, warps vs cv2.warpPerspective, errors."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from conftest import run_mlkit
+from mlkit.errors import MlkitError
+from mlkit.homography import errors, estimate, warp
+from mlkit.io import Image, read_image, write_image
+
+H_TRUE = np.array([[1.1, 0.05, 20.0], [0.02, 0.95, -10.0], [1e-4, 2e-4, 1.0]])
+
+
+def pairs(n, seed=0, noise=0.0, outliers=0.0):
+    rng = np.random.default_rng(seed)
+    src = rng.uniform(0, 1000, (n, 2))
+    homog = np.c_[src, np.ones(n)] @ H_TRUE.T
+    dst = homog[:, :2] / homog[:, 2:] + rng.normal(0, noise, (n, 2))
+    bad = rng.random(n) < outliers
+    dst[bad] = rng.uniform(0, 1000, (bad.sum(), 2))
+    return src, dst, bad
+
+
+@pytest.mark.parametrize("n", [4, 5, 30])
+@pytest.mark.parametrize("robust", ["none", "ransac", "lmeds"])
+def test_noise_free_pairs_give_h_back(n, robust):
+    src, dst, _ = pairs(n)
+    result = estimate(src, dst, robust=robust)
+    np.testing.assert_allclose(result.H, H_TRUE, rtol=0, atol=1e-9 * np.abs(H_TRUE).max())
+    assert result.H[2, 2] == 1 and result.inliers.all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_noisy_reprojection_error_matches_opencv(seed):
+    src, dst, _ = pairs(50, seed, noise=1.0)
+    ours = estimate(src, dst, robust="none")
+    theirs, _ = cv2.findHomography(src, dst, 0)
+    rmse_cv = np.sqrt((errors(theirs, src, dst) ** 2).mean())
+    assert ours.rmse_px <= 1.1 * rmse_cv
+
+
+@pytest.mark.parametrize("robust", ["ransac", "lmeds"])
+def test_thirty_percent_outliers(robust):
+    src, dst, bad = pairs(300, 3, noise=0.5, outliers=0.3)
+    result = estimate(src, dst, robust=robust, threshold=3.0)
+    corners = np.array([[0, 0], [1000, 0], [1000, 1000], [0, 1000.0]])
+    homog = np.c_[corners, np.ones(4)] @ H_TRUE.T
+    truth = homog[:, :2] / homog[:, 2:]
+    limit = 0.5 if robust == "ransac" else 1.0  # RANSAC: well under a pixel; LMedS keeps fewer inliers
+    assert errors(result.H, corners, truth).max() < limit
+    assert result.inliers[~bad].mean() > 0.9
+    assert result.inliers[bad].mean() < 0.02
+
+
+def test_ransac_is_reproducible_with_a_seed():
+    src, dst, _ = pairs(200, 4, noise=0.5, outliers=0.4)
+    a = estimate(src, dst, robust="ransac", seed=1)
+    b = estimate(src, dst, robust="ransac", seed=1)
+    np.testing.assert_array_equal(a.H, b.H)
+
+
+@pytest.mark.parametrize(
+    "src,dst,message",
+    [
+        ([[0, 0], [1, 0], [0, 1]], [[0, 0], [1, 0], [0, 1]], "at least 4"),
+        ([[0, 0], [1, 1], [2, 2], [3, 3]], [[0, 0], [1, 0], [0, 1], [1, 1]], "collinear"),
+        ([[0, 0], [1, 0], [0, 1], [1, 1]], [[0, 0], [1, 0], [0, 1]], "destination"),
+        ([[0, 0], [1, 0], [0, 1], [np.nan, 1]], [[0, 0], [1, 0], [0, 1], [1, 1]], "NaN"),
+        ([[0, 0], [1, 0], [2, 0], [0, 1]], [[0, 0], [1, 0], [0, 1], [1, 1]], "degenerate"),
+    ],
+)
+def test_bad_pairs_are_clear_errors(src, dst, message):
+    with pytest.raises(MlkitError, match=message):
+        estimate(np.array(src, float), np.array(dst, float), robust="none")
+
+
+@pytest.mark.parametrize("interp,flag", [("nearest", cv2.INTER_NEAREST), ("linear", cv2.INTER_LINEAR), ("cubic", cv2.INTER_CUBIC)])
+def test_warp_equals_opencv(interp, flag):
+    photo = skimage.data.astronaut()
+    ours = warp(photo, H_TRUE, (600, 500), interp)
+    theirs = cv2.warpPerspective(photo, H_TRUE, (600, 500), flags=flag)
+    diff = np.abs(ours.astype(int) - theirs)
+    assert diff.mean() < 0.05
+    assert (diff > 1).mean() < 0.002  # coordinates rounding differently at a few pixels
+
+
+def test_warp_float_and_16bit():
+    data = skimage.data.camera().astype(np.uint16) * 200
+    out = warp(data, H_TRUE, (400, 300))
+    assert out.dtype == np.uint16
+    ref = cv2.warpPerspective(data, H_TRUE, (400, 300))
+    assert np.abs(out.astype(int) - ref).mean() < 10
+
+
+@pytest.fixture
+def tilted_label(tmp_path):
+    """A 300x200 texture pasted into a larger photo through a known homography."""
+    label = cv2.resize(skimage.data.astronaut(), (300, 200), interpolation=cv2.INTER_AREA)
+    corners_dst = np.array([[60, 80], [380, 40], [400, 300], [50, 260]], float)
+    corners_src = np.array([[0, 0], [299, 0], [299, 199], [0, 199]], float)
+    H, _ = cv2.findHomography(corners_src, corners_dst)
+    scene = cv2.warpPerspective(label, H, (480, 360), flags=cv2.INTER_CUBIC)
+    path = tmp_path / "scene.png"
+    write_image(Image(data=scene, channels=True), str(path))
+    return path, label, corners_dst
+
+
+def test_cli_straightens_a_tilted_label(tilted_label, tmp_path):
+    path, label, corners = tilted_label
+    src = " ".join(f"{x:g},{y:g}" for x, y in corners)
+    proc = run_mlkit("homography", "warp", path, "--src", src, "--dst", "0,0 299,0 299,199 0,199", "--interp", "cubic", "-o", tmp_path / "flat.png")
+    assert proc.returncode == 0, proc.stderr
+    flat = read_image(str(tmp_path / "flat.png")).data
+    assert flat.shape == (200, 300, 3)
+    inner = (slice(10, -10), slice(10, -10))
+    assert np.abs(flat[inner].astype(int) - label[inner]).mean() < 6
+
+
+def test_cli_estimate_formats_and_points_csv(tmp_path):
+    src, dst, _ = pairs(20, 1)
+    csv_path = tmp_path / "pairs.csv"
+    csv_path.write_text("src_x,src_y,dst_x,dst_y\n" + "".join(f"{a},{b},{c},{d}\n" for (a, b), (c, d) in zip(src, dst)))
+    out = json.loads(run_mlkit("homography", "estimate", "--points", csv_path).stdout)
+    np.testing.assert_allclose(out["H"], H_TRUE, atol=1e-8)
+    assert set(out) == {"H", "inliers", "rmse_px"} and all(out["inliers"])
+    txt = run_mlkit("homography", "estimate", "--points", "-", "--format", "txt", stdin=csv_path.read_bytes()).stdout.decode()
+    np.testing.assert_allclose(np.loadtxt(txt.splitlines()), H_TRUE, atol=1e-8)
+    assert run_mlkit("homography", "estimate", "--points", csv_path, "-o", tmp_path / "H.npy").returncode == 0
+    np.testing.assert_allclose(np.load(tmp_path / "H.npy", allow_pickle=False), H_TRUE, atol=1e-8)
+    # the saved matrix drives a warp
+    proc = run_mlkit("homography", "warp", csv_path, "--matrix", tmp_path / "H.npy", "--size", "10x10", "-o", tmp_path / "x.png")
+    assert proc.returncode == 1  # a CSV is not an image: refused with one line
+    assert len(proc.stderr.decode().strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--src", "0,0 1,0 0,1", "--dst", "0,0 1,0 0,1"], b"at least 4"),
+        (["--src", "0,0 1,1 2,2 3,3", "--dst", "0,0 1,0 0,1 1,1"], b"collinear"),
+        (["--src", "0,0 1,0 0,1 1,1", "--dst", "0,0 1,0 0,1"], b"destination"),
+        (["--src", "0,0 1,0 0,1 nan,1", "--dst", "0,0 1,0 0,1 1,1"], b"NaN"),
+        (["--src", "0,0 a,0", "--dst", "0,0 1,0"], b"x,y"),
+    ],
+)
+def test_cli_errors_are_one_line(args, message):
+    proc = run_mlkit("homography", "estimate", *args)
+    assert proc.returncode == 1
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and message in proc.stderr and lines[0].startswith("mlkit homography: error:")
+
+
+def test_cli_bad_csv_header(tmp_path):
+    bad = tmp_path / "p.csv"
+    bad.write_text("a,b,c,d\n1,2,3,4\n")
+    proc = run_mlkit("homography", "estimate", "--points", bad)
+    assert proc.returncode == 1 and b"header" in proc.stderr
+
+
+def test_cli_match_recovers_a_known_homography(tmp_path, astronaut_png):
+    photo = read_image(astronaut_png).data
+    H = np.array([[0.9, 0.1, 30], [-0.05, 1.0, 20], [1e-4, 5e-5, 1]])
+    write_image(Image(data=cv2.warpPerspective(photo, H, (560, 560)), channels=True), str(tmp_path / "moved.png"))
+    proc = run_mlkit("homography", "match", astronaut_png, tmp_path / "moved.png", "--draw", tmp_path / "m.png")
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    corners = np.array([[0, 0], [511, 0], [511, 511], [0, 511.0]])
+    homog = np.c_[corners, np.ones(4)] @ H.T
+    assert errors(np.array(found["H"]), corners, homog[:, :2] / homog[:, 2:]).max() < 2
+    assert found["matches"] >= 50 and (tmp_path / "m.png").exists()
+
+
+def test_cli_volume_is_warped_slice_by_slice(anatomical, tmp_path):
+    H = np.array([[1.0, 0.1, 2.0], [0.0, 1.0, -1.0], [0.001, 0.0, 1.0]])
+    (tmp_path / "H.json").write_text(json.dumps({"H": H.tolist()}))
+    proc = run_mlkit("homography", "warp", anatomical, "--matrix", tmp_path / "H.json", "--size", "41x33", "-o", tmp_path / "w.nii.gz")
+    assert proc.returncode == 0, proc.stderr
+    out = read_image(str(tmp_path / "w.nii.gz"))
+    src = read_image(anatomical)
+    assert out.data.shape == (33, 41, 25)
+    spread = float(src.data.max() - src.data.min())
+    for k in (0, 12, 24):
+        ref = cv2.warpPerspective(src.data[:, :, k], H, (41, 33))
+        diff = np.abs(out.data[:, :, k].astype(float) - ref) / spread
+        assert diff.mean() < 0.002 and (diff > 0.01).mean() < 0.01
+    np.testing.assert_array_equal(out.affine, src.affine)
