@@ -17,6 +17,7 @@ from mlkit.errors import Exit, MlkitError
 # name -> (module, one-line help). The help lives here so listing imports nothing.
 COMMANDS = {
     "augment": ("mlkit.commands.augment", "Random augmentation of images and volumes, segmentations kept aligned."),
+    "eigenfaces": ("mlkit.commands.eigenfaces", "Train a face space; recognise, reconstruct, tell faces from non-faces."),
     "homography": ("mlkit.commands.homography", "Estimate planar homographies from point pairs and rectify images."),
     "info": ("mlkit.commands.info", "Describe images: format, shape, voxel size, orientation, range, history."),
     "transform": ("mlkit.commands.transform", "Point and geometric operations on images and volumes."),

@@ -1,0 +1,103 @@
+"""Face images in and out: gray stacks with labels, label files, the reconstruct step."""
+
+import csv
+import os
+
+import numpy as np
+
+from mlkit.errors import MlkitError
+
+
+def load_gray(specs, with_labels=False):
+    """(names, gray 2D arrays, labels) from files, folders (or folders of per-person
+    folders), globs and NIfTI stacks (each 2D slice along the last axis is an image).
+    Labels are the name of the folder holding each file."""
+    from mlkit.io.read import read_images
+
+    names, images, labels = [], [], []
+    for path in _face_files(specs):
+        label = os.path.basename(os.path.dirname(os.path.abspath(path))) if path != "-" else "stdin"
+        for img in read_images(path):
+            for name, plane in _planes(img):
+                names.append(name)
+                images.append(plane)
+                labels.append(label)
+    if not images:
+        raise MlkitError("no images given")
+    return names, images, labels
+
+
+def _face_files(specs):
+    from mlkit.io.batch import expand_inputs
+
+    paths = []
+    for spec in specs:
+        if os.path.isdir(spec):
+            subfolders = sorted(e.path for e in os.scandir(spec) if e.is_dir() and not e.name.startswith("."))
+            has_files = any(e.is_file() and not e.name.startswith(".") for e in os.scandir(spec))
+            if subfolders and not has_files:
+                paths.extend(expand_inputs(subfolders))
+                continue
+        paths.extend(expand_inputs([spec]))
+    return paths
+
+
+def _planes(img):
+    data = img.data
+    if img.channels:
+        rgb = data[..., :3].astype(np.float64)
+        yield img.name, rgb @ np.array([0.299, 0.587, 0.114]) if rgb.shape[-1] == 3 else rgb[..., 0]
+    elif data.ndim == 2:
+        yield img.name, data.astype(np.float64)
+    elif data.ndim == 3:
+        for k in range(data.shape[2]):
+            yield f"{img.name}_s{k:03d}", data[:, :, k].astype(np.float64)
+    else:
+        raise MlkitError(f"{img.name}: a {data.ndim}D image is neither a 2D face nor a stack of them")
+
+
+def read_labels(path, names):
+    """Labels from a CSV with the header image,label; image is a file stem or name."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or set(rows[0]) != {"image", "label"}:
+        raise MlkitError(f"{path}: the header must be image,label")
+    table = {}
+    for row in rows:
+        key = os.path.basename(row["image"])
+        table[key] = row["label"]
+        table[key.rsplit(".", 1)[0]] = row["label"]
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise MlkitError(f"{path} has no label for {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+    return [table[n] for n in names]
+
+
+def reconstruct_step(img, seedseq, model, k=None, cmdline=None):
+    """Batch work function for `eigenfaces reconstruct`: <name>_recon and <name>_error."""
+    from mlkit import provenance
+    from mlkit.eigenfaces import prepare, reconstruct
+    from mlkit.io import Image
+
+    out = []
+    entry = provenance.entry("eigenfaces reconstruct", {"k": k or model.k}, cmdline=cmdline)
+    for name, plane in _planes(img):
+        row = prepare([plane], model.size, model.normalize)
+        recon = reconstruct(model, row, k)[0].reshape(model.size)
+        original = row[0].reshape(model.size)
+        if model.normalize:  # back to the image's own intensity scale
+            resized = prepare([plane], model.size, normalize=False)[0].reshape(model.size)
+            recon = recon * resized.std() + resized.mean()
+            original = resized
+        dtype = img.data.dtype
+        for suffix, values in (("recon", recon), ("error", np.abs(original - recon))):
+            data = _as_dtype(values, dtype)
+            out.append(Image(data=data, name=f"{name}_{suffix}", history=[*img.history, entry], format=img.format, suffix=img.suffix))
+    return out
+
+
+def _as_dtype(values, dtype):
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype if np.issubdtype(dtype, np.floating) else np.float32)
