@@ -82,8 +82,13 @@ def dlt(src, dst):
     """Least-squares H from all pairs (normalised DLT); an error when degenerate."""
     T1, T2 = hartley(src), hartley(dst)
     A = _design(_apply(T1, src), _apply(T2, dst))
-    _, s, vt = np.linalg.svd(A, full_matrices=len(A) < 9)  # 4 pairs: the null vector is the 9th row
-    Hn = vt[-1].reshape(3, 3)
+    values, vectors = np.linalg.eigh(A.T @ A)  # 9x9: far cheaper than the SVD of 2N x 9
+    Hn = vectors[:, 0].reshape(3, 3)
+    if values[1] < 1e-14 * values[-1]:  # possibly rank-deficient: let the SVD decide
+        _, s, vt = np.linalg.svd(A, full_matrices=len(A) < 9)  # 4 pairs: the null vector is the 9th row
+        Hn = vt[-1].reshape(3, 3)
+    else:
+        s = np.sqrt(np.maximum(values[::-1], 0))  # eigh can return -0.0 for the null direction
     if s[7] < 1e-10 * s[0] or abs(Hn[2, 2]) < 1e-12 or abs(np.linalg.det(Hn)) < 1e-12:
         raise MlkitError("the point configuration is degenerate (rank too low)", "use points in general position, no three collinear")
     return _denormalise(Hn, T1, T2)
@@ -106,31 +111,46 @@ def errors(H, src, dst):
 
 
 def _squared_errors(Hs, src, dst):
-    """Squared reprojection errors (B, N) of a stack of hypotheses, in plain broadcasts."""
-    h = Hs.reshape(-1, 9)[:, :, None]
-    x, y = src[:, 0], src[:, 1]
-    w = h[:, 6] * x + h[:, 7] * y + h[:, 8]
-    du = (h[:, 0] * x + h[:, 1] * y + h[:, 2]) / w - dst[:, 0]
-    dv = (h[:, 3] * x + h[:, 4] * y + h[:, 5]) / w - dst[:, 1]
-    return du * du + dv * dv
+    """Squared reprojection errors (B, N) of a stack of hypotheses, for scoring.
+
+    One matrix product gives every hypothesis' projections; float32 keeps the
+    buffers small (scores need no more than 1e-4 px)."""
+    points = np.empty((3, len(src)), np.float32)
+    points[:2], points[2] = src.T, 1
+    proj = (Hs.astype(np.float32).reshape(-1, 3) @ points).reshape(len(Hs), 3, -1)
+    u, v, w = proj[:, 0], proj[:, 1], proj[:, 2]
+    u /= w
+    v /= w
+    u -= dst[:, 0].astype(np.float32)
+    v -= dst[:, 1].astype(np.float32)
+    u *= u
+    v *= v
+    u += v
+    return u
 
 
-def refine(H, src, dst, iterations=20):
-    """Levenberg-Marquardt on the reprojection error, in normalised coordinates."""
-    T1, T2 = hartley(src), hartley(dst)
+def refine(H, src, dst, iterations=20, norms=None):
+    """Levenberg-Marquardt on the reprojection error, in normalised coordinates
+    (`norms`: the (T1, T2) to use, default Hartley's for these points)."""
+    T1, T2 = norms or (hartley(src), hartley(dst))
     s, d = _apply(T1, src), _apply(T2, dst)
     Hn = T2 @ H @ np.linalg.inv(T1)
     h = (Hn / Hn[2, 2]).ravel()[:8]
-    r = _residuals(h, s, d)
+    x, y = s[:, 0], s[:, 1]
+    J = np.zeros((len(s), 2, 8))
+    J[:, 0, 2] = J[:, 1, 5] = 1.0
+    r, u, v, w = _residuals(h, x, y, d)
     cost, lam = r @ r, 1e-3
     for _ in range(iterations):
-        J = _jacobian(h, s)
-        JtJ, Jtr = J.T @ J, J.T @ r
+        _fill_jacobian(J, x, y, u, v, w)
+        flat = J.reshape(-1, 8)
+        JtJ, Jtr = flat.T @ flat, flat.T @ r
         step = np.linalg.solve(JtJ + lam * np.diag(np.diag(JtJ) + 1e-12), -Jtr)
-        trial_r = _residuals(h + step, s, d)
-        new_cost = trial_r @ trial_r
+        trial = _residuals(h + step, x, y, d)
+        new_cost = trial[0] @ trial[0]
         if new_cost < cost:
-            h, r, lam = h + step, trial_r, lam / 10
+            h, lam = h + step, lam / 10
+            r, u, v, w = trial
             converged = cost - new_cost <= 1e-10 * cost
             cost = new_cost
             if converged:
@@ -142,21 +162,23 @@ def refine(H, src, dst, iterations=20):
     return _denormalise(np.append(h, 1).reshape(3, 3), T1, T2)
 
 
-def _residuals(h, s, d):
-    return (project(np.append(h, 1).reshape(3, 3), s) - d).ravel()
-
-
-def _jacobian(h, s):
-    x, y = s[:, 0], s[:, 1]
+def _residuals(h, x, y, d):
+    """Residuals (interleaved u, v) and the projected u, v with the denominators w."""
     w = h[6] * x + h[7] * y + 1
     u = (h[0] * x + h[1] * y + h[2]) / w
     v = (h[3] * x + h[4] * y + h[5]) / w
-    zero = np.zeros_like(x)
-    du = np.stack([x / w, y / w, 1 / w, zero, zero, zero, -u * x / w, -u * y / w], axis=1)
-    dv = np.stack([zero, zero, zero, x / w, y / w, 1 / w, -v * x / w, -v * y / w], axis=1)
-    J = np.empty((2 * len(x), 8))
-    J[0::2], J[1::2] = du, dv
-    return J
+    r = np.empty(2 * len(x))
+    r[0::2], r[1::2] = u - d[:, 0], v - d[:, 1]
+    return r, u, v, w
+
+
+def _fill_jacobian(J, x, y, u, v, w):
+    """d(u, v)/dh for H = [h0 h1 h2; h3 h4 h5; h6 h7 1], per point; constant zeros stay."""
+    xw, yw = x / w, y / w
+    J[:, 0, 0], J[:, 0, 1], J[:, 0, 2] = xw, yw, 1 / w
+    J[:, 1, 3], J[:, 1, 4], J[:, 1, 5] = xw, yw, 1 / w
+    J[:, 0, 6], J[:, 0, 7] = -u * xw, -u * yw
+    J[:, 1, 6], J[:, 1, 7] = -v * xw, -v * yw
 
 
 def _hypotheses(src_n, dst_n, rng, count):
@@ -167,8 +189,12 @@ def _hypotheses(src_n, dst_n, rng, count):
     idx = idx[distinct & _general_position(src_n[idx]) & _general_position(dst_n[idx])]
     if len(idx) == 0:
         return np.empty((0, 3, 3))
-    _, _, vt = np.linalg.svd(_design(src_n[idx], dst_n[idx]))
-    return vt[:, -1].reshape(-1, 3, 3)
+    A = _design(src_n[idx], dst_n[idx])
+    try:  # 8 equations, 8 unknowns with h33 = 1: a batched solve is far cheaper than SVDs
+        h = np.linalg.solve(A[:, :, :8], -A[:, :, 8:])[:, :, 0]
+        return np.concatenate([h, np.ones((len(h), 1))], axis=1).reshape(-1, 3, 3)
+    except np.linalg.LinAlgError:  # h33 = 0 for some sample: take null vectors instead
+        return np.linalg.svd(A)[2][:, -1].reshape(-1, 3, 3)
 
 
 def _general_position(quads, tol=1e-6):
@@ -180,9 +206,9 @@ def _general_position(quads, tol=1e-6):
     return ok
 
 
-def _robust(src, dst, score, rng, max_iters, confidence, adaptive):
+def _robust(src, dst, norms, score, rng, max_iters, confidence, adaptive):
     """Best hypothesis by `score(squared errors (B, N)) -> (values (B,), inlier fractions (B,))`, lower is better."""
-    T1, T2 = hartley(src), hartley(dst)
+    T1, T2 = norms
     src_n, dst_n = _apply(T1, src), _apply(T2, dst)
     best_H, best_value, tried, needed, batch = None, np.inf, 0, max_iters, 32
     while tried < min(needed, max_iters):
@@ -219,6 +245,7 @@ def estimate(src, dst, robust=None, threshold=3.0, max_iters=2000, confidence=0.
     src, dst = check_pairs(src, dst)
     robust = robust or ("ransac" if len(src) > 4 else "none")
     rng = np.random.default_rng(seed)
+    norms = hartley(src), hartley(dst)
     if robust == "none" or len(src) == 4:
         H = refine(dlt(src, dst), src, dst)
         inliers = np.ones(len(src), bool)
@@ -227,27 +254,27 @@ def estimate(src, dst, robust=None, threshold=3.0, max_iters=2000, confidence=0.
             inl = sq < threshold**2
             return -inl.sum(axis=1), inl.mean(axis=1)
 
-        H = _robust(src, dst, score, rng, max_iters, confidence, adaptive=True)
-        H, inliers = _refit(H, src, dst, lambda e: e < threshold)
+        H = _robust(src, dst, norms, score, rng, max_iters, confidence, adaptive=True)
+        H, inliers = _refit(H, src, dst, norms, lambda e: e < threshold)
     elif robust == "lmeds":
         def score(sq):
             return np.median(sq, axis=1), np.full(len(sq), 0.5)
 
-        H = _robust(src, dst, score, rng, max_iters, confidence, adaptive=False)
+        H = _robust(src, dst, norms, score, rng, max_iters, confidence, adaptive=False)
         sigma = 1.4826 * (1 + 5 / (len(src) - 4)) * np.sqrt(np.median(errors(H, src, dst) ** 2))
-        H, inliers = _refit(H, src, dst, lambda e: e <= 2.5 * max(sigma, 1e-12))
+        H, inliers = _refit(H, src, dst, norms, lambda e: e <= 2.5 * max(sigma, 1e-12))
     else:
         raise MlkitError(f"unknown robust method {robust!r}", "use none, ransac or lmeds")
     err = errors(H, src, dst)[inliers]
     return Result(H=H / H[2, 2], inliers=inliers, rmse_px=float(np.sqrt((err**2).mean())))
 
 
-def _refit(H, src, dst, is_inlier):
+def _refit(H, src, dst, norms, is_inlier):
     """Refit on all inliers (DLT, then LM); the inliers are those of the refined H."""
     inliers = is_inlier(errors(H, src, dst))
     if inliers.sum() < 4:
         raise MlkitError(f"only {inliers.sum()} inliers", "raise --threshold or check the pairs")
-    refit = refine(dlt(src[inliers], dst[inliers]), src[inliers], dst[inliers])
+    refit = refine(H, src[inliers], dst[inliers], norms=norms)  # the best sample's H is close: LM from there
     final = is_inlier(errors(refit, src, dst))
     return (refit, final) if final.sum() >= 4 else (H, inliers)
 
@@ -255,7 +282,7 @@ def _refit(H, src, dst, is_inlier):
 # --- warping ------------------------------------------------------------------------------------
 
 INTERP = {"nearest": 0, "linear": 1, "cubic": 2}  # cv2.INTER_NEAREST, INTER_LINEAR, INTER_CUBIC
-ROWS_PER_BLOCK = 256
+ROWS_PER_CHUNK = 1024  # bounds the coordinate maps' memory
 
 
 def canvas(H, image_shape, size=None, fit=False, dst_points=None):
@@ -286,7 +313,8 @@ def canvas(H, image_shape, size=None, fit=False, dst_points=None):
 def warp(image, H, size, interp="linear", border="constant"):
     """Inverse mapping: each output pixel takes the source value at H^-1 (x, y).
 
-    `image` is H x W (x C); 4 channels at most per call (more are split).
+    `image` is H x W (x C). OpenCV remaps 4 channels at a time; more (the slices
+    of a volume, say) share the same coordinate maps.
     """
     import cv2
 
@@ -294,35 +322,48 @@ def warp(image, H, size, interp="linear", border="constant"):
     flags = INTERP[interp]
     mode = cv2.BORDER_CONSTANT if border == "constant" else cv2.BORDER_REPLICATE
     work = image if image.dtype in (np.uint8, np.uint16, np.int16, np.float32, np.float64) else image.astype(np.float32)
-    if work.ndim == 3 and work.shape[2] > 4:
-        planes = [warp(work[..., c], H, size, interp, border) for c in range(work.shape[2])]
-        return np.stack(planes, axis=-1).astype(image.dtype)
     out = np.empty((height, width) + work.shape[2:], work.dtype)
+    if work.ndim == 3 and work.shape[2] > 4:
+        groups = [(slice(c, c + 4), np.ascontiguousarray(work[..., c : c + 4])) for c in range(0, work.shape[2], 4)]
+    else:
+        groups = [(Ellipsis, work)]
     inverse = np.linalg.inv(H).astype(np.float32)
-    xs = np.arange(width, dtype=np.float32)
-
-    def block(top):
-        ys = np.arange(top, min(top + ROWS_PER_BLOCK, height), dtype=np.float32)[:, None]
-        map_x, map_y = _source_coordinates(inverse, xs, ys)
-        out[top : top + len(ys)] = cv2.remap(work, map_x, map_y, flags, borderMode=mode, borderValue=0)
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # numpy and remap release the GIL
-        list(pool.map(block, range(0, height, ROWS_PER_BLOCK)))
+    for top in range(0, height, ROWS_PER_CHUNK):
+        rows = min(ROWS_PER_CHUNK, height - top)
+        map_x, map_y = _source_coordinates(inverse, width, top, rows)
+        for channels, source in groups:
+            moved = cv2.remap(source, map_x, map_y, flags, borderMode=mode, borderValue=0)
+            out[top : top + rows, :, channels] = moved.reshape(out[top : top + rows, :, channels].shape)
     return out if out.dtype == image.dtype else _back(out, image.dtype)
 
 
-def _source_coordinates(inverse, xs, ys):
-    """H^-1 applied to the pixel grid xs x ys, in float32 (as OpenCV's own maps)."""
-    den = inverse[2, 0] * xs + inverse[2, 1] * ys
-    den += inverse[2, 2]
-    map_x = inverse[0, 0] * xs + inverse[0, 1] * ys
-    map_x += inverse[0, 2]
-    map_x /= den
-    map_y = inverse[1, 0] * xs + inverse[1, 1] * ys
-    map_y += inverse[1, 2]
-    map_y /= den
+def _source_coordinates(inverse, width, top, rows):
+    """H^-1 applied to the pixel grid of `rows` rows from `top`, as float32 maps (as
+    OpenCV's own). Two threads over row bands: numpy releases the GIL, and the
+    maps cost as much as the interpolation that follows (one cv2.remap, itself
+    parallel)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    xs = np.arange(width, dtype=np.float32)
+    across = [inverse[r, 0] * xs for r in range(3)]
+    map_x = np.empty((rows, width), np.float32)
+    map_y = np.empty((rows, width), np.float32)
+
+    def band(first):
+        last = min(first + band_rows, rows)
+        for start in range(first, last, 64):
+            stop = min(start + 64, last)
+            ys = np.arange(top + start, top + stop, dtype=np.float32)[:, None]
+            den = across[2] + (inverse[2, 1] * ys + inverse[2, 2])
+            np.add(across[0], inverse[0, 1] * ys + inverse[0, 2], out=map_x[start:stop])
+            np.add(across[1], inverse[1, 1] * ys + inverse[1, 2], out=map_y[start:stop])
+            map_x[start:stop] /= den
+            map_y[start:stop] /= den
+
+    workers = min(2, os.cpu_count() or 1)
+    band_rows = -(-rows // workers)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(band, range(0, rows, band_rows)))
     return map_x, map_y
 
 
