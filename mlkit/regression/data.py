@@ -1,0 +1,149 @@
+"""Numeric tables from CSV/TSV files or stdin, read in chunks, with errors that name the cell."""
+
+import csv
+import itertools
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+
+from mlkit.errors import MlkitError
+
+CHUNK_ROWS = 65536
+MISSING = {"", "na", "nan", "null", "none", "n/a"}
+
+
+class Table:
+    """A header and a way to iterate the numeric rows in chunks (the file is read again
+    for every pass, so memory stays bounded whatever the row count)."""
+
+    def __init__(self, path, x_cols=None, y_col=None, dropna=False, target=True):
+        self.path = _spool(path)
+        self.name = "stdin" if path == "-" else path
+        with open(self.path, newline="") as f:
+            first = f.readline()
+        if not first.strip():
+            raise MlkitError(f"{path}: empty input, expected a header line")
+        self.delimiter = "\t" if "\t" in first else ","
+        self.header = [h.strip() for h in next(csv.reader([first], delimiter=self.delimiter))]
+        self.dropna = dropna
+        self.target = target
+        self.y_col = (y_col or self.header[-1]) if target else None
+        self.x_cols = x_cols or [c for c in self.header if c != self.y_col]
+        for col in self.columns:
+            if col not in self.header:
+                raise MlkitError(f"{path}: no column {col!r}", f"columns are {', '.join(self.header)}")
+        if self.y_col in self.x_cols:
+            raise MlkitError(f"column {self.y_col!r} is both a feature and the target")
+        if not self.x_cols:
+            raise MlkitError(f"{path}: no feature columns", "give --x")
+        self.use = [self.header.index(c) for c in self.columns]
+        self.dropped = 0
+
+    @property
+    def columns(self):
+        return [*self.x_cols, self.y_col] if self.target else list(self.x_cols)
+
+    def chunks(self, rows=CHUNK_ROWS, on_bytes=None):
+        """Yield (X, y) float64 chunks; bad cells raise an error naming line and column.
+        on_bytes(n) is told how much of the file each chunk used (for progress)."""
+        self.dropped = 0
+        with open(self.path, newline="") as f:
+            f.readline()
+            line_no = 1
+            while True:
+                lines = list(itertools.islice(f, rows))
+                if not lines:
+                    return
+                data = self._parse(lines, line_no)
+                line_no += len(lines)
+                if on_bytes:
+                    on_bytes(sum(len(line) for line in lines))
+                if len(data):
+                    yield (data[:, :-1], data[:, -1]) if self.target else (data, None)
+
+    def load(self):
+        """All rows at once (for the iterative methods)."""
+        parts = list(self.chunks())
+        if not parts:
+            raise MlkitError(f"{self.name}: no data rows")
+        y = np.concatenate([p[1] for p in parts]) if self.target else None
+        return np.vstack([p[0] for p in parts]), y
+
+    def _parse(self, lines, first_line):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data = np.loadtxt(lines, delimiter=self.delimiter, usecols=self.use, ndmin=2, comments=None)
+        except ValueError:
+            data = self._parse_slowly(lines, first_line)
+        return self._check_finite(data, lines, first_line)
+
+    def _parse_slowly(self, lines, first_line):
+        """Cell by cell, to say which one is wrong (or to drop rows with gaps)."""
+        rows = []
+        for offset, row in enumerate(csv.reader(lines, delimiter=self.delimiter)):
+            if not row:
+                continue
+            line = first_line + offset + 1
+            if len(row) != len(self.header):
+                raise MlkitError(f"{self.name}, line {line}: {len(row)} cells, the header has {len(self.header)}")
+            values = []
+            for index in self.use:
+                cell = row[index].strip()
+                if cell.lower() in MISSING:
+                    if self.dropna:
+                        values = None
+                        break
+                    raise MlkitError(f"{self.name}, line {line}, column {self.header[index]!r}: missing value", "use --dropna to skip such rows")
+                try:
+                    values.append(float(cell))
+                except ValueError:
+                    raise MlkitError(f"{self.name}, line {line}, column {self.header[index]!r}: {cell!r} is not a number") from None
+            if values is None:
+                self.dropped += 1
+            else:
+                rows.append(values)
+        return np.array(rows, float).reshape(-1, len(self.use))
+
+    def _check_finite(self, data, lines, first_line):
+        bad = ~np.isfinite(data)
+        if not bad.any():
+            return data
+        if self.dropna:
+            keep = ~bad.any(axis=1)
+            self.dropped += int((~keep).sum())
+            return data[keep]
+        row, col = np.argwhere(bad)[0]
+        line = first_line + 1 + _data_line_offset(lines, row)
+        name = self.columns[col]
+        raise MlkitError(f"{self.name}, line {line}, column {name!r}: {data[row, col]} (NaN or infinite)", "use --dropna to skip such rows")
+
+
+def _data_line_offset(lines, row):
+    """Index of the row-th non-empty line."""
+    seen = -1
+    for index, line in enumerate(lines):
+        if line.strip():
+            seen += 1
+            if seen == row:
+                return index
+    return row
+
+
+def _spool(path):
+    """stdin goes to a temporary file first, so it can be read more than once."""
+    if path != "-":
+        if not os.path.isfile(path):
+            raise MlkitError(f"no such file: {path}")
+        return path
+    spool = tempfile.NamedTemporaryFile("wb", suffix=".csv", delete=False)
+    with spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool)
+    import atexit
+
+    atexit.register(lambda: os.path.exists(spool.name) and os.unlink(spool.name))
+    return spool.name

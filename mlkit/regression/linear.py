@@ -1,0 +1,278 @@
+"""Linear models: exact least squares, gradient descent, ridge, lasso and elastic net."""
+
+import dataclasses
+
+import numpy as np
+
+from mlkit.errors import MlkitError
+
+
+@dataclasses.dataclass
+class Fit:
+    method: str
+    x_cols: list
+    y_col: str
+    coef: np.ndarray
+    intercept: float
+    n: int
+    details: dict = dataclasses.field(default_factory=dict)
+
+    def predict(self, X):
+        return X @ self.coef + self.intercept
+
+
+# --- exact ----------------------------------------------------------------------------------------
+
+
+def fit_exact(table, progress=None):
+    """Least squares by a chunked QR of [1, X, y]: exact, in memory bounded by one chunk.
+
+    The R factor of [1 X y] holds everything: R_xx beta = R_xy, RSS = R_yy^2, and
+    (X'X)^-1 = R_xx^-1 R_xx^-T for the standard errors.
+    """
+    R, n, low, high = None, 0, None, None
+    y_shift, y_sum, y_sq = None, 0.0, 0.0
+    for X, y in table.chunks(on_bytes=progress):
+        block = np.column_stack([np.ones(len(y)), X, y])
+        R = np.linalg.qr(block if R is None else np.vstack([R, block]), mode="r")
+        low = X.min(axis=0) if low is None else np.minimum(low, X.min(axis=0))
+        high = X.max(axis=0) if high is None else np.maximum(high, X.max(axis=0))
+        y_shift = y[0] if y_shift is None else y_shift  # shifted sums keep the total sum of squares accurate
+        y_sum += (y - y_shift).sum()
+        y_sq += ((y - y_shift) ** 2).sum()
+        n += len(y)
+    p = len(table.x_cols)
+    _check_design(table, n, p, low, high)
+    Rx, rxy = R[: p + 1, : p + 1], R[: p + 1, p + 1]
+    _check_rank(table, Rx)
+    theta = _solve_upper(Rx, rxy)
+    rss = float(R[p + 1, p + 1] ** 2) if R.shape[0] > p + 1 else 0.0
+    tss = y_sq - y_sum**2 / n
+    details = _ols_statistics(Rx, theta, rss, n, p)
+    details.update(r2=1 - rss / tss if tss > 0 else float("nan"), rmse=float(np.sqrt(rss / n)))
+    fit = Fit("exact", table.x_cols, table.y_col, theta[1:], float(theta[0]), n, details)
+    fit.details["mae"] = float(sum(np.abs(y - fit.predict(X)).sum() for X, y in table.chunks()) / n)
+    return fit
+
+
+def _check_design(table, n, p, low, high):
+    if n == 0:
+        raise MlkitError(f"{table.name}: no data rows")
+    if n < p + 1:
+        raise MlkitError(f"{n} rows but {p} features and an intercept: fewer rows than unknowns", "use more rows or fewer --x columns")
+    for col, lo, hi in zip(table.x_cols, low, high):
+        if lo == hi:
+            raise MlkitError(f"column {col!r} is constant ({lo:g}): it cannot be told from the intercept", "drop it with --x")
+
+
+def _check_rank(table, Rx):
+    diag = np.abs(np.diag(Rx))
+    weak = np.flatnonzero(diag < 1e-10 * diag.max())
+    if weak.size:
+        col = (["intercept"] + list(table.x_cols))[weak[0]]
+        raise MlkitError(f"column {col!r} is a linear combination of the others: no unique solution", "drop it with --x, or use ridge")
+
+
+def _solve_upper(R, b):
+    from scipy.linalg import solve_triangular
+
+    return solve_triangular(R, b)
+
+
+def _ols_statistics(Rx, theta, rss, n, p):
+    """Standard errors, t values, p values and 95% intervals, as an OLS summary shows."""
+    from scipy import stats
+    from scipy.linalg import solve_triangular
+
+    dof = n - p - 1
+    if dof <= 0:
+        nan = [None] * (p + 1)
+        return {"dof": dof, "std_err": nan, "t": nan, "p_value": nan, "ci95": [[None, None]] * (p + 1)}
+    inv = solve_triangular(Rx, np.eye(p + 1))
+    se = np.sqrt(rss / dof * (inv**2).sum(axis=1))
+    t = np.divide(theta, se, out=np.full_like(theta, np.inf), where=se > 0)
+    pval = 2 * stats.t.sf(np.abs(t), dof)
+    half = stats.t.ppf(0.975, dof) * se
+    return {
+        "dof": dof,
+        "std_err": se.tolist(),
+        "t": t.tolist(),
+        "p_value": pval.tolist(),
+        "ci95": np.column_stack([theta - half, theta + half]).tolist(),
+    }
+
+
+def lstsq(X, y):
+    """Reference least squares with an intercept: (intercept, coef)."""
+    theta = np.linalg.lstsq(np.column_stack([np.ones(len(y)), X]), y, rcond=None)[0]
+    return float(theta[0]), theta[1:]
+
+
+# --- gradient descent -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Schedule:
+    lr: float = 0.01
+    epochs: int = 100
+    batch_size: int = None  # None: the whole data (plain gradient descent)
+    shuffle: bool = False
+    optimizer: str = "sgd"  # "sgd", "momentum" or "adam"
+    tol: float = None  # stop when the epoch loss changes less than this
+    seed: int = 0
+
+
+def fit_gd(X, y, schedule, x_cols, y_col, standardize=False):
+    """Minimise the mean squared error (y - y_hat)^2 from zero weights.
+
+    Per mini-batch the gradient is -2/B sum (y - y_hat) x (and -2/B sum (y - y_hat)
+    for the intercept). With batch size 1 and no shuffling this is the classic
+    per-row loop in file order: w <- w - lr * (-2 * err * x_i).
+    """
+    Xs, scale = _standardized(X) if standardize else (X, None)
+    n, p = Xs.shape
+    w, b = np.zeros(p), 0.0
+    step = _optimizer(schedule, p + 1)
+    rng = np.random.default_rng(schedule.seed)
+    batch = schedule.batch_size or n
+    losses, converged = [], False
+    for epoch in range(schedule.epochs):
+        order = rng.permutation(n) if schedule.shuffle else np.arange(n)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if batch == 1 and schedule.optimizer == "sgd":
+                w, b = _per_row_epoch(Xs, y, order, w, b, schedule.lr)
+            else:
+                w, b = _batch_epoch(Xs, y, order, w, b, batch, step)
+            loss = float(np.mean((y - (Xs @ w + b)) ** 2))
+        if not np.isfinite(loss):
+            raise MlkitError(f"gradient descent diverged in epoch {epoch + 1} (the loss became {loss})", "lower --lr, or --standardize the features")
+        losses.append(loss)
+        if schedule.tol is not None and epoch and abs(losses[-2] - loss) < schedule.tol:
+            converged = True
+            break
+    coef, intercept = _unscaled(w, b, scale)
+    details = {"final_loss": losses[-1], "epochs_run": len(losses), "converged": converged, "loss_history": losses}
+    return Fit("gd" if batch == n else "sgd", x_cols, y_col, coef, intercept, n, details)
+
+
+def _per_row_epoch(X, y, order, w, b, lr):
+    for i in order:
+        err = y[i] - (X[i] @ w + b)
+        w = w - lr * (-2 * err * X[i])
+        b = b - lr * (-2 * err)
+    return w, b
+
+
+def _batch_epoch(X, y, order, w, b, batch, step):
+    for start in range(0, len(order), batch):
+        idx = order[start : start + batch]
+        xb, yb = X[idx], y[idx]
+        err = yb - (xb @ w + b)
+        grad = np.append(-2 * (xb.T @ err) / len(idx), -2 * err.sum() / len(idx))
+        delta = step(grad)
+        w, b = w - delta[:-1], b - delta[-1]
+    return w, b
+
+
+def _optimizer(schedule, size):
+    """A function gradient -> parameter change, with its state (momentum, Adam moments)."""
+    lr = schedule.lr
+    if schedule.optimizer == "sgd":
+        return lambda g: lr * g
+    if schedule.optimizer == "momentum":
+        velocity = np.zeros(size)
+
+        def momentum(g):
+            velocity[:] = 0.9 * velocity + g
+            return lr * velocity
+
+        return momentum
+    if schedule.optimizer == "adam":
+        m, v, t = np.zeros(size), np.zeros(size), [0]
+
+        def adam(g):
+            t[0] += 1
+            m[:] = 0.9 * m + 0.1 * g
+            v[:] = 0.999 * v + 0.001 * g * g
+            m_hat, v_hat = m / (1 - 0.9 ** t[0]), v / (1 - 0.999 ** t[0])
+            return lr * m_hat / (np.sqrt(v_hat) + 1e-8)
+
+        return adam
+    raise MlkitError(f"unknown optimizer {schedule.optimizer!r}")
+
+
+def _standardized(X):
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    if (std == 0).any():
+        raise MlkitError("a feature column is constant: it cannot be standardised")
+    return (X - mean) / std, (mean, std)
+
+
+def _unscaled(w, b, scale):
+    if scale is None:
+        return w, float(b)
+    mean, std = scale
+    coef = w / std
+    return coef, float(b - coef @ mean)
+
+
+def disagreement(fit, X, y):
+    """Relative distance of (intercept, coef) from the exact least-squares solution."""
+    intercept, coef = lstsq(X, y)
+    exact = np.append(intercept, coef)
+    mine = np.append(fit.intercept, fit.coef)
+    return float(np.linalg.norm(mine - exact) / max(np.linalg.norm(exact), 1e-300)), intercept, coef
+
+
+# --- regularised ----------------------------------------------------------------------------------
+
+
+def fit_ridge(X, y, alpha, x_cols, y_col, standardize=False):
+    """scikit-learn's Ridge: ||y - Xw - b||^2 + alpha ||w||^2, intercept not penalised (closed form)."""
+    Xs, scale = _standardized(X) if standardize else (X, None)
+    mean, ymean = Xs.mean(axis=0), y.mean()
+    Xc, yc = Xs - mean, y - ymean
+    w = np.linalg.solve(Xc.T @ Xc + alpha * np.eye(Xs.shape[1]), Xc.T @ yc)
+    coef, intercept = _unscaled(w, ymean - mean @ w, scale)
+    return Fit("ridge", x_cols, y_col, coef, intercept, len(y), {"alpha": alpha})
+
+
+def fit_elastic_net(X, y, alpha, l1_ratio, x_cols, y_col, standardize=False, tol=1e-12, max_iter=100_000):
+    """scikit-learn's objective 1/(2n) ||y - Xw - b||^2 + alpha*l1_ratio ||w||_1
+    + alpha*(1 - l1_ratio)/2 ||w||^2 (lasso: l1_ratio = 1), by coordinate descent
+    on the Gram matrix; the intercept is not penalised."""
+    if alpha < 0 or not 0 <= l1_ratio <= 1:
+        raise MlkitError("need alpha >= 0 and 0 <= l1-ratio <= 1")
+    Xs, scale = _standardized(X) if standardize else (X, None)
+    n, p = Xs.shape
+    mean, ymean = Xs.mean(axis=0), y.mean()
+    Xc, yc = Xs - mean, y - ymean
+    gram, corr = Xc.T @ Xc / n, Xc.T @ yc / n
+    l1, l2 = alpha * l1_ratio, alpha * (1 - l1_ratio)
+    w = np.zeros(p)
+    iterations, converged = 0, False
+    for iterations in range(1, max_iter + 1):
+        largest = 0.0
+        for j in range(p):
+            rho = corr[j] - gram[j] @ w + gram[j, j] * w[j]
+            new = np.sign(rho) * max(abs(rho) - l1, 0.0) / (gram[j, j] + l2) if gram[j, j] + l2 > 0 else 0.0
+            largest = max(largest, abs(new - w[j]))
+            w[j] = new
+        if largest <= tol * max(np.abs(w).max(), 1e-300):
+            converged = True
+            break
+    coef, intercept = _unscaled(w, ymean - mean @ w, scale)
+    method = "lasso" if l1_ratio == 1 else "elastic-net"
+    details = {"alpha": alpha, "l1_ratio": l1_ratio, "iterations": iterations, "converged": converged, "nonzero": int((coef != 0).sum())}
+    return Fit(method, x_cols, y_col, coef, intercept, n, details)
+
+
+def scores(fit, X, y):
+    """r2, rmse and mae of a fit on (X, y)."""
+    residual = y - fit.predict(X)
+    tss = ((y - y.mean()) ** 2).sum()
+    return {
+        "r2": float(1 - (residual**2).sum() / tss) if tss > 0 else float("nan"),
+        "rmse": float(np.sqrt((residual**2).mean())),
+        "mae": float(np.abs(residual).mean()),
+    }
