@@ -57,6 +57,8 @@ def command(data, x_cols, y_col, method, seed, fmt, predict_path, save, plot, pl
     """
     from mlkit.regression import report
 
+    if plot_weights and method != "mlp":
+        raise click.UsageError("--plot-weights is for --method mlp")
     if report.is_model_file(data):
         if not predict_path:
             raise click.UsageError("a saved model needs --predict NEW.csv")
@@ -72,8 +74,6 @@ def command(data, x_cols, y_col, method, seed, fmt, predict_path, save, plot, pl
             X, y = _table(data, fit.x_cols, fit.y_col, dropna).load()
         report.plot_fit(fit, X, y, plot)
     if plot_weights:
-        if method != "mlp":
-            raise click.UsageError("--plot-weights is for --method mlp")
         report.plot_weights(fit.details["network"]["layers"], plot_weights)
     if predict_path:
         _predict(fit, predict_path, dropna)
