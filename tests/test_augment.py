@@ -232,3 +232,22 @@ def test_cli_bad_pair_fails_but_the_rest_is_done(pair, tmp_path):
     assert sorted(os.listdir(tmp_path / "o")) == ["ph_aug001.nii.gz", "ph_seg_aug001.nii.gz"]
     proc = run_mlkit("augment", image, "--seg", seg, "--seg", small, "-o", f"{tmp_path}/p/")
     assert proc.returncode == 2
+
+
+def test_out_of_plane_rotation_keeps_alignment():
+    img, seg = phantom((32, 32, 32))
+    for out, out_seg in copies(img, seg, n=2, enabled=("rotate",), mode="all", rotate_axes="all", rotate=(10, 15)):
+        assert len(out.history[-1]["params"]["transforms"]["rotate"]["planes"]) == 3
+        fg_img, fg_seg = out.data > 50, out_seg.data > 0
+        cube = np.ones((3, 3, 3), bool)
+        boundary = ndi.binary_dilation(fg_seg, cube) & ~ndi.binary_erosion(fg_seg, cube)
+        assert ((fg_img != fg_seg) & ~boundary).sum() == 0
+
+
+def test_constant_fill_zeroes_what_came_from_outside():
+    img = Image(data=np.full((30, 30, 6), 7.0, np.float32), affine=np.eye(4))
+    opts = Options(policy=Policy(enabled=("scale",), mode="all", scale=(0.5, 0.5)), order=1, fill="constant")
+    (out, _), = augment(img, None, 1, np.random.SeedSequence(0), opts)
+    assert out.data[0, 0, 0] == 0 and out.data[15, 15, 3] == 7  # zoomed out: the border came from outside
+    nearest = augment(img, None, 1, np.random.SeedSequence(0), Options(policy=opts.policy, order=1))[0][0]
+    assert (nearest.data == 7).all()

@@ -13,7 +13,15 @@ from conftest import run_mlkit
 HEAVY = ("numpy", "scipy", "nibabel", "cv2", "tensorflow", "keras", "rich")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["-h"], ["transform", "--help"], ["info", "--help"], ["transform", "rotate", "--help"]])
+def _help_invocations():
+    from mlkit.cli import COMMANDS
+
+    return [["--help"], ["-h"], ["transform", "rotate", "--help"], ["homography", "warp", "--help"]] + [
+        [name, "--help"] for name in COMMANDS
+    ]
+
+
+@pytest.mark.parametrize("args", _help_invocations())
 def test_help_imports_nothing_heavy(args):
     code = (
         "import sys\n"
