@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from mlkit.dtypes import to_dtype
 from mlkit.errors import MlkitError
 
 
@@ -91,13 +92,6 @@ def reconstruct_step(img, seedseq, model, k=None, cmdline=None):
             original = resized
         dtype = img.data.dtype
         for suffix, values in (("recon", recon), ("error", np.abs(original - recon))):
-            data = _as_dtype(values, dtype)
+            data = to_dtype(values, dtype if np.issubdtype(dtype, np.number) else np.float32)
             out.append(Image(data=data, name=f"{name}_{suffix}", history=[*img.history, entry], format=img.format, suffix=img.suffix))
     return out
-
-
-def _as_dtype(values, dtype):
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return values.astype(dtype if np.issubdtype(dtype, np.floating) else np.float32)

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from mlkit.dtypes import to_dtype
 from mlkit.errors import MlkitError
 
 BATCH = 256  # most RANSAC hypotheses scored at once
@@ -334,7 +335,7 @@ def warp(image, H, size, interp="linear", border="constant"):
         for channels, source in groups:
             moved = cv2.remap(source, map_x, map_y, flags, borderMode=mode, borderValue=0)
             out[top : top + rows, :, channels] = moved.reshape(out[top : top + rows, :, channels].shape)
-    return out if out.dtype == image.dtype else _back(out, image.dtype)
+    return out if out.dtype == image.dtype else to_dtype(out, image.dtype)
 
 
 def _source_coordinates(inverse, width, top, rows):
@@ -365,13 +366,6 @@ def _source_coordinates(inverse, width, top, rows):
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(band, range(0, rows, band_rows)))
     return map_x, map_y
-
-
-def _back(values, dtype):
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return values.astype(dtype)
 
 
 def warp_image(img, H, size, interp="linear", border="constant"):

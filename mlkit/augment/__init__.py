@@ -17,6 +17,7 @@ import numpy as np
 from mlkit import provenance
 from mlkit.augment import sampler
 from mlkit.augment.policy import Policy, bias_terms, draw, in_plane_axes
+from mlkit.dtypes import to_dtype
 from mlkit.errors import MlkitError
 from mlkit.ops.geometry import embed
 
@@ -235,13 +236,7 @@ def _intensity(values, params, n):
 def _cast(values, like):
     """Back to the input's layout and dtype (integers rounded and clipped)."""
     data = values.reshape(values.shape[: like.spatial_ndim] + like.data.shape[like.spatial_ndim :])
-    dtype = like.data.dtype
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(data), info.min, info.max).astype(dtype)
-    if dtype == bool:
-        return data > 0.5
-    return data.astype(dtype)
+    return to_dtype(data, like.data.dtype)
 
 
 def _check_pair(img, seg):

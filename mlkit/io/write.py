@@ -8,6 +8,7 @@ import tempfile
 
 import numpy as np
 
+from mlkit.dtypes import to_dtype
 from mlkit.errors import ImageFormatError, MlkitError
 from mlkit.io import nifti, raster
 
@@ -131,12 +132,6 @@ def cast(data, dtype):
     dtype = np.dtype(dtype)
     if data.dtype == dtype:
         return data
-    if np.issubdtype(dtype, np.integer) and not np.issubdtype(data.dtype, np.integer):
-        if not np.isfinite(data).all():
-            raise MlkitError(f"cannot cast NaN or infinite values to {dtype}", "clip or threshold them first")
-        info = np.iinfo(dtype)
-        data = np.clip(np.rint(data), info.min, info.max)
-    elif np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        data = np.clip(data, info.min, info.max)
-    return data.astype(dtype)
+    if np.issubdtype(dtype, np.integer) and not np.issubdtype(data.dtype, np.integer) and not np.isfinite(data).all():
+        raise MlkitError(f"cannot cast NaN or infinite values to {dtype}", "clip or threshold them first")
+    return to_dtype(data, dtype)

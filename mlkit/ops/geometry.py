@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from mlkit.dtypes import to_dtype
 from mlkit.errors import MlkitError
 from mlkit.io.image import map_volumes
 
@@ -36,7 +37,7 @@ def resample(img, matrix, out_shape, order=1, mode="constant", cval=0.0, label=F
         out = ndimage.affine_transform(
             work, matrix, output_shape=out_shape, output=work.dtype, order=order, mode=MODES[mode], cval=cval
         )
-        return _like(out, block.dtype)
+        return to_dtype(out, block.dtype)
 
     def volume(block):
         if not img.channels:
@@ -201,12 +202,3 @@ def _per_axis(img, values, what):
     if len(values) != n:
         raise MlkitError(f"{what} needs 1 or {n} values for this image, got {len(values)}")
     return values
-
-
-def _like(out, dtype):
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(out), info.min, info.max).astype(dtype)
-    if dtype == bool:
-        return out > 0.5
-    return out.astype(dtype, copy=False)

@@ -8,6 +8,7 @@ such as the maximum are taken per block.
 import numpy as np
 
 from mlkit import ui
+from mlkit.dtypes import to_dtype
 from mlkit.errors import MlkitError
 
 
@@ -29,7 +30,7 @@ def log(block):
     top = np.log1p(work.type(_finite_range(block)[1]))
     logged = np.log1p(block.astype(work))
     scale = _target_max(block.dtype) / top if top > 0 else 0.0
-    return _to_dtype(logged * work.type(scale), block.dtype)
+    return to_dtype(logged * work.type(scale), block.dtype)
 
 
 def gamma(block, gamma, c=None):
@@ -41,11 +42,11 @@ def gamma(block, gamma, c=None):
     work = _work_dtype(block)
     r = block.astype(work)
     if c is not None:
-        return _to_dtype(work.type(c) * r ** work.type(gamma), block.dtype)
+        return to_dtype(work.type(c) * r ** work.type(gamma), block.dtype)
     ref = _reference_max(block)
     if ref <= 0:
         return block.copy()
-    return _to_dtype(work.type(ref) * (r / work.type(ref)) ** work.type(gamma), block.dtype)
+    return to_dtype(work.type(ref) * (r / work.type(ref)) ** work.type(gamma), block.dtype)
 
 
 def normalize(block, zscore=False, mask=None):
@@ -80,7 +81,7 @@ def rescale(block, to=None, out_range=None):
         scaled = np.full(block.shape, lo, np.float64)
     else:
         scaled = lo + (r - vmin) * ((hi - lo) / (vmax - vmin))
-    return _to_dtype(scaled, dtype)
+    return to_dtype(scaled, dtype)
 
 
 def clip(block, low=None, high=None, percentiles=None):
@@ -91,7 +92,7 @@ def clip(block, low=None, high=None, percentiles=None):
     if low is not None and high is not None and low > high:
         raise MlkitError(f"clip: low {low} is above high {high}")
     out = np.clip(block, low, high)
-    return _to_dtype(out, block.dtype) if np.issubdtype(block.dtype, np.integer) else out.astype(block.dtype)
+    return to_dtype(out, block.dtype) if np.issubdtype(block.dtype, np.integer) else out.astype(block.dtype)
 
 
 def threshold(block, value=None, otsu=False, mode="binary"):
@@ -166,12 +167,3 @@ def _reference_max(block):
 def _int_range(dtype):
     info = np.iinfo(dtype)
     return float(info.min), float(info.max)
-
-
-def _to_dtype(values, dtype):
-    """Round and clip to an integer dtype; plain cast for floats."""
-    dtype = np.dtype(dtype)
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return values.astype(dtype)
