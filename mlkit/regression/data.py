@@ -51,19 +51,39 @@ class Table:
         """Yield (X, y) float64 chunks; bad cells raise an error naming line and column.
         on_bytes(n) is told how much of the file each chunk used (for progress)."""
         self.dropped = 0
-        with open(self.path, newline="") as f:
+        with open(self.path, "rb") as f:  # binary: tell() and seek() stay exact between numpy's reads
             f.readline()
-            line_no = 1
+            line_no, done = 1, f.tell()
             while True:
-                lines = list(itertools.islice(f, rows))
-                if not lines:
+                data = self._read_chunk(f, rows, line_no)
+                if data is None:
                     return
-                data = self._parse(lines, line_no)
-                line_no += len(lines)
+                line_no += rows
                 if on_bytes:
-                    on_bytes(sum(len(line) for line in lines))
+                    on_bytes(f.tell() - done)
+                    done = f.tell()
                 if len(data):
                     yield (data[:, :-1], data[:, -1]) if self.target else (data, None)
+
+    def _read_chunk(self, f, rows, line_no):
+        """Up to `rows` rows, parsed by numpy straight from the file; a chunk with a bad
+        cell is read again cell by cell. None at the end of the file."""
+        start = f.tell()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data = np.loadtxt(
+                    f, delimiter=self.delimiter, usecols=self.use, ndmin=2, comments=None, max_rows=rows, encoding="latin1"
+                )
+            if data.size == 0:
+                return None
+        except ValueError:
+            f.seek(start)
+            lines = [line.decode("utf-8", "replace") for line in itertools.islice(f, rows)]
+            if not lines:
+                return None
+            data = self._parse_slowly(lines, line_no)
+        return self._check_finite(data, line_no)
 
     def load(self):
         """All rows at once (for the iterative methods)."""
@@ -72,15 +92,6 @@ class Table:
             raise MlkitError(f"{self.name}: no data rows")
         y = np.concatenate([p[1] for p in parts]) if self.target else None
         return np.vstack([p[0] for p in parts]), y
-
-    def _parse(self, lines, first_line):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                data = np.loadtxt(lines, delimiter=self.delimiter, usecols=self.use, ndmin=2, comments=None)
-        except ValueError:
-            data = self._parse_slowly(lines, first_line)
-        return self._check_finite(data, lines, first_line)
 
     def _parse_slowly(self, lines, first_line):
         """Cell by cell, to say which one is wrong (or to drop rows with gaps)."""
@@ -109,7 +120,7 @@ class Table:
                 rows.append(values)
         return np.array(rows, float).reshape(-1, len(self.use))
 
-    def _check_finite(self, data, lines, first_line):
+    def _check_finite(self, data, first_line):
         bad = ~np.isfinite(data)
         if not bad.any():
             return data
@@ -118,20 +129,9 @@ class Table:
             self.dropped += int((~keep).sum())
             return data[keep]
         row, col = np.argwhere(bad)[0]
-        line = first_line + 1 + _data_line_offset(lines, row)
+        line = first_line + 1 + row  # blank lines, which numpy skips, would shift this
         name = self.columns[col]
         raise MlkitError(f"{self.name}, line {line}, column {name!r}: {data[row, col]} (NaN or infinite)", "use --dropna to skip such rows")
-
-
-def _data_line_offset(lines, row):
-    """Index of the row-th non-empty line."""
-    seen = -1
-    for index, line in enumerate(lines):
-        if line.strip():
-            seen += 1
-            if seen == row:
-                return index
-    return row
 
 
 def _spool(path):
