@@ -17,9 +17,30 @@ SPARSE = 1e-3  # |w| below this counts as zero
 LEAKY_SLOPE = 0.01
 
 
+def _import_keras():
+    """Import Keras (TensorFlow) without its start-up chatter on stderr (no-GPU notices
+    are printed by native code before any log level applies); --debug keeps it."""
+    from mlkit import ui
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if ui.state["debug"]:
+        import keras
+
+        return keras
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import keras
+            import tensorflow  # noqa: F401  (its native start-up logs land here too)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return keras
+
+
 def fit_mlp(X, y, x_cols, y_col, hidden=(10, 10, 10), activation="relu", penalty="l2", alpha=1e-4, schedule=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF logs (no-GPU notices...) are not for our stderr
-    import keras
+    keras = _import_keras()
 
     keras.utils.set_random_seed(schedule.seed)
     x_mean, x_std = X.mean(axis=0), X.std(axis=0)
