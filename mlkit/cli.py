@@ -8,6 +8,7 @@ import importlib
 import os
 import signal
 import sys
+import threading
 
 import click
 
@@ -134,19 +135,13 @@ def cli(quiet, debug):
 
     \b
     Examples:
-      mlkit sample | mlkit transform rotate --angle 15 - -o demo/
+      mlkit sample | mlkit augment - -n 5 --seed 1 -o demo/
       mlkit transform log scan.nii.gz | mlkit info - --json
     """
     ui.state["quiet"] = quiet
     ui.state["debug"] = ui.state["debug"] or debug
-    if threading_is_main():
+    if threading.current_thread() is threading.main_thread():  # signal handlers live there only
         signal.signal(signal.SIGTERM, _sigterm)
-
-
-def threading_is_main():
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def main():

@@ -2,7 +2,7 @@
 
 import os
 
-SAMPLES = {"t1": "sample_t1.nii.gz"}
+SAMPLES = {"t1": "t1.nii.gz"}
 
 
 def path(name="t1"):

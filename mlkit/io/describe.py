@@ -1,5 +1,7 @@
 """What is in an image: the facts `mlkit info` prints."""
 
+import json
+
 import numpy as np
 
 FORMAT_NAMES = {"nifti1": "NIfTI-1", "nifti2": "NIfTI-2", "png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "npy": "NumPy .npy"}
@@ -81,7 +83,7 @@ def as_text(facts):
         lines.append(f"    {number}. {step.get('cmdline', step.get('command'))}  [mlkit {step.get('version')}, seed {step.get('seed')}]")
         drawn = step.get("params") or {}
         if drawn:
-            lines.append("       " + ", ".join(f"{k}={v}" for k, v in drawn.items()))
+            lines.append("       " + ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in drawn.items()))
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ Reading never seeks, so the same code serves files, gzip streams and pipes that
 carry many images one after another (the mlkit stream).
 """
 
+import io
 import json
 import struct
 import warnings
@@ -159,8 +160,6 @@ def _set_affine(hdr, affine):
 
 
 def _header_bytes(hdr):
-    import io
-
     buf = io.BytesIO()
     hdr.write_to(buf)
     head = buf.getvalue()
