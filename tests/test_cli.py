@@ -153,3 +153,21 @@ def test_quiet_silences_warnings(tmp_path):
 def test_python_dash_m_works():
     proc = run_mlkit("--help")
     assert proc.returncode == 0 and b"Commands:" in proc.stdout
+
+
+def test_progress_goes_to_a_terminal_stderr_never_to_stdout(anatomical, example4d, tmp_path):
+    import json
+
+    main, replica = pty.openpty()
+    out = tmp_path / "stream.nii"
+    with open(out, "wb") as sink:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlkit", "transform", "negative", anatomical, example4d, "-o", "-"],
+            stdout=sink,
+            stderr=replica,
+        )
+    os.close(replica)
+    os.close(main)
+    assert proc.returncode == 0
+    facts = json.loads(run_mlkit("info", out, "--json").stdout)
+    assert [f["name"] for f in facts] == ["anatomical", "example4d"]  # stdout held the images only

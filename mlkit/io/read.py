@@ -139,11 +139,11 @@ def _read_nifti_stream(source, klass, name, path):
         default = name if count == 0 else f"{name}_{count + 1}"
         source.restart_count()
         img = nifti.read_image(source, klass, default)
-        if count == 0 and path != "-":
-            img.name = name  # a file's image is named after the file, which the user may have renamed
+        head = source.peek(540)
+        if count == 0 and not head and path != "-":
+            img.name = name  # a one-image file is named after the file, which the user may have renamed
         yield _with_suffix(img, path, ".nii.gz")
         count += 1
-        head = source.peek(540)
         if not head:
             return
         klass = nifti.nifti_class(head)
