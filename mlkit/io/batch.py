@@ -6,6 +6,7 @@ its own random stream, derived from the run's seed and the image's position in
 the unsharded input list, so outputs do not depend on --jobs or --shard.
 """
 
+import collections
 import concurrent.futures
 import dataclasses
 import glob
@@ -178,8 +179,8 @@ def run(inputs, work, output=None, *, jobs=1, shard=None, ext=None, dtype=None, 
 def _check_names(items, sink):
     if sink.kind != "folder":
         return
-    stems = [stem(p) for _, p in items if p != "-"]
-    dupes = sorted({s for s in stems if stems.count(s) > 1})
+    counts = collections.Counter(stem(p) for _, p in items if p != "-")
+    dupes = sorted(s for s, c in counts.items() if c > 1)
     if dupes:
         raise UsageError(f"several inputs are named {dupes[0]!r}; their outputs would overwrite each other")
 
