@@ -49,7 +49,7 @@ def _emit(rows, fmt):
 @command.command()
 @inputs_argument
 @click.option("-o", "--output", required=True, metavar="MODEL.npz", help="Where to save the model.")
-@click.option("--size", default="64x64", show_default=True, metavar="WxH", help="Common image size.")
+@click.option("--size", metavar="WxH", help="Common image size [default: the first image's].")
 @click.option("-k", type=click.IntRange(1), help="Keep this many eigenfaces.")
 @click.option("--variance", type=click.FloatRange(0, 1, min_open=True), help="Keep eigenfaces up to this cumulative variance [default: 0.95].")
 @click.option("--min-eigenvalue", type=float, help="Keep eigenfaces whose eigenvalue exceeds this.")
@@ -73,7 +73,7 @@ def train(inputs, output, size, k, variance, min_eigenvalue, detect_variance, la
         raise click.UsageError("give one of -k, --variance and --min-eigenvalue")
     names, images, folders = _load(inputs, with_labels=True)
     labels = read_labels(labels_csv, names) if labels_csv else folders
-    hw = _size(size)
+    hw = _size(size) if size else images[0].shape[:2]
     model = fit(prepare(images, hw, normalize), labels, hw, normalize, k, variance, min_eigenvalue, detect_variance)
     model.save(output)
     share = model.eigenvalues[: model.k].sum() / model.eigenvalues.sum()
