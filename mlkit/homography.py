@@ -3,8 +3,11 @@
 A homography H (3x3, 8 degrees of freedom, H[2,2] = 1) maps source pixel
 coordinates to destination ones (x right, y down). Each pair gives two rows of
 A (2N x 9); h is the right singular vector of A's smallest singular value, on
-Hartley-normalised points, then refined by Levenberg-Marquardt on the
-reprojection error (as cv2.findHomography does).
+Hartley-normalised points (found as the eigenvector of the 9x9 A^T A, with the
+SVD itself when the rank is in doubt), then refined by Levenberg-Marquardt on
+the reprojection error (as cv2.findHomography does). RANSAC scores batches of
+minimal 4-pair hypotheses at once (each an 8x8 solve with h33 = 1) and refits
+on all inliers at the end.
 
     from mlkit.homography import estimate, warp
     result = estimate(src, dst, robust="ransac")
