@@ -286,7 +286,7 @@ def _refit(H, src, dst, norms, is_inlier):
 # --- warping ------------------------------------------------------------------------------------
 
 INTERP = {"nearest": 0, "linear": 1, "cubic": 2}  # cv2.INTER_NEAREST, INTER_LINEAR, INTER_CUBIC
-ROWS_PER_CHUNK = 1024  # bounds the coordinate maps' memory
+MAP_PIXELS = 1 << 23  # coordinate-map pixels per chunk (64 MiB of maps), buffers reused across chunks
 
 
 def canvas(H, image_shape, size=None, fit=False, dst_points=None):
@@ -332,43 +332,48 @@ def warp(image, H, size, interp="linear", border="constant"):
     else:
         groups = [(Ellipsis, work)]
     inverse = np.linalg.inv(H).astype(np.float32)
-    for top in range(0, height, ROWS_PER_CHUNK):
-        rows = min(ROWS_PER_CHUNK, height - top)
-        map_x, map_y = _source_coordinates(inverse, width, top, rows)
+    chunk = max(64, MAP_PIXELS // width)
+    buffers = np.empty((2, min(chunk, height), width), np.float32)  # reused by every chunk
+    for top in range(0, height, chunk):
+        rows = min(chunk, height - top)
+        map_x, map_y = buffers[0, :rows], buffers[1, :rows]
+        _source_coordinates(inverse, width, top, rows, map_x, map_y)
         for channels, source in groups:
+            if channels is Ellipsis:  # straight into the output, no copy
+                cv2.remap(source, map_x, map_y, flags, dst=out[top : top + rows], borderMode=mode, borderValue=0)
+                continue
             moved = cv2.remap(source, map_x, map_y, flags, borderMode=mode, borderValue=0)
             out[top : top + rows, :, channels] = moved.reshape(out[top : top + rows, :, channels].shape)
     return out if out.dtype == image.dtype else to_dtype(out, image.dtype)
 
 
-def _source_coordinates(inverse, width, top, rows):
-    """H^-1 applied to the pixel grid of `rows` rows from `top`, as float32 maps (as
-    OpenCV's own). Two threads over row bands: numpy releases the GIL, and the
-    maps cost as much as the interpolation that follows (one cv2.remap, itself
-    parallel)."""
+def _source_coordinates(inverse, width, top, rows, map_x, map_y):
+    """H^-1 applied to the pixel grid of `rows` rows from `top`, into the float32 x and
+    y maps that cv2.remap takes. Two threads over row bands, 32 rows at a time so the
+    temporaries stay in cache (numpy releases the GIL); computed naively the maps
+    cost as much as the interpolation itself."""
     from concurrent.futures import ThreadPoolExecutor
 
     xs = np.arange(width, dtype=np.float32)
     across = [inverse[r, 0] * xs for r in range(3)]
-    map_x = np.empty((rows, width), np.float32)
-    map_y = np.empty((rows, width), np.float32)
 
-    def band(first):
-        last = min(first + band_rows, rows)
-        for start in range(first, last, 64):
-            stop = min(start + 64, last)
+    def band(bounds):
+        first, last = bounds
+        scale = np.empty((32, width), np.float32)  # reused: no fresh pages per block
+        for start in range(first, last, 32):
+            stop = min(start + 32, last)
+            n = stop - start
             ys = np.arange(top + start, top + stop, dtype=np.float32)[:, None]
-            den = across[2] + (inverse[2, 1] * ys + inverse[2, 2])
-            np.add(across[0], inverse[0, 1] * ys + inverse[0, 2], out=map_x[start:stop])
-            np.add(across[1], inverse[1, 1] * ys + inverse[1, 2], out=map_y[start:stop])
-            map_x[start:stop] /= den
-            map_y[start:stop] /= den
+            np.add(across[2], inverse[2, 1] * ys + inverse[2, 2], out=scale[:n])
+            np.reciprocal(scale[:n], out=scale[:n])
+            for axis, out in ((0, map_x), (1, map_y)):
+                np.add(across[axis], inverse[axis, 1] * ys + inverse[axis, 2], out=out[start:stop])
+                out[start:stop] *= scale[:n]
 
     workers = min(2, os.cpu_count() or 1)
-    band_rows = -(-rows // workers)
+    edges = np.linspace(0, rows, workers + 1).astype(int)
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(band, range(0, rows, band_rows)))
-    return map_x, map_y
+        list(pool.map(band, zip(edges[:-1], edges[1:])))
 
 
 def warp_image(img, H, size, interp="linear", border="constant"):
