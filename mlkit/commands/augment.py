@@ -77,29 +77,19 @@ def _options(opts, seed):
     from mlkit.augment import Options
     from mlkit.augment.policy import DEFAULT_ENABLED, Policy
 
-    enabled = tuple(t.strip() for t in opts.pop("transforms").split(",")) if opts.get("transforms") else DEFAULT_ENABLED
+    transforms = opts.pop("transforms")
+    enabled = tuple(t.strip() for t in transforms.split(",")) if transforms else DEFAULT_ENABLED
     rotate_axes = opts.pop("rotate_axes")
     if rotate_axes not in (None, "all"):
-        rotate_axes = [int(a) for a in rotate_axes.split(",")]
-    policy = Policy(
-        enabled=enabled,
-        mode=opts.pop("policy"),
-        rotate=opts.pop("rotate"),
-        rotate_axes=rotate_axes,
-        scale=opts.pop("scale"),
-        translate=opts.pop("translate"),
-        translate_axes=opts.pop("translate_axes"),
-        flip_axes=opts.pop("flip_axes"),
-        intensity=opts.pop("intensity"),
-        sliceshift=opts.pop("sliceshift"),
-        sliceshift_fraction=opts.pop("sliceshift_fraction"),
-        elastic=opts.pop("elastic"),
-        elastic_points=opts.pop("elastic_points"),
-        gamma=opts.pop("gamma"),
-        noise=opts.pop("noise"),
-        bias=opts.pop("bias"),
-        slice_axis=opts.pop("slice_axis"),
-    )
+        try:
+            rotate_axes = [int(a) for a in rotate_axes.split(",")]
+        except ValueError:
+            raise click.UsageError(f"--rotate-axes takes A,B or 'all', got {rotate_axes!r}") from None
+        if len(rotate_axes) != 2:
+            raise click.UsageError("--rotate-axes takes two axes, e.g. 0,2")
+    fields = ("rotate", "scale", "translate", "translate_axes", "flip_axes", "intensity", "sliceshift",
+              "sliceshift_fraction", "elastic", "elastic_points", "gamma", "noise", "bias", "slice_axis")
+    policy = Policy(enabled=enabled, mode=opts.pop("policy"), rotate_axes=rotate_axes, **{f: opts.pop(f) for f in fields})
     shape = opts.pop("shape")
     return Options(
         policy=policy,
