@@ -286,7 +286,7 @@ def _refit(H, src, dst, norms, is_inlier):
 # --- warping ------------------------------------------------------------------------------------
 
 INTERP = {"nearest": 0, "linear": 1, "cubic": 2}  # cv2.INTER_NEAREST, INTER_LINEAR, INTER_CUBIC
-MAP_PIXELS = 1 << 23  # coordinate-map pixels per chunk (64 MiB of maps), buffers reused across chunks
+MAP_PIXELS = 1 << 22  # coordinate-map pixels per chunk (32 MiB of maps), buffers reused across chunks
 
 
 def canvas(H, image_shape, size=None, fit=False, dst_points=None):
@@ -320,6 +320,8 @@ def warp(image, H, size, interp="linear", border="constant"):
     `image` is H x W (x C). OpenCV remaps 4 channels at a time; more (the slices
     of a volume, say) share the same coordinate maps.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     import cv2
 
     width, height = size
@@ -334,26 +336,26 @@ def warp(image, H, size, interp="linear", border="constant"):
     inverse = np.linalg.inv(H).astype(np.float32)
     chunk = max(64, MAP_PIXELS // width)
     buffers = np.empty((2, min(chunk, height), width), np.float32)  # reused by every chunk
+    pool = ThreadPoolExecutor(min(2, os.cpu_count() or 1))
     for top in range(0, height, chunk):
         rows = min(chunk, height - top)
         map_x, map_y = buffers[0, :rows], buffers[1, :rows]
-        _source_coordinates(inverse, width, top, rows, map_x, map_y)
+        _source_coordinates(inverse, width, top, rows, map_x, map_y, pool)
         for channels, source in groups:
             if channels is Ellipsis:  # straight into the output, no copy
                 cv2.remap(source, map_x, map_y, flags, dst=out[top : top + rows], borderMode=mode, borderValue=0)
                 continue
             moved = cv2.remap(source, map_x, map_y, flags, borderMode=mode, borderValue=0)
             out[top : top + rows, :, channels] = moved.reshape(out[top : top + rows, :, channels].shape)
+    pool.shutdown()
     return out if out.dtype == image.dtype else to_dtype(out, image.dtype)
 
 
-def _source_coordinates(inverse, width, top, rows, map_x, map_y):
+def _source_coordinates(inverse, width, top, rows, map_x, map_y, pool):
     """H^-1 applied to the pixel grid of `rows` rows from `top`, into the float32 x and
     y maps that cv2.remap takes. Two threads over row bands, 32 rows at a time so the
     temporaries stay in cache (numpy releases the GIL); computed naively the maps
     cost as much as the interpolation itself."""
-    from concurrent.futures import ThreadPoolExecutor
-
     xs = np.arange(width, dtype=np.float32)
     across = [inverse[r, 0] * xs for r in range(3)]
 
@@ -370,10 +372,8 @@ def _source_coordinates(inverse, width, top, rows, map_x, map_y):
                 np.add(across[axis], inverse[axis, 1] * ys + inverse[axis, 2], out=out[start:stop])
                 out[start:stop] *= scale[:n]
 
-    workers = min(2, os.cpu_count() or 1)
-    edges = np.linspace(0, rows, workers + 1).astype(int)
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(band, zip(edges[:-1], edges[1:])))
+    edges = np.linspace(0, rows, pool._max_workers + 1).astype(int)
+    list(pool.map(band, zip(edges[:-1], edges[1:])))
 
 
 def warp_image(img, H, size, interp="linear", border="constant"):
