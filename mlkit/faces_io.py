@@ -7,6 +7,7 @@ import numpy as np
 
 from mlkit.dtypes import to_dtype
 from mlkit.errors import MlkitError
+from mlkit.io.image import to_gray
 
 
 def load_gray(specs, with_labels=False):
@@ -45,11 +46,8 @@ def _face_files(specs):
 
 def _planes(img):
     data = img.data
-    if img.channels:
-        rgb = data[..., :3].astype(np.float64)
-        yield img.name, rgb @ np.array([0.299, 0.587, 0.114]) if rgb.shape[-1] == 3 else rgb[..., 0]
-    elif data.ndim == 2:
-        yield img.name, data.astype(np.float64)
+    if img.channels or data.ndim == 2:
+        yield img.name, to_gray(img)
     elif data.ndim == 3:
         for k in range(data.shape[2]):
             yield f"{img.name}_s{k:03d}", data[:, :, k].astype(np.float64)

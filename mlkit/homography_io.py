@@ -146,9 +146,8 @@ def match_images(path1, path2, features, ratio, draw, estimate):
 
 
 def _gray(img):
-    data = img.data
-    if img.channels:
-        data = data[..., :3].mean(axis=-1) if data.shape[-1] >= 3 else data[..., 0]
-    if data.ndim != 2:
+    from mlkit.io.image import to_gray
+
+    if img.spatial_ndim != 2:
         raise MlkitError(f"match needs 2D images, got shape {img.data.shape}")
-    return data
+    return to_gray(img)

@@ -79,3 +79,13 @@ def map_volumes(img, fn, dtype=None):
             out = np.empty(result.shape + img.data.shape[3:], dtype or result.dtype)
         out[(Ellipsis, *index)] = result
     return out
+
+
+def to_gray(img):
+    """The image's gray values as float64: colour by luminance (ITU-R BT.601), as OpenCV does."""
+    data = img.data
+    if not img.channels:
+        return data.astype(np.float64)
+    if data.shape[-1] >= 3:
+        return data[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    return data[..., 0].astype(np.float64)  # gray + alpha
