@@ -18,6 +18,8 @@ class Image:
     channels  True when the last axis holds colour channels, never a spatial axis
     format    the format it was read from ("nifti1", "png", ...)
     suffix    the file type outputs keep by default (".nii.gz", ".png", ...)
+    stored_dtype  the dtype on disk when it differs from `data`'s (scaled NIfTI: int16 on
+              disk, float32 in memory); "" when they are the same
     """
 
     data: np.ndarray
@@ -28,6 +30,7 @@ class Image:
     channels: bool = False
     format: str = "nifti1"
     suffix: str = ""
+    stored_dtype: str = ""
 
     @property
     def spatial_ndim(self):
