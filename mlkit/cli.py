@@ -13,7 +13,7 @@ import threading
 import click
 
 from mlkit import __version__, ui
-from mlkit.errors import Exit, MlkitError
+from mlkit.errors import Exit, MlkitError, bug_message
 
 # name -> (module, one-line help). The help lives here so listing imports nothing.
 COMMANDS = {
@@ -44,6 +44,8 @@ class LazyGroup(click.Group):
         if name not in self.registry:
             return None
         module = importlib.import_module(self.registry[name][0])
+        if isinstance(module.command, click.Group):
+            _name_subcommands(module.command, name)
         return module.command
 
     def format_commands(self, ctx, formatter):
@@ -57,8 +59,29 @@ class LazyGroup(click.Group):
         return name, cmd, rest
 
 
+def _name_subcommands(group, path):
+    """Make messages say 'mlkit transform crop:', not 'mlkit transform:'."""
+    if getattr(group, "_mlkit_named", False):
+        return
+    resolve = group.resolve_command
+
+    def resolve_and_name(ctx, args):
+        name, cmd, rest = resolve(ctx, args)
+        ui.state["command"] = f"{path} {name}" if name else path
+        if isinstance(cmd, click.Group):
+            _name_subcommands(cmd, ui.state["command"])
+        return name, cmd, rest
+
+    group.resolve_command = resolve_and_name
+    group._mlkit_named = True
+
+
 class ReaderGone(Exception):
     """stdout was closed by its reader (`| head`)."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM, carried past click (which would print a blank line for it)."""
 
 
 class MlkitGroup(LazyGroup):
@@ -69,15 +92,29 @@ class MlkitGroup(LazyGroup):
             return super().invoke(ctx)
         except BrokenPipeError:
             raise ReaderGone from None  # before click's own handler turns it into exit 1
+        except KeyboardInterrupt:
+            raise Interrupted from None
 
     def main(self, args=None, prog_name="mlkit", **extra):
         extra.pop("standalone_mode", None)
+        args = global_options_first(sys.argv[1:] if args is None else list(args))
         code = _run_guarded(lambda: super(MlkitGroup, self).main(args, prog_name, standalone_mode=False, **extra))
         sys.exit(code)
 
 
+GLOBAL_FLAGS = ("-q", "--quiet", "--debug")
+
+
+def global_options_first(args):
+    """-q and --debug work after the subcommand too: `mlkit transform log x -o y --debug`."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+    return flags + [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
+
+
 def _run_guarded(call):
     ui.state["command"] = ""
+    ui.quiet_libraries()
     try:
         result = call()
         return result if isinstance(result, int) else Exit.OK
@@ -91,11 +128,12 @@ def _run_guarded(call):
         ui.error(exc.format_message())
         return exc.exit_code
     except MlkitError as exc:
+        ui.traceback_if_debug()
         ui.error(str(exc))
         from mlkit.io.batch import UsageError
 
         return Exit.USAGE if isinstance(exc, UsageError) else Exit.ERROR
-    except (KeyboardInterrupt, click.Abort):
+    except (KeyboardInterrupt, Interrupted, click.Abort):
         ui.error("interrupted")
         return Exit.INTERRUPTED
     except (BrokenPipeError, ReaderGone):
@@ -104,7 +142,7 @@ def _run_guarded(call):
     except Exception as exc:
         if ui.state["debug"]:
             raise
-        ui.error(f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        ui.error(bug_message(exc))
         return Exit.ERROR
 
 
@@ -140,6 +178,7 @@ def cli(quiet, debug):
     """
     ui.state["quiet"] = quiet
     ui.state["debug"] = ui.state["debug"] or debug
+    ui.quiet_libraries()
     if threading.current_thread() is threading.main_thread():  # signal handlers live there only
         signal.signal(signal.SIGTERM, _sigterm)
 

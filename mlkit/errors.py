@@ -27,3 +27,8 @@ class MlkitError(Exception):
 
 class ImageFormatError(MlkitError):
     """The bytes are not an image mlkit can read, or not one it can write."""
+
+
+def bug_message(exc):
+    """One line for an exception mlkit did not expect: a bug, never the user's fault."""
+    return f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and report it)"

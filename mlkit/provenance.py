@@ -6,10 +6,34 @@ import sys
 from mlkit import __version__
 
 
+# How a run is executed, not what it computes: left out of the history, so the same seed
+# gives byte-identical outputs with or without them. name -> takes a value.
+EXECUTION_OPTIONS = {"-j": True, "--jobs": True, "--shard": True, "-q": False, "--quiet": False, "--debug": False}
+
+
 def command_line(args=None):
-    """'mlkit <args>' as a shell would take it back."""
+    """'mlkit <args>' as a shell would take it back, without the execution options."""
     args = sys.argv[1:] if args is None else args
-    return shlex.join(["mlkit", *args])
+    return shlex.join(["mlkit", *without_execution_options(args)])
+
+
+def without_execution_options(args):
+    args = list(args)
+    end = args.index("--") if "--" in args else len(args)  # after '--' everything is an argument
+    kept, skip = [], False
+    for arg in args[:end]:
+        name = arg.split("=", 1)[0]
+        if skip:
+            skip = False
+        elif name in EXECUTION_OPTIONS:
+            skip = EXECUTION_OPTIONS[name] and "=" not in arg
+        elif not _is_short_with_value(arg):
+            kept.append(arg)
+    return kept + args[end:]
+
+
+def _is_short_with_value(arg):
+    return arg.startswith("-j") and arg[2:].isdigit()  # -j2
 
 
 def entry(command, params, seed=None, cmdline=None):

@@ -3,8 +3,29 @@
 import contextlib
 import os
 import sys
+import warnings
 
 state = {"quiet": False, "debug": os.environ.get("MLKIT_DEBUG", "") not in ("", "0"), "command": ""}
+
+
+# Library log switches, read when the library is first imported; --debug leaves them alone.
+QUIET_ENV = {"OPENCV_LOG_LEVEL": "SILENT", "TF_CPP_MIN_LOG_LEVEL": "3"}
+_set_env = {}
+
+
+def quiet_libraries():
+    """Keep library chatter (Python warnings, OpenCV and TensorFlow logs) off stderr unless --debug."""
+    if state["debug"]:
+        for key, value in _set_env.items():
+            if os.environ.get(key) == value:
+                del os.environ[key]
+        _set_env.clear()
+        warnings.resetwarnings()
+        return
+    for key, value in QUIET_ENV.items():
+        if key not in os.environ:
+            os.environ[key] = _set_env[key] = value
+    warnings.simplefilter("ignore")
 
 
 def prefix():
@@ -18,6 +39,14 @@ def one_line(text):
 def error(message):
     """Errors are printed even with --quiet."""
     print(f"{prefix()}: error: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def traceback_if_debug():
+    """With --debug, the traceback of the exception being handled, before its one line."""
+    if state["debug"]:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
 
 
 def warn(message):

@@ -1,7 +1,13 @@
 """Batch runs: folders, globs, shards, jobs, and one bad input not stopping the rest."""
 
+import json
 import os
+import pty
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import nibabel as nib
 import numpy as np
@@ -76,7 +82,7 @@ def test_one_bad_input_does_not_stop_the_rest(volumes, tmp_path):
     err = proc.stderr.decode().strip().splitlines()
     assert any("v2.nii.gz" in line and "truncated" in line for line in err)
     assert any("missing.nii" in line and "no such file" in line for line in err)
-    assert err[-1] == "mlkit transform: error: 2 of 6 inputs failed"
+    assert err[-1] == "mlkit transform negative: error: 2 of 6 inputs failed"
     assert sorted(os.listdir(out)) == ["v0.nii.gz", "v1.nii.gz", "v3.nii.gz", "v4.nii.gz"]
 
 
@@ -110,3 +116,94 @@ def test_ext_and_dtype_options(tmp_path, camera_png):
     assert img.get_data_dtype() == np.float32
     proc = run_mlkit("transform", "normalize", camera_png, "-o", tmp_path / "n8.nii", "--dtype", "uint8")
     assert np.asanyarray(nib.load(str(tmp_path / "n8.nii")).dataobj).max() == 1
+
+
+def _named_stream(name):
+    """A NIfTI-1 image whose mlkit extension carries `name`, as an attacker would write it."""
+    from nibabel.nifti1 import Nifti1Extension
+
+    img = nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4))
+    payload = json.dumps({"mlkit": {"name": name}}).encode()
+    img.header.extensions.append(Nifti1Extension(6, payload))
+    return img.to_bytes()
+
+
+@pytest.mark.parametrize("name", ["../../evil", "/tmp/abs_evil", "..", ".hidden", "a/../../b", "x" * 500, "\x1b[31mred"])
+def test_a_name_inside_a_stream_never_leaves_the_output_folder(tmp_path, name):
+    out = tmp_path / "a" / "b"
+    out.mkdir(parents=True)
+    proc = run_mlkit("transform", "negative", "-", "-o", f"{out}/", stdin=_named_stream(name), cwd=out)
+    assert proc.returncode == 0, proc.stderr
+    (written,) = os.listdir(out)
+    assert not written.startswith(".") and "/" not in written and len(written) <= 110
+    assert written.isprintable()
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [written]
+    assert not os.path.exists("/tmp/abs_evil.nii.gz")
+
+
+@pytest.mark.parametrize("output", ["out.txt", "out.mgz", "out"])
+def test_an_output_mlkit_cannot_write_is_a_usage_error(tmp_path, anatomical, output):
+    proc = run_mlkit("transform", "negative", anatomical, "-o", output, cwd=tmp_path)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.decode().splitlines()
+    assert line.startswith(f"mlkit transform negative: error: -o {output}: not a folder")
+    assert os.listdir(tmp_path) == []
+
+
+def test_ext_with_a_file_output_is_a_usage_error(tmp_path, anatomical):
+    proc = run_mlkit("transform", "negative", anatomical, "-o", "x.nii", "--ext", ".png", cwd=tmp_path)
+    assert proc.returncode == 2 and b"--ext .png applies to a folder" in proc.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_one_failing_input_prints_one_line(tmp_path):
+    proc = run_mlkit("transform", "negative", tmp_path / "missing.nii", "-o", f"{tmp_path}/out/")
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [f"mlkit transform negative: error: {tmp_path / 'missing.nii'}: no such file"]
+
+
+def test_jobs_and_shard_do_not_change_output_bytes(volumes, tmp_path):
+    runs = {"serial": [], "jobs": ["--jobs", "2"], "shard0": ["--shard", "0/1"], "quiet": ["-q"]}
+    for name, extra in runs.items():
+        (tmp_path / name).mkdir()
+        proc = run_mlkit("augment", volumes, "-n", "2", "--seed", "3", "-o", "out/", *extra, cwd=tmp_path / name)
+        assert proc.returncode == 0, proc.stderr
+    reference = {p.name: p.read_bytes() for p in (tmp_path / "serial" / "out").iterdir()}
+    assert len(reference) == 10
+    for name in runs:
+        assert {p.name: p.read_bytes() for p in (tmp_path / name / "out").iterdir()} == reference, name
+    (facts, *_) = json.loads(run_mlkit("info", tmp_path / "jobs" / "out" / "v0_aug001.nii.gz", "--json").stdout)
+    assert "--jobs" not in facts["history"][-1]["cmdline"]
+
+
+def test_ctrl_c_stops_the_workers_and_writes_nothing_more(tmp_path, example4d):
+    out = tmp_path / "o"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlkit", "augment", example4d, "-n", "400", "--transforms", "elastic,rotate",
+         "-o", f"{out}/", "--jobs", "2", "--seed", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    time.sleep(4)  # the workers are busy by now
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    stopped = time.monotonic() - sent
+    assert proc.returncode == 130, err
+    assert stopped < 3, f"took {stopped:.1f} s to stop"  # before the fix: about 40 s, all 400 written
+    written = sorted(os.listdir(out)) if out.exists() else []
+    time.sleep(1.0)
+    assert (sorted(os.listdir(out)) if out.exists() else []) == written  # no worker is still writing
+    assert len(written) < 400 and not [n for n in written if n.startswith(".")]
+    assert err.decode().splitlines() == ["mlkit augment: error: interrupted"]
+
+
+def test_stdin_on_a_terminal_is_refused_with_a_hint():
+    main, replica = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "mlkit", "info", "-"], stdin=replica, capture_output=True, timeout=30)
+    os.close(main)
+    os.close(replica)
+    assert proc.returncode == 2
+    assert proc.stderr.decode().splitlines() == [
+        "mlkit info: error: '-' reads images from stdin, which is a terminal (pipe images in: mlkit sample | mlkit info -)"
+    ]

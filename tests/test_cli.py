@@ -68,7 +68,7 @@ def test_usage_error_is_one_line_exit_2():
     assert proc.returncode == 2
     lines = proc.stderr.decode().strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("mlkit transform: error: Missing option '--angle'")
+    assert lines[0].startswith("mlkit transform rotate: error: Missing option '--angle'")
 
 
 def test_unknown_command_exit_2():
@@ -83,7 +83,7 @@ def test_data_error_is_one_line_exit_1(tmp_path):
     assert proc.returncode == 1
     err = proc.stderr.decode()
     assert "Traceback" not in err
-    assert err.startswith("mlkit transform: error: ")
+    assert err.startswith("mlkit transform negative: error: ")
     assert "not a NIfTI-1/2 single-file image" in err
     assert not (tmp_path / "out.nii").exists()
 
@@ -99,7 +99,7 @@ def test_debug_shows_traceback(tmp_path, monkeypatch):
     quiet = subprocess.run([sys.executable, "-c", code.format(flag="-q")], capture_output=True, text=True)
     assert quiet.returncode == 1
     assert quiet.stderr.strip() == (
-        "mlkit transform: error: ZeroDivisionError: boom (rerun with --debug for the traceback)"
+        "mlkit transform negative: error: internal error: ZeroDivisionError: boom (rerun with --debug for the traceback, and report it)"
     )
     loud = subprocess.run([sys.executable, "-c", code.format(flag="--debug")], capture_output=True, text=True)
     assert "Traceback" in loud.stderr and loud.returncode == 1

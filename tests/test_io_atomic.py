@@ -90,3 +90,33 @@ def test_sigterm_cleans_up_and_keeps_old_file(tmp_path, anatomical):
     assert proc.returncode == 130
     assert target.read_bytes() == b"old"
     assert sorted(os.listdir(tmp_path)) == ["in.fifo", "out.nii.gz"]
+
+
+@pytest.mark.parametrize("code, words", [(28, "no space left"), (13, "permission denied"), (30, "the file system is read-only")])
+def test_write_errors_name_the_path_and_the_fix(tmp_path, monkeypatch, code, words):
+    from mlkit.errors import MlkitError
+
+    target = tmp_path / "out.nii"
+    target.write_bytes(b"precious")
+
+    def fail(fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(MlkitError) as caught:
+        write_image(Image(data=np.zeros((2, 2, 2))), str(target))
+    assert str(caught.value).startswith(f"cannot write {target}: {words}") and "(" in str(caught.value)
+    assert target.read_bytes() == b"precious"
+    assert os.listdir(tmp_path) == ["out.nii"]
+
+
+def test_output_below_a_file_is_one_clear_line(tmp_path):
+    from conftest import run_mlkit
+
+    (tmp_path / "afile").write_text("x")
+    proc = run_mlkit("sample", "-o", tmp_path / "afile" / "t1.nii.gz")
+    assert proc.returncode == 1
+    assert proc.stderr.decode().splitlines() == [
+        f"mlkit sample: error: cannot write {tmp_path / 'afile' / 't1.nii.gz'}: "
+        "a part of the path is a file, not a folder (check the -o path)"
+    ]

@@ -57,12 +57,12 @@ def test_gzipped_stdin_is_accepted(anatomical):
     raw = gzip.compress(open(anatomical, "rb").read())
     proc = run_mlkit("info", "-", "--json", stdin=raw)
     assert proc.returncode == 0
-    assert json.loads(proc.stdout)["shape"] == [33, 41, 25]
+    assert json.loads(proc.stdout)[0]["shape"] == [33, 41, 25]
 
 
 def test_png_on_stdin(camera_png):
     proc = run_mlkit("info", "-", "--json", stdin=open(camera_png, "rb").read())
-    facts = json.loads(proc.stdout)
+    (facts,) = json.loads(proc.stdout)
     assert facts["format"] == "PNG" and facts["shape"] == [512, 512]
 
 
@@ -89,7 +89,7 @@ def test_bad_inputs_fail_cleanly(example4d, tmp_path, case):
     err = proc.stderr.decode()
     assert "Traceback" not in err
     first = err.splitlines()[0]
-    assert first.startswith("mlkit transform: error: ")
+    assert first.startswith("mlkit transform negative: error: ")
     assert any(word in first for word in ("truncated", "not a NIfTI", "empty"))
     assert not out.exists()
     assert [n for n in os.listdir(tmp_path) if n.startswith(".out")] == []
@@ -102,11 +102,13 @@ def test_info_on_every_nibabel_test_file(nib_data):
     proc = run_mlkit("info", "--json", *paths)
     err = proc.stderr.decode()
     assert "Traceback" not in err and "Warning" not in err
-    failed = {line.split(": ")[2] for line in err.splitlines()}
+    *lines, summary = err.splitlines()
+    failed = {line.split(": ")[2] for line in lines}
     described = {f["source"] for f in json.loads(proc.stdout)}
     assert failed | described == set(paths)  # every file: described, or one line saying why not
     assert not failed & described
-    assert len(err.splitlines()) == len(failed)
+    assert len(lines) == len(failed)
+    assert summary == f"mlkit info: error: {len(failed)} of {len(paths)} inputs failed"
     assert len(described) >= 20
     assert {"anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz", "test.mgz"} <= {os.path.basename(p) for p in described}
 
@@ -124,6 +126,6 @@ def test_info_counts_nans(tmp_path):
     data = np.ones((4, 4, 4), np.float32)
     data[0, 0, :3] = np.nan
     write_image(Image(data=data), str(tmp_path / "n.nii"))
-    facts = json.loads(run_mlkit("info", tmp_path / "n.nii", "--json").stdout)
+    (facts,) = json.loads(run_mlkit("info", tmp_path / "n.nii", "--json").stdout)
     assert facts["nan_count"] == 3 and facts["min"] == 1.0
     assert {"name", "shape", "dtype", "history", "voxel_size", "orientation"} <= set(facts)

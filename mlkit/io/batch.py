@@ -13,13 +13,15 @@ import glob
 import multiprocessing
 import os
 import secrets
+import signal
 import sys
 from collections import deque
 
 import numpy as np
 
 from mlkit import ui
-from mlkit.errors import MlkitError
+from mlkit.errors import MlkitError, bug_message
+from mlkit.io.names import safe_stem
 from mlkit.io.read import SUFFIXES, read_images, stem, suffix
 from mlkit.io.write import StreamWriter, cast, output_suffix, refuse_terminal, write_image
 
@@ -47,7 +49,16 @@ def expand_inputs(specs):
             paths.append(spec)  # reported as a failed input, the others still run
     if paths.count("-") > 1:
         raise UsageError("stdin ('-') can be read only once")
+    if "-" in paths and _is_terminal(sys.stdin):
+        raise UsageError("'-' reads images from stdin, which is a terminal", "pipe images in: mlkit sample | mlkit info -")
     return paths
+
+
+def _is_terminal(stream):
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _images_in(folder):
@@ -98,8 +109,9 @@ class Sink:
         return img
 
     def folder_path(self, img):
+        """The output path for `img`: always a file directly inside the -o folder."""
         ext = self.ext or img.suffix or ".nii.gz"
-        return os.path.join(self.path, img.name + ext)
+        return os.path.join(self.path, safe_stem(img.name) + ext)
 
 
 def make_sink(output, n_inputs, ext=None, dtype=None, stdout=None):
@@ -108,8 +120,15 @@ def make_sink(output, n_inputs, ext=None, dtype=None, stdout=None):
     if output in (None, "-"):
         refuse_terminal(stdout)
         return Sink("stream", dtype=dtype or "")
-    if output.endswith(("/", os.sep)) or os.path.isdir(output) or not _has_image_suffix(output):
+    if output.endswith(("/", os.sep)) or os.path.isdir(output):
         return Sink("folder", output, ext, dtype or "")
+    if not _has_image_suffix(output):
+        raise UsageError(
+            f"-o {output}: not a folder, and not a file type mlkit writes",
+            "end a folder with / (-o out/), or name a .nii.gz, .nii, .png, .jpg, .tif, .bmp or .npy file",
+        )
+    if ext:
+        raise UsageError(f"--ext {ext} applies to a folder -o, but -o names the file {output}", "drop --ext")
     if n_inputs > 1:
         raise UsageError(f"{n_inputs} inputs but -o names one file", "give a folder: -o out/")
     return Sink("file", output, dtype=dtype or "")
@@ -170,10 +189,9 @@ def run(inputs, work, output=None, *, jobs=1, shard=None, ext=None, dtype=None, 
             collector.collect(result)
             advance()
     collector.finish()
-    if collector.failures:
+    if collector.failures and collector.count > 1:
         ui.error(f"{len(collector.failures)} of {collector.count} {label} failed")
-        return 1
-    return 0
+    return 1 if collector.failures else 0
 
 
 def _check_names(items, sink):
@@ -196,7 +214,9 @@ class _Worker:
 
     def task(self, index, path, subindex=0, img=None):
         """Worker side: read, work, and (for folders) write. Returns results or a Failure."""
-        label = path if img is None else f"{path}[{subindex}]"
+        label = input_label(path, subindex)
+        if _stopping:
+            return Failure(label, "interrupted")
         try:
             images = [img] if img is not None else read_images(path)
             extra = {} if self.extras is None else {"extra": self.extras[index]}
@@ -207,13 +227,14 @@ class _Worker:
                     out.append(self._deliver(result))
             return out
         except MlkitError as exc:
+            ui.traceback_if_debug()
             return Failure(label, str(exc))
         except MemoryError:
             return Failure(label, "out of memory (try fewer --jobs)")
         except Exception as exc:  # a bug: keep the batch going, say how to see it
             if ui.state["debug"]:
                 raise
-            return Failure(label, f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+            return Failure(label, bug_message(exc))
 
     def _deliver(self, img):
         img = self.sink.prepare(img)
@@ -277,6 +298,11 @@ def _tasks(items):
             yield index, path, 0, None
 
 
+def input_label(path, subindex=0):
+    """How messages name an input: its path, or 'stdin image N' for the N-th image of a stream."""
+    return f"stdin image {subindex + 1}" if path == "-" else path
+
+
 def _run_task(worker, task):
     index, path, subindex, img = task
     if isinstance(img, Failure):
@@ -302,9 +328,43 @@ def _execute(items, worker, jobs):
             while pending:
                 yield pending.popleft().result()
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_workers(pool)
             raise
+
+
+# Set in a worker when it is told to stop: it starts no further task.
+_stopping = False
+# How long a worker may take to remove its temporary file before it is killed.
+STOP_GRACE_S = 0.5
+
+
+def _stop_workers(pool):
+    """Ctrl-C, SIGTERM or an error in the main process: stop every worker now, not after its task.
+
+    Each worker gets SIGTERM, which its handler turns into KeyboardInterrupt so an
+    unfinished output's temporary file is removed; one that has not exited within the
+    grace period is killed.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(STOP_GRACE_S)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(STOP_GRACE_S)
 
 
 def _init_worker(state):
     ui.state.update(state)
+    ui.quiet_libraries()
+    signal.signal(signal.SIGTERM, _worker_stop)
+    signal.signal(signal.SIGINT, _worker_stop)
+
+
+def _worker_stop(signum, frame):
+    global _stopping
+    _stopping = True
+    raise KeyboardInterrupt

@@ -1,10 +1,32 @@
 """What is in an image: the facts `mlkit info` prints."""
 
 import json
+import math
 
 import numpy as np
 
+from mlkit import ui
+from mlkit.errors import MlkitError, bug_message
+
+PHOTO_FORMATS = ("png", "jpeg", "tiff", "bmp", "npy")
 FORMAT_NAMES = {"nifti1": "NIfTI-1", "nifti2": "NIfTI-2", "png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "npy": "NumPy .npy"}
+
+
+def describe_all(paths, on_error):
+    """Yield the facts of every image in `paths`; a path that fails goes to on_error(label, message)."""
+    from mlkit.io.batch import input_label
+    from mlkit.io.read import read_images
+
+    for path in paths:
+        try:
+            for img in read_images(path):
+                yield describe(img, "stdin" if path == "-" else path)
+        except MlkitError as exc:
+            on_error(input_label(path), str(exc))
+        except Exception as exc:
+            if ui.state["debug"]:
+                raise
+            on_error(input_label(path), bug_message(exc))
 
 
 def describe(img, source):
@@ -14,7 +36,8 @@ def describe(img, source):
         "source": source,
         "format": FORMAT_NAMES.get(img.format, img.format),
         "shape": list(img.data.shape),
-        "dtype": str(img.data.dtype),
+        "dtype": dtype_name(img.data.dtype),
+        "stored_dtype": dtype_name(img.stored_dtype or img.data.dtype),
         "channels": img.data.shape[-1] if img.channels else None,
         "voxel_size": [round(v, 6) for v in img.voxel_sizes],
         "units": _units(img.header),
@@ -36,12 +59,19 @@ def _units(header):
     return {"space": space, "time": time}
 
 
+def dtype_name(dtype):
+    """One style for every format: 'int16', 'float32', never '<i2' or 'dtype(...)'."""
+    return np.dtype(dtype).name
+
+
 def _orientation(img):
-    """Axis codes such as 'RAS' for NIfTI; photos have no scanner orientation."""
-    if img.header is None and img.format not in ("nifti1", "nifti2"):
+    """Axis codes such as 'RAS' from the affine, for every scanner format; photos have none."""
+    if img.format in PHOTO_FORMATS:
         return None
     import nibabel as nib
 
+    if not np.isfinite(img.affine).all():
+        return None
     codes = nib.aff2axcodes(img.affine)
     return "".join(c or "?" for c in codes[: img.spatial_ndim])
 
@@ -63,12 +93,27 @@ def _values(data):
     return {"min": lo, "max": hi, "mean": mean, "nan_count": nan, "inf_count": inf}
 
 
+def as_json_text(described):
+    """The JSON list `info --json` prints: always a list, NaN and infinities as null."""
+    return json.dumps(_finite(described), indent=2, allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def as_text(facts):
     """The human-readable block for one image."""
     rows = [
         ("format", facts["format"]),
         ("shape", " x ".join(map(str, facts["shape"])) + (" (colour)" if facts["channels"] else "")),
-        ("dtype", facts["dtype"]),
+        ("dtype", facts["dtype"] + _stored_text(facts)),
         ("voxel size", _voxel_text(facts)),
         ("orientation", facts["orientation"] or "-"),
         ("range", f"{_num(facts['min'])} .. {_num(facts['max'])}  (mean {_num(facts['mean'])})"),
@@ -85,6 +130,11 @@ def as_text(facts):
         if drawn:
             lines.append("       " + ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in drawn.items()))
     return "\n".join(lines)
+
+
+def _stored_text(facts):
+    stored = facts["stored_dtype"]
+    return f" (stored as {stored})" if stored != facts["dtype"] else ""
 
 
 def _voxel_text(facts):

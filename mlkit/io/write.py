@@ -1,6 +1,7 @@
 """Write images by the output's extension, atomically; write the mlkit stream."""
 
 import contextlib
+import errno
 import gzip
 import os
 import sys
@@ -84,19 +85,48 @@ def atomic_write(path):
     an existing `path` untouched.
     """
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".part")
+    tmp = None
     try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".part")
         with os.fdopen(fd, "wb") as out:
             yield out
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        if isinstance(exc, BrokenPipeError) or exc.errno is None:
+            raise
+        raise _write_error(path, exc) from None
     except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(tmp):
+    if tmp is not None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise
+
+
+_WRITE_HINTS = {
+    errno.ENOSPC: ("no space left on the device", "free some space or write to another disk"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or write to another disk"),
+    errno.EACCES: ("permission denied", "write to a folder you own, or fix its permissions"),
+    errno.EPERM: ("permission denied", "write to a folder you own, or fix its permissions"),
+    errno.EROFS: ("the file system is read-only", "write to another folder"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the -o path"),
+    errno.EEXIST: ("a part of the path is a file, not a folder", "check the -o path"),
+    errno.EISDIR: ("it is a folder", "name a file, or end -o with / to write into the folder"),
+    errno.ENAMETOOLONG: ("the name is too long", "choose a shorter -o"),
+}
+
+
+def _write_error(path, exc):
+    what, hint = _WRITE_HINTS.get(exc.errno, (os.strerror(exc.errno).lower(), "check the -o path"))
+    return MlkitError(f"cannot write {path}: {what}", hint)
 
 
 def _umask():
