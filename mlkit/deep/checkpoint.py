@@ -1,0 +1,180 @@
+"""A training folder: its configuration, checkpoints with optimizer state, and resume.
+
+    CKPT_DIR/run.json          what kind of run, and the configuration it was started with
+    CKPT_DIR/ckpt-00000500/    <name>.weights.h5, <name>.optimizer.npz, state.json
+    CKPT_DIR/metrics.jsonl     one JSON line per step
+
+A checkpoint is written into a hidden folder and renamed when complete, so a crash or Ctrl-C
+never leaves a half checkpoint that resume would pick up.
+"""
+
+import json
+import os
+import shutil
+
+import numpy as np
+
+from mlkit.errors import MlkitError
+from mlkit.io import limits
+from mlkit.io.write import atomic_write
+
+RUN_FILE = "run.json"
+PREFIX = "ckpt-"
+
+
+class RunDir:
+    """A checkpoint folder for one kind of training run.
+
+    config: the run's settings (JSON-ready); must_match: the keys a resumed run may not change.
+    """
+
+    def __init__(self, path, kind, config, must_match=(), keep=3):
+        self.path, self.kind, self.config, self.keep = path, kind, config, keep
+        self._open(must_match)
+
+    def _open(self, must_match):
+        run_file = os.path.join(self.path, RUN_FILE)
+        if os.path.isdir(self.path) and os.path.exists(run_file):
+            self._check_compatible(_read_json(run_file), must_match)
+        elif os.path.isdir(self.path) and _visible(self.path):
+            raise MlkitError(f"{self.path} holds other files, not an mlkit {self.kind} run", "give an empty or new folder")
+        elif os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise MlkitError(f"{self.path} is a file, not a checkpoint folder", "give a folder")
+        else:
+            os.makedirs(self.path, exist_ok=True)
+            self._write_json(RUN_FILE, {"kind": self.kind, "config": self.config})
+
+    def _check_compatible(self, stored, must_match):
+        if not isinstance(stored, dict) or stored.get("kind") != self.kind or not isinstance(stored.get("config"), dict):
+            raise MlkitError(f"{self.path} holds a run of another kind", f"give a folder made by mlkit {self.kind}")
+        old = stored["config"]
+        changed = [k for k in must_match if old.get(k) != self.config.get(k)]
+        if changed:
+            key = changed[0]
+            raise MlkitError(
+                f"{self.path} was started with {key}={old.get(key)!r}, not {self.config.get(key)!r}",
+                "resume with the same settings, or give a new folder",
+            )
+        self.config = {**old, **self.config}
+
+    def checkpoints(self):
+        """Completed checkpoints, oldest first."""
+        names = [n for n in os.listdir(self.path) if n.startswith(PREFIX) and n[len(PREFIX):].isdigit()]
+        return [os.path.join(self.path, n) for n in sorted(names, key=lambda n: int(n[len(PREFIX):]))]
+
+    def latest(self):
+        found = self.checkpoints()
+        return found[-1] if found else None
+
+    def save(self, step, objects, state=None):
+        """objects: name -> (model, optimizer or None). The checkpoint appears whole or not at all."""
+        final = os.path.join(self.path, f"{PREFIX}{step:08d}")
+        tmp = os.path.join(self.path, f".{PREFIX}{step:08d}.part")
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        try:
+            for name, (model, optimizer) in objects.items():
+                model.save_weights(os.path.join(tmp, f"{name}.weights.h5"))
+                if optimizer is not None:
+                    np.savez(os.path.join(tmp, f"{name}.optimizer.npz"), *[v.numpy() for v in optimizer.variables])
+            with open(os.path.join(tmp, "state.json"), "w") as out:
+                json.dump({"step": int(step), **(state or {})}, out)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._prune()
+        return final
+
+    def _prune(self):
+        for old in self.checkpoints()[: -self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def restore(self, objects, path=None):
+        """Load the latest (or `path`) checkpoint into `objects`; its state dict, or None."""
+        path = path or self.latest()
+        if path is None:
+            return None
+        try:
+            for name, (model, optimizer) in objects.items():
+                model.load_weights(os.path.join(path, f"{name}.weights.h5"))
+                if optimizer is not None:
+                    _restore_optimizer(optimizer, model, os.path.join(path, f"{name}.optimizer.npz"))
+            state = _read_json(os.path.join(path, "state.json"))
+        except MlkitError:
+            raise
+        except Exception as exc:
+            raise MlkitError(f"{path}: damaged checkpoint ({str(exc).splitlines()[0][:200]})",
+                             "remove that checkpoint folder to resume from an earlier one") from None
+        if not isinstance(state, dict) or not isinstance(state.get("step"), int) or state["step"] < 0:
+            raise MlkitError(f"{path}: damaged checkpoint (no step in state.json)", "remove that checkpoint folder")
+        return state
+
+    def metrics(self, start_step):
+        """The metrics file, cut back to `start_step` (a resumed run rewrites what followed)."""
+        return MetricsLog(os.path.join(self.path, "metrics.jsonl"), start_step)
+
+    def _write_json(self, name, payload):
+        with atomic_write(os.path.join(self.path, name)) as out:
+            out.write(json.dumps(payload, indent=2, sort_keys=True).encode())
+
+
+def _restore_optimizer(optimizer, model, path):
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    variables = optimizer.variables
+    if len(arrays) != len(variables):
+        raise MlkitError(f"{path}: the optimizer state holds {len(arrays)} arrays, the model needs {len(variables)}",
+                         "resume with the same model settings")
+    for variable, array in zip(variables, arrays):
+        if tuple(array.shape) != tuple(variable.shape) or not np.isfinite(array).all():
+            raise MlkitError(f"{path}: an optimizer array has the wrong shape or non-finite values", "remove that checkpoint")
+        variable.assign(array)
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object per step, flushed as it is written."""
+
+    def __init__(self, path, start_step):
+        self.path = path
+        self._truncate(start_step)
+        self._file = open(path, "a")
+
+    def _truncate(self, start_step):
+        if not os.path.exists(self.path):
+            return
+        with open(self.path) as f:
+            kept = [line for line in f if _step_of(line) is not None and _step_of(line) <= start_step]
+        with atomic_write(self.path) as out:
+            out.write("".join(kept).encode())
+
+    def write(self, record):
+        self._file.write(json.dumps(record, allow_nan=False) + "\n")
+        self._file.flush()
+
+    def close(self):
+        self._file.close()
+
+
+def _step_of(line):
+    try:
+        step = json.loads(line).get("step")
+    except (ValueError, AttributeError):
+        return None
+    return step if isinstance(step, int) else None
+
+
+def _read_json(path):
+    limits.check(os.path.getsize(path), path)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (ValueError, OSError) as exc:
+        raise MlkitError(f"{path}: not valid JSON ({exc})", "remove the damaged file") from None
+
+
+def _visible(folder):
+    return [n for n in os.listdir(folder) if not n.startswith(".")]

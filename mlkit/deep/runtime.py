@@ -1,0 +1,122 @@
+"""TensorFlow without its start-up chatter, on the devices the user asked for.
+
+TensorFlow's native code logs (oneDNN notices, "could not find cuda drivers") go to fd 2 before
+any Python log level applies, so the import runs with fd 2 pointed at /dev/null unless --debug.
+"""
+
+import contextlib
+import dataclasses
+import json
+import os
+
+from mlkit import ui
+from mlkit.errors import MlkitError
+
+DEVICES = ("auto", "cpu", "gpu")
+_QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """fd 2 to /dev/null for the duration (native libraries write there directly); --debug keeps it."""
+    if ui.state["debug"]:
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_tf():
+    """(tensorflow, keras), imported quietly once."""
+    for key, value in _QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    with native_stderr_silenced():
+        import keras
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+        _quiet_absl()
+    return tf, keras
+
+
+def _quiet_absl():
+    with contextlib.suppress(ImportError):
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+@dataclasses.dataclass
+class Runtime:
+    """Where a deep command runs: its devices, distribution strategy and float policy."""
+
+    device: str = "auto"
+    seed: int = None
+    deterministic: bool = False
+    mixed_precision: bool = None  # None: on for GPUs, off for the CPU
+
+    def __post_init__(self):
+        if self.device not in DEVICES:
+            raise MlkitError(f"unknown device {self.device!r}", f"choose from {', '.join(DEVICES)}")
+        self.tf, self.keras = import_tf()
+        self.gpus = self._select_devices()
+        self._seed()
+        self.strategy = self._strategy()
+        if self.mixed_precision is None:
+            self.mixed_precision = bool(self.gpus)
+        self.keras.mixed_precision.set_global_policy("mixed_float16" if self.mixed_precision else "float32")
+
+    def _select_devices(self):
+        tf = self.tf
+        with native_stderr_silenced():
+            gpus = tf.config.list_physical_devices("GPU")
+        if self.device == "gpu" and not gpus:
+            raise MlkitError("--device gpu, but TensorFlow sees no GPU", "use --device cpu, or check CUDA and the driver")
+        if self.device == "cpu" and gpus:
+            tf.config.set_visible_devices([], "GPU")
+            return []
+        for gpu in gpus:
+            with contextlib.suppress(RuntimeError, ValueError):
+                tf.config.experimental.set_memory_growth(gpu, True)
+        return gpus
+
+    def _seed(self):
+        if self.seed is not None:
+            self.keras.utils.set_random_seed(int(self.seed))
+        if self.deterministic:
+            self.tf.config.experimental.enable_op_determinism()
+
+    def _strategy(self):
+        """Several machines from TF_CONFIG; several GPUs mirrored; else the default strategy."""
+        tf = self.tf
+        if _cluster_workers() > 1:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        if len(self.gpus) > 1:
+            return tf.distribute.MirroredStrategy()
+        return tf.distribute.get_strategy()
+
+    @property
+    def replicas(self):
+        return self.strategy.num_replicas_in_sync
+
+    def describe(self):
+        """One line for the log: what the run uses."""
+        where = f"{len(self.gpus)} GPU(s)" if self.gpus else "CPU"
+        return f"{where}, {self.replicas} replica(s), {'mixed float16' if self.mixed_precision else 'float32'}"
+
+
+def _cluster_workers():
+    text = os.environ.get("TF_CONFIG", "")
+    if not text:
+        return 1
+    try:
+        cluster = json.loads(text).get("cluster", {})
+    except (ValueError, AttributeError):
+        raise MlkitError("TF_CONFIG is not valid JSON", "see the README's section on several machines") from None
+    return sum(len(v) for k, v in cluster.items() if k in ("worker", "chief"))

@@ -1,0 +1,200 @@
+"""deep/: the foundation of the TensorFlow commands, on CPU with tiny models and few steps."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from mlkit.errors import MlkitError
+
+tf = pytest.importorskip("tensorflow")  # a declared dependency: this fails loudly if it is missing
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    from mlkit.deep.runtime import Runtime
+
+    return Runtime(device="cpu", seed=3)
+
+
+def _model(keras):
+    return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(4, activation="tanh"),
+                             keras.layers.Dense(1)])
+
+
+def _trainer(runtime, path, images, total, every=5, start_model=None):
+    """A tiny regression run through RunDir + Loop, as a deep command wires it."""
+    from mlkit.deep import checkpoint, data, loop
+
+    keras = runtime.keras
+    keras.utils.set_random_seed(3)
+    model, optimizer = _model(keras), keras.optimizers.Adam(1e-2)
+    optimizer.build(model.trainable_variables)
+    run = checkpoint.RunDir(str(path), "toy", {"size": 6, "steps": total}, must_match=("size",))
+    objects = {"model": (model, optimizer)}
+    state = run.restore(objects)
+    start = state["step"] if state else 0
+    target = tf.constant(images.mean(axis=(1, 2, 3))[:, None] * 0 + 0.5)
+
+    @tf.function
+    def step(batch):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(batch) - target[:4]) ** 2)
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return {"loss": loss}
+
+    runner = loop.Loop(total=total, save=lambda s: run.save(s, objects), metrics=run.metrics(start), checkpoint_every=every)
+    done = runner.run(step, data.batches(tf, images, 4, seed=11, start_step=start), start=start)
+    return run, model, optimizer, done, runner
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(0).random((10, 6, 6, 1), dtype=np.float32)
+
+
+def test_tensorflow_starts_quietly():
+    code = "from mlkit.deep.runtime import Runtime; Runtime(device='cpu'); print('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip() == "ok"
+    assert proc.stderr == ""  # no oneDNN notice, no 'could not find cuda drivers', no absl preamble
+
+
+def test_gpu_without_a_gpu_is_one_clear_error(runtime):
+    from mlkit.deep.runtime import Runtime
+
+    if runtime.tf.config.list_physical_devices("GPU"):
+        assert Runtime(device="gpu").gpus
+    else:
+        with pytest.raises(MlkitError, match="sees no GPU"):
+            Runtime(device="gpu")
+
+
+def test_checkpoints_metrics_and_exact_resume(runtime, images, tmp_path):
+    straight, model_a, _, done, _ = _trainer(runtime, tmp_path / "a", images, total=12)
+    assert done == 12
+    assert [os.path.basename(p) for p in straight.checkpoints()] == ["ckpt-00000005", "ckpt-00000010", "ckpt-00000012"]
+    lines = [json.loads(x) for x in open(tmp_path / "a" / "metrics.jsonl")]
+    assert [r["step"] for r in lines] == list(range(1, 13)) and all(np.isfinite(r["loss"]) for r in lines)
+
+    # Stop at 7 (checkpoint at 5 and 7), then the same command resumes to 12.
+    _trainer(runtime, tmp_path / "b", images, total=7)
+    run, model_b, optimizer_b, done, _ = _trainer(runtime, tmp_path / "b", images, total=12)
+    assert done == 12
+    assert [json.loads(x)["step"] for x in open(tmp_path / "b" / "metrics.jsonl")] == list(range(1, 13))
+    for a, b in zip(model_a.get_weights(), model_b.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # same weights, optimizer state and data order
+
+
+def test_restore_gives_back_the_checkpointed_weights_and_optimizer(runtime, images, tmp_path):
+    run, model, optimizer, _, _ = _trainer(runtime, tmp_path / "r", images, total=5)
+    fresh, fresh_opt = _model(runtime.keras), runtime.keras.optimizers.Adam(1e-2)
+    state = run.restore({"model": (fresh, fresh_opt)})
+    assert state["step"] == 5
+    for a, b in zip(model.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(optimizer.variables, fresh_opt.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_ctrl_c_writes_a_checkpoint_then_goes_on_up(runtime, tmp_path):
+    from mlkit.deep import checkpoint, loop
+
+    saved = []
+
+    def step(batch):
+        if batch == 7:
+            raise KeyboardInterrupt
+        return {"loss": 1.0 / batch}
+
+    run = checkpoint.RunDir(str(tmp_path / "c"), "toy", {})
+    runner = loop.Loop(total=100, save=saved.append, metrics=run.metrics(0), checkpoint_every=50)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(step, iter(range(1, 100)))
+    assert saved == [6]
+
+
+def test_a_non_finite_loss_stops_loudly(tmp_path):
+    from mlkit.deep import checkpoint, loop
+
+    run = checkpoint.RunDir(str(tmp_path / "n"), "toy", {})
+    runner = loop.Loop(total=10, save=lambda s: None, metrics=run.metrics(0))
+    with pytest.raises(MlkitError, match="diverged at step 3: loss is nan"):
+        runner.run(lambda b: {"loss": float("nan") if b == 3 else 1.0}, iter(range(1, 11)))
+
+
+def test_run_folder_refuses_foreign_and_incompatible_runs(tmp_path):
+    from mlkit.deep.checkpoint import RunDir
+
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "me.jpg").write_bytes(b"x")
+    with pytest.raises(MlkitError, match="holds other files"):
+        RunDir(str(tmp_path / "photos"), "gan", {})
+    RunDir(str(tmp_path / "run"), "gan", {"image_size": 16})
+    with pytest.raises(MlkitError, match="started with image_size=16, not 32"):
+        RunDir(str(tmp_path / "run"), "gan", {"image_size": 32}, must_match=("image_size",))
+    with pytest.raises(MlkitError, match="another kind"):
+        RunDir(str(tmp_path / "run"), "compress", {})
+
+
+def test_model_files_are_atomic_safe_and_checked(runtime, tmp_path):
+    from mlkit.deep.models import fingerprint, load_model, save_model
+
+    keras = runtime.keras
+    model = _model(keras)
+    path = str(tmp_path / "m.keras")
+    save_model(model, path)
+    assert os.listdir(tmp_path) == ["m.keras"]
+    loaded = load_model(path, keras)
+    assert fingerprint(loaded) == fingerprint(model)
+    assert fingerprint(_model(keras)) != fingerprint(model)
+
+    (tmp_path / "text.keras").write_text("not a model")
+    with zipfile.ZipFile(tmp_path / "empty.keras", "w") as z:
+        z.writestr("notes.txt", "hello")
+    lam = keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda x: x * 2)])
+    save_model(lam, str(tmp_path / "lambda.keras"))
+    for name, words in [("text.keras", "not a Keras model file"), ("empty.keras", "no config.json"),
+                        ("lambda.keras", "not a model mlkit can load"), ("missing.keras", "no such model file")]:
+        with pytest.raises(MlkitError, match=words):
+            load_model(str(tmp_path / name), keras)
+
+
+def test_image_sets_from_volume_slices_and_photos(nib_data, tmp_path):
+    import cv2
+    import nibabel as nib
+    import skimage.data
+
+    from mlkit.deep.data import load_image_set
+
+    anatomical = os.path.join(nib_data, "anatomical.nii")
+    volume = np.asanyarray(nib.load(anatomical).dataobj)
+    expected = sum(np.ptp(volume[:, :, k]) > 0 for k in range(volume.shape[2]))
+    images, names = load_image_set([anatomical], (16, 16), slice_axis=2)
+    assert images.shape == (expected, 16, 16, 1) and images.dtype == np.float32
+    assert 0 <= images.min() and images.max() <= 1 and images.max() > 0.9
+
+    folder = tmp_path / "photos" / "sub"
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "astronaut.png"), skimage.data.astronaut()[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "photos" / "camera.png"), skimage.data.camera())
+    (tmp_path / "photos" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    photos, names = load_image_set([str(tmp_path / "photos")], (8, 8))
+    assert photos.shape == (2, 8, 8, 3)  # the broken one skipped with a warning; colour wins
+    camera = cv2.resize(skimage.data.camera().astype(np.float32) / 255, (8, 8), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(photos[names.index(str(tmp_path / "photos" / "camera.png")), :, :, 0], camera, atol=1e-6)
+
+
+def test_batches_resume_in_the_same_order(runtime, images):
+    from mlkit.deep.data import batches
+
+    tf = runtime.tf
+    straight = [b.numpy() for _, b in zip(range(8), batches(tf, images, 4, seed=5))]
+    resumed = [b.numpy() for _, b in zip(range(3), batches(tf, images, 4, seed=5, start_step=5))]
+    for a, b in zip(straight[5:], resumed):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(straight[0], [b.numpy() for _, b in zip(range(1), batches(tf, images, 4, seed=6))][0])
