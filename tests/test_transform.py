@@ -446,3 +446,11 @@ def test_cli_every_op_on_nan_and_constant_images(fill, tmp_path, invoke):
 def test_normalize_with_an_empty_mask_says_so():
     with pytest.raises(MlkitError, match="mask is empty"):
         apply(vol(), "normalize", {"mask": np.zeros((20, 24, 16))})
+
+
+def test_normalize_float64_dtype_keeps_float64_precision():
+    cam = skimage.data.camera()
+    out = apply(Image(data=cam), "normalize", {"zscore": True}, dtype="float64").data
+    d = cam.astype(np.float64)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, (d - d.mean()) / d.std(), rtol=1e-12)

@@ -2,11 +2,16 @@
 
     from mlkit.augment import Options, augment
     copies = augment(img, seg, n=10, seedseq=np.random.SeedSequence(42), options=Options())
+    copies = augment(img, seg, 10, seedseq, Options(dtype="float32"))   # as --dtype float32: nothing clipped
 
 All spatial transforms of a copy (rotate, scale, translate, flip, per-slice motion,
 elastic, crop, output shape) are composed into one mapping and each image is
 interpolated once. The output keeps the input's affine unless --crop or --shape
 change the grid, in which case the affine follows the new grid exactly.
+
+Each copy's history entry holds everything drawn for it and the order its steps
+act in (COMPOSITION); `reproduce(img, seg, entry["params"])` remakes the copy
+from that record alone.
 """
 
 import dataclasses
@@ -114,6 +119,7 @@ def augment(img, seg, n, seedseq, options):
 def reproduce(img, seg, record, dtype=None):
     """The copy an augment history entry describes, from its params (`record`) alone:
     the recorded transforms, grid and interpolation order, in the recorded composition."""
+    record = {"composition": COMPOSITION, "slice_axis": 2, **record}  # entries older than those keys
     out_img, out_seg, _ = _render(_Source.prepare(img, seg, record["order"]), record, dtype)
     return out_img, out_seg
 

@@ -31,7 +31,7 @@ GEOMETRIC = {
 }
 OPS = sorted(POINT) + sorted(GEOMETRIC)
 # Ops that compute new values: told the output dtype, they keep floats for a float one.
-TAKE_DTYPE = {"log", "gamma", "rescale", "clip", "pad", "rotate", "shift", "zoom", "resample"}
+TAKE_DTYPE = {"log", "gamma", "normalize", "rescale", "clip", "pad", "rotate", "shift", "zoom", "resample"}
 
 
 def apply(img, op, params, dtype=None):

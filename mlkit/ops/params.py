@@ -14,6 +14,9 @@ from mlkit.io.batch import UsageError
 GEOMETRIC_MODES = ("constant", "nearest", "reflect", "mirror", "wrap")
 # Values that may be NaN or infinite on purpose (a NaN fill marks what came from outside).
 NON_FINITE_OK = ("cval",)
+# Parameters whose CLI option has another name.
+OPTION_NAMES = {"out_range": "--range", "low": "--min", "high": "--max", "percentiles": "--percentile",
+                "factors": "--factor", "offsets": "--by"}
 
 
 def check(op, params):
@@ -137,5 +140,4 @@ def _listed(values):
 
 
 def _option(name):
-    return {"out_range": "--range", "low": "--min", "high": "--max", "percentiles": "--percentile",
-            "factors": "--factor", "offsets": "--by"}.get(name, "--" + name.replace("_", "-"))
+    return OPTION_NAMES.get(name, "--" + name.replace("_", "-"))

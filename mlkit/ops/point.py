@@ -49,9 +49,10 @@ def gamma(block, gamma, c=None, dtype=None):
     return to_dtype(work.type(ref) * (r / work.type(ref)) ** work.type(gamma), out_dtype)
 
 
-def normalize(block, zscore=False, mask=None):
-    """Min-max to [0, 1], or z-score; statistics from the voxels inside `mask` when given."""
-    work = np.float64 if block.dtype == np.float64 else np.float32
+def normalize(block, zscore=False, mask=None, dtype=None):
+    """Min-max to [0, 1], or z-score; statistics from the voxels inside `mask` when given.
+    float32 output, float64 for float64 input or a float64 `dtype`."""
+    work = np.float64 if np.float64 in (block.dtype, result_dtype(block.dtype, dtype)) else np.float32
     values = _masked(block, mask).astype(np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:
