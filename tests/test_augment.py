@@ -349,3 +349,26 @@ def test_library_dtype_option_matches_the_cli(tmp_path):
     (clipped, _), = augment(img, None, 1, np.random.SeedSequence(0), Options(policy=policy, order=1))
     assert kept.data.dtype == np.float32 and kept.data.max() > 32767
     np.testing.assert_array_equal(clipped.data, np.clip(np.rint(kept.data), -32768, 32767).astype(np.int16))
+
+
+@pytest.mark.parametrize("fill", [np.nan, 0.0])
+def test_nan_and_constant_images_augment_quietly(fill):
+    import warnings
+
+    img = Image(data=np.full((16, 16, 6), fill, np.float32), affine=np.eye(4))
+    data = img.data.copy()
+    data[3, 3, 3] = 5.0  # one finite voxel among NaNs, or one bright voxel on zeros
+    policy = Policy(enabled=SPATIAL + ("intensity", "gamma", "noise", "bias"), mode="all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy chatter must not reach the user
+        for image in (img, img.replace(data=data)):
+            (out, _), = augment(image, None, 1, np.random.SeedSequence(1), Options(policy=policy, order=1))
+            assert out.data.shape == image.data.shape and out.data.dtype == np.float32
+
+
+def test_axes_a_photo_does_not_have_are_refused():
+    photo = Image(data=skimage.data.camera(), format="png")
+    for option in ("rotate_axes", "translate_axes", "flip_axes"):
+        policy = Policy(enabled=("rotate", "translate", "flip"), mode="all", **{option: [0, 2]})
+        with pytest.raises(MlkitError, match="2 spatial axes"):
+            augment(photo, None, 1, np.random.SeedSequence(0), Options(policy=policy))

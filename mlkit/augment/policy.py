@@ -64,9 +64,12 @@ class Policy:
             raise UsageError(f"--sliceshift-fraction must be within 0..1, got {self.sliceshift_fraction[1]:g}")
         self._check_axes()
 
+    def axis_options(self):
+        """(option, axes) for each option that names spatial axes."""
+        return (("--rotate-axes", self.rotate_axes), ("--translate-axes", self.translate_axes), ("--flip-axes", self.flip_axes))
+
     def _check_axes(self):
-        for option, axes in (("--rotate-axes", self.rotate_axes), ("--translate-axes", self.translate_axes),
-                             ("--flip-axes", self.flip_axes)):
+        for option, axes in self.axis_options():
             if axes is None or axes == "all":
                 continue
             if not axes or any(not 0 <= a <= 2 for a in axes):
@@ -123,7 +126,7 @@ def draw(policy, rng, shape, n_spatial, lr_axis):
 
 
 def _check_axes_exist(policy, n_spatial):
-    for option, axes in (("--rotate-axes", policy.rotate_axes), ("--flip-axes", policy.flip_axes)):
+    for option, axes in policy.axis_options():
         if axes not in (None, "all") and max(axes) >= n_spatial:
             raise MlkitError(f"{option} {','.join(map(str, axes))}: the image has {n_spatial} spatial axes (0..{n_spatial - 1})")
 
