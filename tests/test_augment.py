@@ -251,3 +251,124 @@ def test_constant_fill_zeroes_what_came_from_outside():
     assert out.data[0, 0, 0] == 0 and out.data[15, 15, 3] == 7  # zoomed out: the border came from outside
     nearest = augment(img, None, 1, np.random.SeedSequence(0), Options(policy=opts.policy, order=1))[0][0]
     assert (nearest.data == 7).all()
+
+
+# --- records, usage errors, dtype range (issue 9) ----------------------------------------------
+
+
+def test_seg_entries_record_nearest_neighbour():
+    img, seg = phantom((24, 24, 8))
+    (out, out_seg), = augment(img, seg, 1, np.random.SeedSequence(0), Options(order=3))
+    assert out.history[-1]["params"]["order"] == 3
+    assert out_seg.history[-1]["params"]["order"] == 0
+    assert {k: v for k, v in out_seg.history[-1]["params"].items() if k != "order"} == {
+        k: v for k, v in out.history[-1]["params"].items() if k != "order"}
+
+
+def test_the_record_alone_reproduces_each_copy():
+    from mlkit.augment import COMPOSITION, reproduce
+
+    img, seg = phantom((40, 40, 12))
+    policy = Policy(enabled=SPATIAL + ("intensity", "gamma", "noise", "bias"), mode="all", elastic=(1, 2))
+    opts = Options(policy=policy, order=3, crop=True, margin=2, shape=(24, 24, 12))
+    for out, out_seg in augment(img, seg, 3, np.random.SeedSequence(9), opts):
+        record = json.loads(json.dumps(out.history[-1]["params"]))  # as it is stored
+        assert record["composition"] == [s for s in COMPOSITION if s in record["transforms"] or s in record["grid"]]
+        assert record["composition"][-4:] == ["intensity", "gamma", "bias", "noise"]
+        again, again_seg = reproduce(img, seg, record)
+        np.testing.assert_array_equal(again.data, out.data)
+        np.testing.assert_array_equal(again_seg.data, out_seg.data)
+        np.testing.assert_array_equal(again.affine, out.affine)
+        swapped = dict(record, composition=[s for s in record["composition"] if s != "intensity"] + ["intensity"])
+        assert not np.allclose(reproduce(img, seg, swapped)[0].data, out.data)  # the order is followed
+
+
+def test_cli_log_lines_reproduce_the_copies(pair, tmp_path):
+    from mlkit.augment import reproduce
+
+    image, seg = pair
+    out = tmp_path / "out"
+    proc = run_mlkit("augment", image, "--seg", seg, "-n", "2", "--seed", "4", "--transforms", "rotate,scale,gamma,noise",
+                     "--policy", "all", "-o", f"{out}/", "--log", tmp_path / "p.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    lines = {l["output"]: l for l in map(json.loads, open(tmp_path / "p.jsonl"))}
+    assert lines["ph_aug001"]["composition"] == ["scale", "rotate", "gamma", "noise"]
+    assert lines["ph_seg_aug001"]["order"] == 0
+    for k in (1, 2):
+        again, again_seg = reproduce(read_image(str(image)), read_image(str(seg)), lines[f"ph_aug00{k}"])
+        np.testing.assert_array_equal(again.data, read_image(str(out / f"ph_aug00{k}.nii.gz")).data)
+        np.testing.assert_array_equal(again_seg.data, read_image(str(out / f"ph_seg_aug00{k}.nii.gz")).data)
+
+
+@pytest.mark.parametrize("args", [
+    ["--transforms", "rotate,blur"], ["--rotate", "10", "-5"], ["--scale", "0", "1"], ["--noise", "-0.1", "0.1"],
+    ["--rotate", "nan", "1"], ["--sliceshift-fraction", "0.5", "2"], ["--rotate-axes", "0,0"], ["--flip-axes", "5"],
+    ["--crop"], ["--transforms", ","],
+])
+def test_cli_bad_option_values_are_usage_errors(args, pair, tmp_path, invoke):
+    image, _ = pair
+    result = invoke("augment", image, *args, "-o", f"{tmp_path / 'o'}/")
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlkit augment") and ": error: " in lines[0], result.stderr
+    assert "Error" not in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists() or not os.listdir(tmp_path / "o")
+
+
+def bright_int16(tmp_path):
+    """int16 values up to 30000: x1.5 takes the top beyond 32767."""
+    data = np.linspace(0, 30000, 16 * 16 * 6).reshape(16, 16, 6).round().astype(np.int16)
+    path = tmp_path / "bright.nii.gz"
+    write_image(Image(data=data, affine=np.eye(4)), str(path))
+    return path, data
+
+
+def test_cli_intensity_clipping_is_warned_and_float32_keeps_it(tmp_path):
+    path, data = bright_int16(tmp_path)
+    common = ["augment", path, "-n", "2", "--transforms", "intensity", "--policy", "all", "--intensity", "1.5", "1.5",
+              "--order", "1", "--seed", "3"]
+    proc = run_mlkit(*common, "-o", f"{tmp_path / 'int'}/")
+    assert proc.returncode == 0, proc.stderr
+    expected = 2 * int(np.count_nonzero(data * 1.5 >= 32767.5))  # two copies
+    warning, = proc.stderr.decode().splitlines()  # once for the input, not once per copy
+    assert ": warning: " in warning and f"{expected} voxels" in warning and "--dtype float32" in warning
+    out = read_image(str(tmp_path / "int" / "bright_aug001.nii.gz")).data
+    assert out.dtype == np.int16 and out.max() == 32767
+    proc = run_mlkit(*common, "--dtype", "float32", "-o", f"{tmp_path / 'float'}/")
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    out = read_image(str(tmp_path / "float" / "bright_aug001.nii.gz")).data
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, data * 1.5, rtol=1e-6)
+
+
+def test_library_dtype_option_matches_the_cli(tmp_path):
+    path, data = bright_int16(tmp_path)
+    img = read_image(str(path))
+    policy = Policy(enabled=("intensity", "noise"), mode="all", intensity=(1.2, 1.2))
+    (kept, _), = augment(img, None, 1, np.random.SeedSequence(0), Options(policy=policy, order=1, dtype="float32"))
+    (clipped, _), = augment(img, None, 1, np.random.SeedSequence(0), Options(policy=policy, order=1))
+    assert kept.data.dtype == np.float32 and kept.data.max() > 32767
+    np.testing.assert_array_equal(clipped.data, np.clip(np.rint(kept.data), -32768, 32767).astype(np.int16))
+
+
+@pytest.mark.parametrize("fill", [np.nan, 0.0])
+def test_nan_and_constant_images_augment_quietly(fill):
+    import warnings
+
+    img = Image(data=np.full((16, 16, 6), fill, np.float32), affine=np.eye(4))
+    data = img.data.copy()
+    data[3, 3, 3] = 5.0  # one finite voxel among NaNs, or one bright voxel on zeros
+    policy = Policy(enabled=SPATIAL + ("intensity", "gamma", "noise", "bias"), mode="all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy chatter must not reach the user
+        for image in (img, img.replace(data=data)):
+            (out, _), = augment(image, None, 1, np.random.SeedSequence(1), Options(policy=policy, order=1))
+            assert out.data.shape == image.data.shape and out.data.dtype == np.float32
+
+
+def test_axes_a_photo_does_not_have_are_refused():
+    photo = Image(data=skimage.data.camera(), format="png")
+    for option in ("rotate_axes", "translate_axes", "flip_axes"):
+        policy = Policy(enabled=("rotate", "translate", "flip"), mode="all", **{option: [0, 2]})
+        with pytest.raises(MlkitError, match="2 spatial axes"):
+            augment(photo, None, 1, np.random.SeedSequence(0), Options(policy=policy))

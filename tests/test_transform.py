@@ -1,5 +1,9 @@
 """Every transform op checked against numpy/scipy or a hand computation, on 2D, 3D and 4D data."""
 
+import os
+import re
+import warnings
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -284,3 +288,169 @@ def test_cli_3d_to_png_needs_a_slice(anatomical, tmp_path):
     proc = run_mlkit("transform", "rescale", "--to", "uint8", "-", "-o", tmp_path / "x.png", stdin=ok)
     assert proc.returncode == 0, proc.stderr
     assert read_image(str(tmp_path / "x.png")).data.shape == (33, 41)
+
+
+# --- output dtype, records, bad values (issue 9) -----------------------------------------------
+
+
+def bad_run_checks(proc, out_path, code):
+    """A refused run: the exit code, one mlkit error line, no traceback, nothing written."""
+    refused(proc.returncode, proc.stderr.decode(), out_path, code)
+
+
+def refused(returncode, err, out_path, code):
+    assert returncode == code, err
+    lines = [l for l in err.splitlines() if "inputs failed" not in l]  # the batch summary is the lead's
+    assert len(lines) == 1 and lines[0].startswith("mlkit transform") and ": error: " in lines[0], err
+    assert "Traceback" not in err and "np." not in err
+    assert not re.search(r"\b[A-Z]\w*(Error|Exception)\b", err), err
+    assert not os.path.exists(out_path) or not os.listdir(out_path)
+
+
+def test_rescale_range_beyond_the_input_dtype_gives_float32():
+    cam = skimage.data.camera()
+    out = apply(Image(data=cam), "rescale", {"out_range": (-1, 1)}).data
+    assert out.dtype == np.float32
+    d = cam.astype(float)
+    np.testing.assert_allclose(out, -1 + 2 * (d - d.min()) / (d.max() - d.min()), atol=1e-6)
+    assert len(np.unique(out)) == len(np.unique(cam))  # not clipped to {0, 1}
+    fits = apply(Image(data=cam), "rescale", {"out_range": (10, 20)}).data
+    assert fits.dtype == np.uint8 and fits.min() == 10 and fits.max() == 20
+
+
+def test_cli_rescale_range_on_uint8_and_an_integer_to_that_cannot_hold_it(camera_png, tmp_path):
+    proc = run_mlkit("transform", "rescale", "--range", "-1", "1", camera_png, "-o", tmp_path / "r.nii.gz")
+    assert proc.returncode == 0, proc.stderr
+    data = load(tmp_path / "r.nii.gz")[0]
+    assert data.dtype == np.float32 and data.min() == -1 and data.max() == 1
+    proc = run_mlkit("transform", "rescale", "--to", "uint8", "--range", "-1", "1", camera_png, "-o", tmp_path / "o/")
+    bad_run_checks(proc, tmp_path / "o", 2)
+    assert b"does not fit in uint8" in proc.stderr and b"--to float32" in proc.stderr
+
+
+@pytest.mark.parametrize("op, params, ref", [
+    ("rotate", {"angle": 17, "order": 3, "mode": "nearest"},
+     lambda d: ndi.rotate(d, 17, reshape=False, order=3, mode="nearest")),
+    ("zoom", {"factors": [1.3], "order": 1, "mode": "nearest"},
+     lambda d: ndi.affine_transform(d, np.diag([1 / 1.3] * 2), offset=(np.array(d.shape) - 1) / 2 * (1 - 1 / 1.3), order=1, mode="nearest")),
+    ("shift", {"offsets": [2.25, -1.5], "order": 1},
+     lambda d: ndi.shift(d, [2.25, -1.5], order=1, mode="grid-constant")),
+])
+def test_float_dtype_on_integer_input_is_not_rounded(op, params, ref):
+    cam = skimage.data.camera()
+    out = apply(Image(data=cam), op, params, dtype="float32").data
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref(cam.astype(np.float32)), atol=2e-3)
+    assert not np.array_equal(out, np.rint(out))  # interpolated values kept their fractions
+    assert apply(Image(data=cam), op, params).data.dtype == np.uint8  # without it: the input's dtype
+
+
+def test_float_dtype_keeps_computed_point_values():
+    cam = skimage.data.camera()
+    logged = apply(Image(data=cam), "log", {}, dtype="float32").data
+    np.testing.assert_allclose(logged, np.log1p(cam.astype(float)) * 255 / np.log1p(255.0), rtol=1e-5)
+    powered = apply(Image(data=cam), "gamma", {"gamma": 0.5}, dtype="float64").data
+    assert powered.dtype == np.float64
+    np.testing.assert_allclose(powered, 255 * (cam / 255.0) ** 0.5, rtol=1e-12)
+
+
+def test_cli_dtype_float32_gives_what_the_library_and_scipy_give(camera_png, tmp_path):
+    proc = run_mlkit("transform", "rotate", "--angle", "17", "--order", "3", "--mode", "nearest", "--dtype", "float32",
+                     camera_png, "-o", tmp_path / "r.nii.gz")
+    assert proc.returncode == 0, proc.stderr
+    data = load(tmp_path / "r.nii.gz")[0]
+    cam = skimage.data.camera()
+    lib = apply(Image(data=cam), "rotate", {"angle": 17, "order": 3, "mode": "nearest"}, dtype="float32").data
+    np.testing.assert_array_equal(data, lib)
+    ref = ndi.rotate(cam.astype(np.float32), 17, reshape=False, order=3, mode="nearest")
+    np.testing.assert_allclose(data, ref, atol=2e-3)
+
+
+def test_cli_crop_message_has_plain_numbers(anatomical, tmp_path):
+    proc = run_mlkit("transform", "crop", "--shape", "40,4,4", anatomical, "-o", tmp_path / "o/")
+    bad_run_checks(proc, tmp_path / "o", 1)
+    assert "crop window (40, 4, 4) at (-4, 18, 10) does not fit in (33, 41, 25)" in proc.stderr.decode()
+
+
+def test_cli_otsu_records_the_threshold_it_used(anatomical, tmp_path):
+    from skimage.filters import threshold_otsu
+
+    proc = run_mlkit("transform", "threshold", "--otsu", anatomical, "-o", tmp_path / "m.nii.gz")
+    assert proc.returncode == 0, proc.stderr
+    recorded = read_image(str(tmp_path / "m.nii.gz")).history[-1]["params"]["value"]
+    t1 = read_image(anatomical).data
+    assert recorded == point.otsu_threshold(t1)
+    assert abs(recorded - threshold_otsu(t1)) <= (t1.max() - t1.min()) / 256  # one histogram bin
+    np.testing.assert_array_equal(load(tmp_path / "m.nii.gz")[0], (t1 > recorded).astype(np.uint8))
+
+
+def test_otsu_on_a_series_records_one_threshold_per_volume(example4d):
+    from mlkit.ops import transform_step
+
+    img = read_image(example4d)
+    out, = transform_step(img, None, "threshold", {"value": None, "otsu": True, "mode": "binary"})
+    values = out.history[-1]["params"]["value"]
+    assert values == [point.otsu_threshold(img.data[..., t]) for t in range(img.data.shape[-1])]
+
+
+@pytest.mark.parametrize("args", [
+    ["gamma", "--gamma", "-1"], ["gamma", "--gamma", "nan"], ["rescale", "--range", "1", "1"],
+    ["clip"], ["clip", "--min", "5", "--max", "1"], ["clip", "--percentile", "5", "150"], ["threshold"],
+    ["rotate", "--angle", "10", "--axes", "1,1"], ["rotate", "--angle", "inf"], ["zoom", "--factor", "0"],
+    ["resample", "--shape", "0,4,4"], ["resample", "--voxel-size", "-1"], ["crop", "--shape", "0,4,4"],
+    ["crop", "--shape", "4", "--origin", "-1"], ["pad", "--shape", "0"], ["slice", "--index", "-1"],
+])
+def test_cli_bad_option_values_are_usage_errors(args, anatomical, tmp_path, invoke):
+    result = invoke("transform", *args, anatomical, "-o", f"{tmp_path / 'o'}/")
+    refused(result.exit_code, result.stderr, tmp_path / "o", 2)
+
+
+def test_library_refuses_bad_values_as_usage_errors():
+    from mlkit.io.batch import UsageError
+
+    with pytest.raises(UsageError, match="positive"):
+        apply(vol(), "zoom", {"factors": [0.0]})
+    with pytest.raises(UsageError, match="does not fit in int8"):
+        apply(vol(), "rescale", {"to": "int8", "out_range": (0, 1000)})
+
+
+CLI_OPS = [["negative"], ["log"], ["gamma", "--gamma", "2"], ["normalize"], ["normalize", "--zscore"], ["rescale"],
+           ["rescale", "--to", "uint8"], ["clip", "--percentile", "1", "99"], ["threshold", "--otsu"], ["flip"],
+           ["rotate", "--angle", "10", "--order", "3"], ["shift", "--by", "1.5"], ["zoom", "--factor", "1.2"],
+           ["resample", "--shape", "6,7,5"], ["crop", "--shape", "4,4,4"], ["pad", "--shape", "20,20,20"], ["slice"]]
+
+
+@pytest.mark.parametrize("fill", ["some-nan", "all-nan", "zeros"])
+def test_cli_every_op_on_nan_and_constant_images(fill, tmp_path, invoke):
+    data = np.random.default_rng(0).random((12, 14, 10)).astype(np.float32) * 100
+    if fill == "some-nan":
+        data[2, 3, 4], data[5, 5, 5] = np.nan, np.inf
+    else:
+        data[:] = np.nan if fill == "all-nan" else 0
+    path = tmp_path / "in.nii"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(path))
+    for args in CLI_OPS:
+        out = tmp_path / "o"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy chatter would surface as an exception's name
+            result = invoke("transform", *args, path, "-o", f"{out}/")
+        err = result.stderr
+        assert not re.search(r"\b[A-Z]\w*(Error|Warning)\b", err), (args, err)
+        if result.exit_code != 0:
+            refused(result.exit_code, err, out, 1)
+            assert fill != "zeros" and "finite" in err, (args, err)  # "no finite values", "NaN or infinite"
+        for f in os.listdir(out) if out.exists() else []:
+            os.remove(out / f)
+
+
+def test_normalize_with_an_empty_mask_says_so():
+    with pytest.raises(MlkitError, match="mask is empty"):
+        apply(vol(), "normalize", {"mask": np.zeros((20, 24, 16))})
+
+
+def test_normalize_float64_dtype_keeps_float64_precision():
+    cam = skimage.data.camera()
+    out = apply(Image(data=cam), "normalize", {"zscore": True}, dtype="float64").data
+    d = cam.astype(np.float64)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, (d - d.mean()) / d.std(), rtol=1e-12)

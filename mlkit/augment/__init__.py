@@ -2,11 +2,16 @@
 
     from mlkit.augment import Options, augment
     copies = augment(img, seg, n=10, seedseq=np.random.SeedSequence(42), options=Options())
+    copies = augment(img, seg, 10, seedseq, Options(dtype="float32"))   # as --dtype float32: nothing clipped
 
 All spatial transforms of a copy (rotate, scale, translate, flip, per-slice motion,
 elastic, crop, output shape) are composed into one mapping and each image is
 interpolated once. The output keeps the input's affine unless --crop or --shape
 change the grid, in which case the affine follows the new grid exactly.
+
+Each copy's history entry holds everything drawn for it and the order its steps
+act in (COMPOSITION); `reproduce(img, seg, entry["params"])` remakes the copy
+from that record alone.
 """
 
 import dataclasses
@@ -14,12 +19,21 @@ import math
 
 import numpy as np
 
-from mlkit import provenance
+from mlkit import provenance, ui
 from mlkit.augment import sampler
 from mlkit.augment.policy import Policy, bias_terms, draw, in_plane_axes
-from mlkit.dtypes import to_dtype
+from mlkit.dtypes import beyond_range, result_dtype, to_dtype
 from mlkit.errors import MlkitError
+from mlkit.io.batch import UsageError
 from mlkit.ops.geometry import embed
+
+
+# The order in which a copy's steps act, recorded with each copy. The affine steps
+# compose in this order about the grid centre; elastic and sliceshift then displace
+# each sample point; crop and shape choose the output grid; the intensity steps act
+# on the resampled values in this order.
+COMPOSITION = ("scale", "rotate", "flip", "translate", "elastic", "sliceshift", "crop", "shape",
+               "intensity", "gamma", "bias", "noise")
 
 
 @dataclasses.dataclass
@@ -32,6 +46,37 @@ class Options:
     shape: tuple = None
     cmdline: str = None
     seed: int = None
+    dtype: str = None  # the output dtype (--dtype): a float one means nothing is rounded or clipped
+
+    def __post_init__(self):
+        if self.order not in (0, 1, 3):
+            raise UsageError(f"--order must be 0, 1 or 3, got {self.order}")
+        if self.fill not in ("nearest", "constant"):
+            raise UsageError(f"--fill must be nearest or constant, got {self.fill!r}")
+        if self.shape is not None and min(self.shape) < 1:
+            raise UsageError(f"--shape needs sizes of at least 1, got {','.join(str(int(s)) for s in self.shape)}")
+
+
+@dataclasses.dataclass
+class _Source:
+    """An image (and seg) ready to be resampled many times."""
+
+    img: object
+    seg: object
+    image_coef: object
+    seg_coef: object
+    labels: object
+
+    @classmethod
+    def prepare(cls, img, seg, order):
+        n = img.spatial_ndim
+        return cls(
+            img,
+            seg,
+            sampler.Coefficients(img.data, n, order),
+            sampler.Coefficients(seg.data, n, 0) if seg is not None else None,
+            np.unique(seg.data) if seg is not None else None,
+        )
 
 
 def augment(img, seg, n, seedseq, options):
@@ -40,30 +85,43 @@ def augment(img, seg, n, seedseq, options):
     n_spatial = img.spatial_ndim
     if options.shape is not None and len(options.shape) != n_spatial:
         raise MlkitError(f"--shape needs {n_spatial} sizes for this image, got {len(options.shape)}")
-    image_coef = sampler.Coefficients(img.data, n_spatial, options.order)
-    seg_coef = sampler.Coefficients(seg.data, n_spatial, 0) if seg is not None else None
-    labels = np.unique(seg.data) if seg is not None else None
+    source = _Source.prepare(img, seg, options.order)
     width = max(3, len(str(n)))
-    copies = []
+    copies, clipped = [], 0
     for k, child in enumerate(seedseq.spawn(n), start=1):
         rng = np.random.default_rng(child)
         params = draw(options.policy, rng, img.spatial_shape, n_spatial, left_right_axis(img))
-        out_img, out_seg, grid = _one_copy(img, seg, image_coef, seg_coef, labels, params, rng, options)
+        grid = _draw_grid(source, params, rng, options)
         record = {
             "copy": k,
             "stream": list(child.spawn_key),  # with the seed, this redraws exactly this copy
             "transforms": params,
             "grid": grid,
+            "composition": [step for step in COMPOSITION if step in params or step in grid],
             "order": options.order,
             "fill": options.fill,
+            "slice_axis": options.policy.slice_axis,
         }
-        entry = provenance.entry("augment", record, seed=options.seed, cmdline=options.cmdline)
+        out_img, out_seg, beyond = _render(source, record, options.dtype)
+        clipped += beyond
         suffix = f"_aug{k:0{width}d}"
-        copies.append((
-            out_img.replace(name=img.name + suffix, history=[*img.history, entry]),
-            None if seg is None else out_seg.replace(name=seg.name + suffix, history=[*seg.history, entry]),
-        ))
+        entry = provenance.entry("augment", record, seed=options.seed, cmdline=options.cmdline)
+        out_img = out_img.replace(name=img.name + suffix, history=[*img.history, entry])
+        if seg is not None:  # segs are resampled nearest-neighbour, and their entry says so
+            seg_entry = provenance.entry("augment", {**record, "order": 0}, seed=options.seed, cmdline=options.cmdline)
+            out_seg = out_seg.replace(name=seg.name + suffix, history=[*seg.history, seg_entry])
+        copies.append((out_img, out_seg))
+    if clipped:
+        _warn_clipped(img, clipped, n)
     return copies
+
+
+def reproduce(img, seg, record, dtype=None):
+    """The copy an augment history entry describes, from its params (`record`) alone:
+    the recorded transforms, grid and interpolation order, in the recorded composition."""
+    record = {"composition": COMPOSITION, "slice_axis": 2, **record}  # entries older than those keys
+    out_img, out_seg, _ = _render(_Source.prepare(img, seg, record["order"]), record, dtype)
+    return out_img, out_seg
 
 
 def left_right_axis(img):
@@ -73,31 +131,41 @@ def left_right_axis(img):
     return int(np.argmax(np.abs(img.affine[0, : img.spatial_ndim])))
 
 
-def content_matrix(params, shape, voxel_sizes):
+def content_matrix(params, shape, voxel_sizes, composition=COMPOSITION):
     """Homogeneous matrix: augmented-grid index -> input coordinate, for the affine part.
 
-    The content moves as p_aug = c + F (p_in - c) + t about the grid centre c,
-    with F = flip . rotation (in millimetres) . scale.
+    The content moves as p_aug = c + F (p_in - c) + t about the grid centre c, F
+    and t composed from the affine steps in `composition` order (by default
+    F = flip . rotation (in millimetres) . scale, and t the translation).
     """
     n = len(shape)
     centre = (np.asarray(shape, float) - 1) / 2
-    forward = np.eye(n)
-    if "scale" in params:
-        forward = forward * params["scale"]["factor"]
-    if "rotate" in params:
-        sizes = np.asarray(voxel_sizes, float)
-        for plane, degrees in zip(params["rotate"]["planes"], params["rotate"]["degrees"]):
-            forward = np.diag(1 / sizes) @ _rotation(n, plane, degrees) @ np.diag(sizes) @ forward
-    if "flip" in params:
-        mirror = np.ones(n)
-        mirror[params["flip"]["axes"]] = -1
-        forward = np.diag(mirror) @ forward
-    shift = np.asarray(params.get("translate", {}).get("voxels", np.zeros(n)), float)
+    forward, shift = np.eye(n), np.zeros(n)
+    for name in composition:
+        if name == "translate" and name in params:
+            shift = shift + np.asarray(params["translate"]["voxels"], float)
+        elif name in ("scale", "rotate", "flip") and name in params:
+            step = _linear_step(name, params[name], n, voxel_sizes)
+            forward, shift = step @ forward, step @ shift
     inverse = np.linalg.inv(forward)
     matrix = np.eye(n + 1)
     matrix[:n, :n] = inverse
     matrix[:n, n] = centre - inverse @ (centre + shift)
     return matrix
+
+
+def _linear_step(name, params, n, voxel_sizes):
+    if name == "scale":
+        return np.eye(n) * params["factor"]
+    if name == "flip":
+        mirror = np.ones(n)
+        mirror[params["axes"]] = -1
+        return np.diag(mirror)
+    sizes = np.asarray(voxel_sizes, float)
+    step = np.eye(n)
+    for plane, degrees in zip(params["planes"], params["degrees"]):
+        step = np.diag(1 / sizes) @ _rotation(n, plane, degrees) @ np.diag(sizes) @ step
+    return step
 
 
 def _rotation(n, plane, degrees):
@@ -108,39 +176,72 @@ def _rotation(n, plane, degrees):
     return rot
 
 
-def _one_copy(img, seg, image_coef, seg_coef, labels, params, rng, options):
-    n = img.spatial_ndim
-    shape = img.spatial_shape
-    aug = content_matrix(params, shape, img.voxel_sizes)
+def _draw_grid(source, params, rng, options):
+    """The output grid of one copy: a crop window (drawn around the seg) and/or a shape."""
+    grid = {}
+    shape = source.img.spatial_shape
+    if options.crop:
+        aug = content_matrix(params, shape, source.img.voxel_sizes)
+        origin, size = _crop_window(source.seg_coef, aug, params, shape, rng, options)
+        grid["crop"] = {"origin": [int(o) for o in origin], "shape": list(size)}
+    if options.shape is not None:
+        grid["shape"] = [int(s) for s in options.shape]
+    return grid
+
+
+def _grid_matrix(grid_params, shape):
+    """Output index -> augmented-grid coordinate, and the output shape."""
+    n = len(shape)
     grid = np.eye(n + 1)
     out_shape = tuple(shape)
-    grid_params = {}
-    if options.crop:
-        origin, out_shape = _crop_window(seg_coef, aug, params, shape, rng, options)
-        grid[:n, n] = origin
-        grid_params["crop"] = {"origin": [int(o) for o in origin], "shape": list(out_shape)}
-    if options.shape is not None:
-        step = np.asarray(out_shape, float) / np.asarray(options.shape, float)
+    if "crop" in grid_params:
+        grid[:n, n] = grid_params["crop"]["origin"]
+        out_shape = tuple(grid_params["crop"]["shape"])
+    if "shape" in grid_params:
+        step = np.asarray(out_shape, float) / np.asarray(grid_params["shape"], float)
         grid = grid @ _resize_matrix(step)
-        out_shape = tuple(int(s) for s in options.shape)
-        grid_params["shape"] = list(out_shape)
+        out_shape = tuple(grid_params["shape"])
+    return grid, out_shape
+
+
+def _render(source, record, dtype):
+    """One copy from its record: (image, seg or None, voxels the output dtype clipped)."""
+    img, seg = source.img, source.seg
+    n, shape = img.spatial_ndim, img.spatial_shape
+    params, slice_axis = record["transforms"], record["slice_axis"]
+    aug = content_matrix(params, shape, img.voxel_sizes, record["composition"])
+    grid, out_shape = _grid_matrix(record["grid"], shape)
     matrix = aug @ grid
-    slices = _slice_offsets(params, grid, out_shape, options.policy.slice_axis, n)
+    slices = _slice_offsets(params, grid, out_shape, slice_axis, n)
     field = _elastic_field(params, grid, shape) if "elastic" in params else None
-    moved = sampler.resample(image_coef, matrix, out_shape, options.policy.slice_axis, slices, field)
-    moved = _intensity(moved, params, n)
-    outside = sampler.outside_mask(matrix, out_shape, shape) if options.fill == "constant" else None
+    moved = sampler.resample(source.image_coef, matrix, out_shape, slice_axis, slices, field)
+    out_dtype = result_dtype(img.data.dtype, dtype)
+    # what the interpolation alone overshoots is not the intensity steps' doing
+    before = beyond_range(moved, out_dtype) if any(step in params for step in INTENSITY_STEPS) else None
+    moved = _intensity(moved, params, n, record["composition"])
+    outside = sampler.outside_mask(matrix, out_shape, shape) if record["fill"] == "constant" else None
     if outside is not None:
         moved[outside] = 0
+    clipped = 0 if before is None else int(np.count_nonzero(beyond_range(moved, out_dtype) & ~before))
     affine = img.affine if np.array_equal(grid, np.eye(n + 1)) else img.affine @ embed(grid, n)
-    out_img = img.replace(data=_cast(moved, img), affine=affine)
+    out_img = img.replace(data=_cast(moved, img, out_dtype), affine=affine)
     out_seg = None
     if seg is not None:
-        labels_out = sampler.resample(seg_coef, matrix, out_shape, options.policy.slice_axis, slices, field)
-        if outside is not None and 0 in labels:
+        labels_out = sampler.resample(source.seg_coef, matrix, out_shape, slice_axis, slices, field)
+        if outside is not None and 0 in source.labels:
             labels_out[outside] = 0
-        out_seg = seg.replace(data=_cast(labels_out, seg), affine=affine)
-    return out_img, out_seg, grid_params
+        out_seg = seg.replace(data=_cast(labels_out, seg, seg.data.dtype), affine=affine)
+    return out_img, out_seg, clipped
+
+
+def _warn_clipped(img, clipped, n):
+    dtype = img.data.dtype
+    info = np.iinfo(dtype)
+    copies = "its copy" if n == 1 else f"its {n} copies"
+    ui.warn(
+        f"{img.name}: the intensity transforms took {clipped} voxels of {copies} beyond the {dtype} range "
+        f"{info.min}..{info.max}; they were clipped (use --dtype float32 to keep them)"
+    )
 
 
 def _crop_window(seg_coef, aug, params, shape, rng, options):
@@ -212,31 +313,49 @@ def _bspline3(x):
     return np.where(x < 1, 2 / 3 - x**2 + x**3 / 2, np.where(x < 2, (2 - x) ** 3 / 6, 0.0))
 
 
-def _intensity(values, params, n):
-    """Intensity changes on the resampled float32 values: factor, gamma, bias, then noise."""
-    if "intensity" in params:
-        values *= np.float32(params["intensity"]["value"])
-    if "gamma" in params:
-        low, high = float(values.min()), float(values.max())
-        if high > low:
-            unit = (values - low) / (high - low)
-            values = (low + (high - low) * unit ** params["gamma"]["value"]).astype(np.float32)
-    if "bias" in params:
-        spatial = values.shape[:n]
-        coords = np.stack(np.meshgrid(*[np.linspace(-1, 1, s) for s in spatial], indexing="ij"))
-        log_field = sum(c * t for c, t in zip(params["bias"]["coefficients"], bias_terms(coords)))
-        values *= np.exp(log_field).astype(np.float32)[..., None]
-    if "noise" in params:
-        spread = float(values.max() - values.min())
-        noise = np.random.default_rng(params["noise"]["seed"]).normal(0, params["noise"]["value"] * spread, values.shape)
-        values += noise.astype(np.float32)
+def _intensity(values, params, n, composition):
+    """The intensity steps on the resampled float32 values, in `composition` order."""
+    for name in composition:
+        if name in INTENSITY_STEPS and name in params:
+            values = INTENSITY_STEPS[name](values, params[name], n)
     return values
 
 
-def _cast(values, like):
-    """Back to the input's layout and dtype (integers rounded and clipped)."""
+def _factor(values, params, n):
+    values *= np.float32(params["value"])
+    return values
+
+
+def _gamma(values, params, n):
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return values
+    unit = (values - low) / (high - low)
+    return (low + (high - low) * unit ** params["value"]).astype(np.float32)
+
+
+def _bias(values, params, n):
+    spatial = values.shape[:n]
+    coords = np.stack(np.meshgrid(*[np.linspace(-1, 1, s) for s in spatial], indexing="ij"))
+    log_field = sum(c * t for c, t in zip(params["coefficients"], bias_terms(coords)))
+    values *= np.exp(log_field).astype(np.float32)[..., None]
+    return values
+
+
+def _noise(values, params, n):
+    spread = float(values.max() - values.min())
+    noise = np.random.default_rng(params["seed"]).normal(0, params["value"] * spread, values.shape)
+    values += noise.astype(np.float32)
+    return values
+
+
+INTENSITY_STEPS = {"intensity": _factor, "gamma": _gamma, "bias": _bias, "noise": _noise}
+
+
+def _cast(values, like, dtype):
+    """Back to the input's layout, as `dtype` (integers rounded and clipped)."""
     data = values.reshape(values.shape[: like.spatial_ndim] + like.data.shape[like.spatial_ndim :])
-    return to_dtype(data, like.data.dtype)
+    return to_dtype(data, dtype)
 
 
 def _check_pair(img, seg):

@@ -1,15 +1,20 @@
 """What `augment` may do to a copy, and the random draws that decide what it does."""
 
 import dataclasses
+import math
 
 import numpy as np
 
 from mlkit.errors import MlkitError
+from mlkit.io.batch import UsageError
 
 SPATIAL = ("rotate", "scale", "translate", "flip", "sliceshift", "elastic")
 INTENSITY = ("intensity", "gamma", "noise", "bias")
 TRANSFORMS = SPATIAL + INTENSITY
 DEFAULT_ENABLED = ("rotate", "scale", "translate", "intensity", "flip", "sliceshift")
+RANGES = ("rotate", "scale", "translate", "sliceshift_fraction", "sliceshift", "elastic", "intensity", "gamma", "noise", "bias")
+POSITIVE = ("scale", "gamma")
+NON_NEGATIVE = ("sliceshift_fraction", "elastic", "noise", "bias")
 
 
 @dataclasses.dataclass
@@ -35,17 +40,44 @@ class Policy:
     slice_axis: int = 2
 
     def __post_init__(self):
-        unknown = set(self.enabled) - set(TRANSFORMS)
+        unknown = [t for t in self.enabled if t not in TRANSFORMS]
         if unknown:
-            raise MlkitError(f"unknown transform(s): {', '.join(sorted(unknown))}", f"choose from {', '.join(TRANSFORMS)}")
+            raise UsageError(f"--transforms: unknown transform {', '.join(unknown)}", f"choose from {', '.join(TRANSFORMS)}")
         if not self.enabled:
-            raise MlkitError("no transform enabled", "name some with --transforms")
-        for name in ("rotate", "scale", "translate", "sliceshift_fraction", "sliceshift", "elastic", "intensity", "gamma", "noise", "bias"):
+            raise UsageError("no transform enabled", "name some with --transforms")
+        if self.mode not in ("subset", "all"):
+            raise UsageError(f"--policy must be subset or all, got {self.mode!r}")
+        for name in RANGES:
             low, high = getattr(self, name)
+            option = "--" + name.replace("_", "-")
+            if not (math.isfinite(low) and math.isfinite(high)):
+                raise UsageError(f"{option} {low:g} {high:g}: the range needs finite numbers")
             if low > high:
-                raise MlkitError(f"--{name.replace('_', '-')} range {low}..{high} is empty")
-        if self.scale[0] <= 0 or self.gamma[0] <= 0:
-            raise MlkitError("scale and gamma ranges must be positive")
+                raise UsageError(f"{option} {low:g} {high:g} is an empty range", "give LO first, then HI")
+        for name in POSITIVE:
+            if getattr(self, name)[0] <= 0:
+                raise UsageError(f"--{name} range must be positive, got {getattr(self, name)[0]:g}")
+        for name in NON_NEGATIVE:
+            if getattr(self, name)[0] < 0:
+                raise UsageError(f"--{name} range must not go below 0, got {getattr(self, name)[0]:g}")
+        if self.sliceshift_fraction[1] > 1:
+            raise UsageError(f"--sliceshift-fraction must be within 0..1, got {self.sliceshift_fraction[1]:g}")
+        self._check_axes()
+
+    def axis_options(self):
+        """(option, axes) for each option that names spatial axes."""
+        return (("--rotate-axes", self.rotate_axes), ("--translate-axes", self.translate_axes), ("--flip-axes", self.flip_axes))
+
+    def _check_axes(self):
+        for option, axes in self.axis_options():
+            if axes is None or axes == "all":
+                continue
+            if not axes or any(not 0 <= a <= 2 for a in axes):
+                raise UsageError(f"{option} takes spatial axes 0, 1 or 2, got {','.join(map(str, axes))}")
+        if self.rotate_axes not in (None, "all") and (len(self.rotate_axes) != 2 or len(set(self.rotate_axes)) != 2):
+            raise UsageError("--rotate-axes takes two different axes, e.g. 0,2")
+        if not 0 <= self.slice_axis <= 2:
+            raise UsageError(f"--slice-axis must be 0, 1 or 2, got {self.slice_axis}")
 
 
 def choose(policy, rng, applicable):
@@ -64,6 +96,7 @@ def choose(policy, rng, applicable):
 def draw(policy, rng, shape, n_spatial, lr_axis):
     """Random parameters for one copy: {transform: params}, JSON-ready."""
     applicable = set(TRANSFORMS) - ({"sliceshift"} if n_spatial == 2 else set())
+    _check_axes_exist(policy, n_spatial)
     plane = in_plane_axes(n_spatial, policy.slice_axis)
     params = {}
     for name in choose(policy, rng, applicable):
@@ -90,6 +123,12 @@ def draw(policy, rng, shape, n_spatial, lr_axis):
             if name == "bias":
                 params[name]["coefficients"] = _draw_bias(rng, params[name]["value"], n_spatial)
     return params
+
+
+def _check_axes_exist(policy, n_spatial):
+    for option, axes in policy.axis_options():
+        if axes not in (None, "all") and max(axes) >= n_spatial:
+            raise MlkitError(f"{option} {','.join(map(str, axes))}: the image has {n_spatial} spatial axes (0..{n_spatial - 1})")
 
 
 def in_plane_axes(n_spatial, slice_axis):

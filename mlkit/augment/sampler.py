@@ -15,6 +15,8 @@ output voxels whose source lies outside the input field of view get `cval`.
 
 import numpy as np
 
+from mlkit.errors import MlkitError
+
 # Cubic B-splines are prefiltered on an edge-padded copy, as scipy does for mode="nearest".
 SPLINE_PAD = 12
 # Output pixels per sparse block: bounds memory for large 2D photos.
@@ -64,7 +66,7 @@ def taps(coords, size, order, pad=0):
         idx = base[:, None] + np.arange(-1, 3)
         w = np.stack([(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3], axis=1) / 6
     else:
-        raise ValueError(f"interpolation order {order} is not supported (0, 1 or 3)")
+        raise MlkitError(f"interpolation order {order} is not supported (0, 1 or 3)")
     return np.clip(idx, 0, length - 1).astype(np.int64), w.astype(np.float32)
 
 

@@ -44,7 +44,9 @@ def command(inputs, segs, count, seed, log_path, **opts):
     """Make N randomly augmented copies of each input; a segmentation (--seg)
     moves exactly like its image. Copies are named <stem>_aug001, ... and keep
     the input's format. All spatial transforms of a copy are composed into one
-    interpolation; each copy's drawn parameters go into its history.
+    interpolation; each copy's drawn parameters, and the order they act in
+    ("composition"), go into its history and --log. Intensity changes that an
+    integer dtype cannot hold are clipped with a warning; --dtype float32 keeps them.
 
     \b
     Examples:
@@ -61,6 +63,8 @@ def command(inputs, segs, count, seed, log_path, **opts):
 
     seed = secrets.randbits(32) if seed is None else seed
     options = _options(opts, seed)
+    if options.crop and not segs:
+        raise click.UsageError("--crop needs --seg: the crop is placed around the segmentation")
     extras = expand_inputs(list(segs)) if segs else None
     if extras is not None and "-" in expand_inputs(list(inputs)):
         raise click.UsageError("--seg needs file inputs, not stdin")
@@ -78,7 +82,7 @@ def _options(opts, seed):
     from mlkit.augment.policy import DEFAULT_ENABLED, Policy
 
     transforms = opts.pop("transforms")
-    enabled = tuple(t.strip() for t in transforms.split(",")) if transforms else DEFAULT_ENABLED
+    enabled = tuple(t.strip() for t in transforms.split(",") if t.strip()) if transforms else DEFAULT_ENABLED
     rotate_axes = opts.pop("rotate_axes")
     if rotate_axes not in (None, "all"):
         try:
@@ -99,6 +103,7 @@ def _options(opts, seed):
         margin=opts.pop("margin"),
         shape=tuple(shape) if shape else None,
         seed=seed,
+        dtype=opts["dtype"],  # a float --dtype: intensities are kept, not clipped to the input's dtype
     )
 
 

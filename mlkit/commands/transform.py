@@ -28,9 +28,11 @@ def _run(op, params, inputs, opts):
     import functools
 
     from mlkit import provenance
-    from mlkit.ops import transform_step
+    from mlkit.ops import params as checks, transform_step
 
-    work = functools.partial(transform_step, op=op, params=params, cmdline=provenance.command_line())
+    checks.check(op, params)  # wrong values are usage errors, before any input is read
+    cmdline = provenance.command_line()
+    work = functools.partial(transform_step, op=op, params=params, cmdline=cmdline, dtype=opts["dtype"])
     return run_batch(inputs, work, opts)
 
 
@@ -121,9 +123,13 @@ def normalize(zscore, mask, inputs, **opts):
 def rescale(to, out_range, inputs, **opts):
     """Map [min, max] linearly onto a dtype's range or onto LO..HI.
 
+    The output has the --to dtype, else the input's; when the input's integer
+    dtype cannot hold LO..HI (--range -1 1 on uint8, say) the output is float32.
+
     \b
-    Example:
+    Examples:
       mlkit transform rescale --to uint8 scan.nii.gz -o scan8.nii.gz
+      mlkit transform rescale --range -1 1 photo.png -o photo.nii.gz
     """
     return _run("rescale", {"to": to, "out_range": out_range}, inputs, opts)
 
@@ -141,8 +147,6 @@ def clip(low, high, percentiles, inputs, **opts):
     Example:
       mlkit transform clip --percentile 1 99 scan.nii.gz -o clipped.nii.gz
     """
-    if low is None and high is None and percentiles is None:
-        raise click.UsageError("give --min and/or --max, or --percentile")
     return _run("clip", {"low": low, "high": high, "percentiles": percentiles}, inputs, opts)
 
 
@@ -160,8 +164,6 @@ def threshold(value, otsu, mode, inputs, **opts):
     Example:
       mlkit transform threshold --otsu t1.nii.gz -o mask.nii.gz
     """
-    if (value is None) == (not otsu):
-        raise click.UsageError("give exactly one of --value and --otsu")
     return _run("threshold", {"value": value, "otsu": otsu, "mode": mode}, inputs, opts)
 
 
@@ -194,8 +196,6 @@ def rotate(angle, axes, inputs, **opts):
     Example:
       mlkit transform rotate --angle 15 --order 3 scan.nii.gz -o rotated.nii.gz
     """
-    if len(axes) != 2:
-        raise click.UsageError("--axes takes two axes, e.g. 0,1")
     params = {"angle": angle, "axes": axes, **_resampling(opts)}
     return _run("rotate", params, inputs, opts)
 
@@ -245,8 +245,6 @@ def resample(shape, voxel_size, antialias, inputs, **opts):
       mlkit transform resample --voxel-size 1 scan.nii.gz -o scan_1mm.nii.gz
       mlkit transform resample --shape 64,64,40 --label seg.nii.gz -o seg_small.nii.gz
     """
-    if (shape is None) == (voxel_size is None):
-        raise click.UsageError("give exactly one of --shape and --voxel-size")
     params = {"shape": shape, "voxel_size": voxel_size, "antialias": antialias, **_resampling(opts, "nearest")}
     return _run("resample", params, inputs, opts)
 

@@ -11,15 +11,17 @@ import math
 
 import numpy as np
 
-from mlkit.dtypes import to_dtype
+from mlkit.dtypes import result_dtype, to_dtype
 from mlkit.errors import MlkitError
 from mlkit.io.image import map_volumes
 
 MODES = {"constant": "grid-constant", "nearest": "nearest", "reflect": "reflect", "mirror": "mirror", "wrap": "grid-wrap"}
 
 
-def resample(img, matrix, out_shape, order=1, mode="constant", cval=0.0, label=False, keep_affine=False, prefilter_sigma=None):
-    """`img` sampled at matrix @ (output index): one interpolation, per volume and channel."""
+def resample(img, matrix, out_shape, order=1, mode="constant", cval=0.0, label=False, keep_affine=False, prefilter_sigma=None,
+             dtype=None):
+    """`img` sampled at matrix @ (output index): one interpolation, per volume and channel.
+    A float `dtype` keeps the interpolated values unrounded (integer input included)."""
     from scipy import ndimage
 
     if label:
@@ -28,16 +30,19 @@ def resample(img, matrix, out_shape, order=1, mode="constant", cval=0.0, label=F
     out_shape = tuple(int(s) for s in out_shape)
     if min(out_shape) < 1:
         raise MlkitError(f"output shape {out_shape} has an empty axis")
+    out_dtype = result_dtype(img.data.dtype, dtype)
 
     def plane(block):
         exact = order == 0 and block.dtype != bool  # labels: no trip through float
         work = block if exact or block.dtype in (np.float32, np.float64) else block.astype(np.float32)
+        if out_dtype == np.float64:
+            work = work.astype(np.float64, copy=False)
         if prefilter_sigma is not None and not label:
             work = ndimage.gaussian_filter(work, prefilter_sigma, mode="nearest")
         out = ndimage.affine_transform(
             work, matrix, output_shape=out_shape, output=work.dtype, order=order, mode=MODES[mode], cval=cval
         )
-        return to_dtype(out, block.dtype)
+        return to_dtype(out, out_dtype)
 
     def volume(block):
         if not img.channels:
@@ -87,8 +92,6 @@ def shift(img, offsets, **kw):
 def zoom(img, factors, **kw):
     """Magnify by `factors` (>1 zooms in) about the grid centre; the shape is kept."""
     factors = np.asarray(_per_axis(img, factors, "zoom"), float)
-    if (factors <= 0).any():
-        raise MlkitError("zoom factors must be positive")
     matrix = _about_centre(np.diag(1 / factors), img.spatial_shape, img.spatial_shape)
     return resample(img, matrix, img.spatial_shape, **kw)
 
@@ -101,8 +104,6 @@ def resize(img, shape=None, voxel_size=None, antialias=True, **kw):
     the coarser grid cannot hold, as skimage.transform.resize does.
     """
     in_shape = np.array(img.spatial_shape)
-    if (shape is None) == (voxel_size is None):
-        raise MlkitError("resample needs exactly one of --shape and --voxel-size")
     if shape is not None:
         out_shape = np.array(_per_axis(img, shape, "shape"), int)
         step = in_shape / out_shape
@@ -120,24 +121,26 @@ def crop(img, shape, origin=None, keep_affine=False):
     in_shape = np.array(img.spatial_shape)
     start = (in_shape - shape) // 2 if origin is None else np.array(_per_axis(img, origin, "origin"), int)
     if (shape > in_shape).any() or (start < 0).any() or (start + shape > in_shape).any():
-        raise MlkitError(f"crop window {tuple(shape)} at {tuple(start)} does not fit in {tuple(in_shape)}", "use pad to grow")
+        raise MlkitError(f"crop window {_ints(shape)} at {_ints(start)} does not fit in {_ints(in_shape)}", "use pad to grow")
     index = tuple(slice(s, s + n) for s, n in zip(start, shape))
     return _window(img, img.data[index].copy(), start, keep_affine)
 
 
-def pad(img, shape, mode="constant", cval=0.0, keep_affine=False):
-    """Grow to `shape` voxels, the image centred; new voxels are `cval` or the edge value."""
+def pad(img, shape, mode="constant", cval=0.0, keep_affine=False, dtype=None):
+    """Grow to `shape` voxels, the image centred; new voxels are `cval` or the edge value
+    (rounded for integer images unless `dtype` asks for floats)."""
     shape = np.array(_per_axis(img, shape, "shape"), int)
     in_shape = np.array(img.spatial_shape)
     if (shape < in_shape).any():
-        raise MlkitError(f"pad shape {tuple(shape)} is smaller than {tuple(in_shape)}", "use crop to shrink")
+        raise MlkitError(f"pad shape {_ints(shape)} is smaller than {_ints(in_shape)}", "use crop to shrink")
     before = (shape - in_shape) // 2
     widths = [(int(b), int(s - i - b)) for b, s, i in zip(before, shape, in_shape)]
     widths += [(0, 0)] * (img.data.ndim - len(widths))
+    data = img.data.astype(result_dtype(img.data.dtype, dtype), copy=False)
     if mode == "constant":
-        data = np.pad(img.data, widths, mode="constant", constant_values=np.array(cval).astype(img.data.dtype))
+        data = np.pad(data, widths, mode="constant", constant_values=to_dtype(cval, data.dtype))
     else:
-        data = np.pad(img.data, widths, mode="edge")
+        data = np.pad(data, widths, mode="edge")
     return _window(img, data, -before, keep_affine)
 
 
@@ -184,6 +187,11 @@ def _window(img, data, start, keep_affine):
     matrix[:n, n] = start
     affine = img.affine if keep_affine else img.affine @ embed(matrix, n)
     return img.replace(data=data, affine=affine)
+
+
+def _ints(values):
+    """(1, 2, 3) for messages: plain ints, never numpy reprs."""
+    return tuple(int(v) for v in values)
 
 
 def _check_axis(img, axis):

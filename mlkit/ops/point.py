@@ -8,7 +8,7 @@ such as the maximum are taken per block.
 import numpy as np
 
 from mlkit import ui
-from mlkit.dtypes import to_dtype
+from mlkit.dtypes import holds, result_dtype, to_dtype
 from mlkit.errors import MlkitError
 
 
@@ -23,35 +23,36 @@ def negative(block):
     return (hi + lo) - block
 
 
-def log(block):
-    """s = c * log(1 + r), c mapping the block maximum to the dtype maximum (floats: to 1)."""
+def log(block, dtype=None):
+    """s = c * log(1 + r), c mapping the block maximum to the dtype maximum (floats: to 1).
+    A float `dtype` keeps the computed values unrounded."""
     _require_nonnegative(block, "log")
     work = _work_dtype(block)
     top = np.log1p(work.type(_finite_range(block)[1]))
     logged = np.log1p(block.astype(work))
     scale = _target_max(block.dtype) / top if top > 0 else 0.0
-    return to_dtype(logged * work.type(scale), block.dtype)
+    return to_dtype(logged * work.type(scale), result_dtype(block.dtype, dtype))
 
 
-def gamma(block, gamma, c=None):
+def gamma(block, gamma, c=None, dtype=None):
     """s = c * r^gamma. Without c, r is taken relative to a reference M (the dtype
     maximum for integers, the block maximum for floats): s = M (r/M)^gamma."""
-    if gamma <= 0:
-        raise MlkitError(f"gamma must be positive, got {gamma}")
     _require_nonnegative(block, "gamma")
     work = _work_dtype(block)
+    out_dtype = result_dtype(block.dtype, dtype)
     r = block.astype(work)
     if c is not None:
-        return to_dtype(work.type(c) * r ** work.type(gamma), block.dtype)
+        return to_dtype(work.type(c) * r ** work.type(gamma), out_dtype)
     ref = _reference_max(block)
     if ref <= 0:
-        return block.copy()
-    return to_dtype(work.type(ref) * (r / work.type(ref)) ** work.type(gamma), block.dtype)
+        return block.astype(out_dtype)
+    return to_dtype(work.type(ref) * (r / work.type(ref)) ** work.type(gamma), out_dtype)
 
 
-def normalize(block, zscore=False, mask=None):
-    """Min-max to [0, 1], or z-score; statistics from the voxels inside `mask` when given."""
-    work = np.float64 if block.dtype == np.float64 else np.float32
+def normalize(block, zscore=False, mask=None, dtype=None):
+    """Min-max to [0, 1], or z-score; statistics from the voxels inside `mask` when given.
+    float32 output, float64 for float64 input or a float64 `dtype`."""
+    work = np.float64 if np.float64 in (block.dtype, result_dtype(block.dtype, dtype)) else np.float32
     values = _masked(block, mask).astype(np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -66,33 +67,31 @@ def normalize(block, zscore=False, mask=None):
     return ((block.astype(np.float64) - shift) / scale).astype(work)
 
 
-def rescale(block, to=None, out_range=None):
+def rescale(block, to=None, out_range=None, dtype=None):
     """Map the block's [min, max] linearly onto `out_range`, or onto the full range
-    of dtype `to` ([0, 1] for floats); the output has dtype `to` (default: the input's)."""
-    dtype = np.dtype(to) if to else block.dtype
+    of dtype `to` ([0, 1] for floats); the output has dtype `to` (default: the
+    input's, or float32 when the input's dtype cannot hold `out_range`)."""
+    target = np.dtype(to) if to else block.dtype
     if out_range is None:
-        out_range = (0.0, 1.0) if not np.issubdtype(dtype, np.integer) else _int_range(dtype)
+        out_range = (0.0, 1.0) if not np.issubdtype(target, np.integer) else _int_range(target)
+    elif not holds(target, *out_range):
+        target = np.dtype(np.float32)  # an explicit integer --to that cannot hold it is refused earlier
     lo, hi = out_range
-    if hi <= lo:
-        raise MlkitError(f"empty output range {lo}..{hi}")
     vmin, vmax = _finite_range(block)
     r = block.astype(np.float64)
     if vmax == vmin:
         scaled = np.full(block.shape, lo, np.float64)
     else:
         scaled = lo + (r - vmin) * ((hi - lo) / (vmax - vmin))
-    return to_dtype(scaled, dtype)
+    return to_dtype(scaled, result_dtype(target, dtype))
 
 
-def clip(block, low=None, high=None, percentiles=None):
+def clip(block, low=None, high=None, percentiles=None, dtype=None):
     """Limit values to [low, high], or to the given percentiles of the block."""
     if percentiles is not None:
-        finite = block[np.isfinite(block)] if not np.issubdtype(block.dtype, np.integer) else block
-        low, high = np.percentile(finite, percentiles)
-    if low is not None and high is not None and low > high:
-        raise MlkitError(f"clip: low {low} is above high {high}")
+        low, high = (float(p) for p in np.percentile(_finite_values(block), percentiles))
     out = np.clip(block, low, high)
-    return to_dtype(out, block.dtype) if np.issubdtype(block.dtype, np.integer) else out.astype(block.dtype)
+    return to_dtype(out, result_dtype(block.dtype, dtype))
 
 
 def threshold(block, value=None, otsu=False, mode="binary"):
@@ -109,7 +108,7 @@ def threshold(block, value=None, otsu=False, mode="binary"):
 
 def otsu_threshold(block, bins=256):
     """The threshold maximising the between-class variance of a 256-bin histogram."""
-    values = block[np.isfinite(block)] if not np.issubdtype(block.dtype, np.integer) else block.ravel()
+    values = _finite_values(block)
     lo, hi = float(values.min()), float(values.max())
     if lo == hi:
         return lo
@@ -129,22 +128,30 @@ def _masked(block, mask):
     mask = np.asarray(mask) > 0
     if mask.shape != block.shape[: mask.ndim]:
         raise MlkitError(f"mask shape {mask.shape} does not match image shape {block.shape}")
+    if not mask.any():
+        raise MlkitError("the mask is empty: no voxel above 0", "check the --mask file")
     return block[mask]
 
 
-def _finite_range(block):
+def _finite_values(block):
+    """The block's values without NaN and infinities, flat; an error when none is left."""
     if np.issubdtype(block.dtype, np.integer) or block.dtype == bool:
-        return block.min(), block.max()
+        return block.ravel()
     finite = block[np.isfinite(block)]
     if finite.size == 0:
         raise MlkitError("the image has no finite values")
+    return finite
+
+
+def _finite_range(block):
+    finite = _finite_values(block)
     return finite.min(), finite.max()
 
 
 def _require_nonnegative(block, name):
     low = _finite_range(block)[0]
     if low < 0:
-        raise MlkitError(f"{name} needs values >= 0, the image goes down to {low}", "clip or rescale it first")
+        raise MlkitError(f"{name} needs values >= 0, the image goes down to {float(low):g}", "clip or rescale it first")
 
 
 def _work_dtype(block):
