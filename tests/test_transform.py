@@ -323,7 +323,7 @@ def test_cli_rescale_range_on_uint8_and_an_integer_to_that_cannot_hold_it(camera
     assert proc.returncode == 0, proc.stderr
     data = load(tmp_path / "r.nii.gz")[0]
     assert data.dtype == np.float32 and data.min() == -1 and data.max() == 1
-    proc = run_mlkit("transform", "rescale", "--to", "uint8", "--range", "-1", "1", camera_png, "-o", tmp_path / "o/")
+    proc = run_mlkit("transform", "rescale", "--to", "uint8", "--range", "-1", "1", camera_png, "-o", f"{tmp_path}/o/")
     bad_run_checks(proc, tmp_path / "o", 2)
     assert b"does not fit in uint8" in proc.stderr and b"--to float32" in proc.stderr
 
@@ -367,7 +367,7 @@ def test_cli_dtype_float32_gives_what_the_library_and_scipy_give(camera_png, tmp
 
 
 def test_cli_crop_message_has_plain_numbers(anatomical, tmp_path):
-    proc = run_mlkit("transform", "crop", "--shape", "40,4,4", anatomical, "-o", tmp_path / "o/")
+    proc = run_mlkit("transform", "crop", "--shape", "40,4,4", anatomical, "-o", f"{tmp_path}/o/")
     bad_run_checks(proc, tmp_path / "o", 1)
     assert "crop window (40, 4, 4) at (-4, 18, 10) does not fit in (33, 41, 25)" in proc.stderr.decode()
 

@@ -81,13 +81,18 @@ class _Source:
 
 def augment(img, seg, n, seedseq, options):
     """`n` augmented copies of `img` (and `seg`): a list of (image, seg or None)."""
+    return list(iter_copies(img, seg, n, seedseq, options))
+
+
+def iter_copies(img, seg, n, seedseq, options):
+    """The copies of augment(), one at a time: a batch writes each as soon as it exists."""
     _check_pair(img, seg)
     n_spatial = img.spatial_ndim
     if options.shape is not None and len(options.shape) != n_spatial:
         raise MlkitError(f"--shape needs {n_spatial} sizes for this image, got {len(options.shape)}")
     source = _Source.prepare(img, seg, options.order)
     width = max(3, len(str(n)))
-    copies, clipped = [], 0
+    clipped = 0
     for k, child in enumerate(seedseq.spawn(n), start=1):
         rng = np.random.default_rng(child)
         params = draw(options.policy, rng, img.spatial_shape, n_spatial, left_right_axis(img))
@@ -110,10 +115,9 @@ def augment(img, seg, n, seedseq, options):
         if seg is not None:  # segs are resampled nearest-neighbour, and their entry says so
             seg_entry = provenance.entry("augment", {**record, "order": 0}, seed=options.seed, cmdline=options.cmdline)
             out_seg = out_seg.replace(name=seg.name + suffix, history=[*seg.history, seg_entry])
-        copies.append((out_img, out_seg))
+        yield out_img, out_seg
     if clipped:
         _warn_clipped(img, clipped, n)
-    return copies
 
 
 def reproduce(img, seg, record, dtype=None):
@@ -378,9 +382,7 @@ def batch_step(img, seedseq, extra=None, n=1, options=None):
     from mlkit.io.read import read_image
 
     seg = read_image(extra) if extra else None
-    out = []
-    for copy, seg_copy in augment(img, seg, n, seedseq, options or Options()):
-        out.append(copy)
+    for copy, seg_copy in iter_copies(img, seg, n, seedseq, options or Options()):
+        yield copy
         if seg_copy is not None:
-            out.append(seg_copy)
-    return out
+            yield seg_copy
