@@ -47,8 +47,8 @@ def read_image(source, klass, default_name):
 
     Every field that sizes or places data is checked before it is used, so a malformed
     header costs one plain message, never a huge allocation or a Python exception."""
-    hdr = _read_header(source, klass)
-    shape, dtype = _check_dims(hdr), hdr.get_data_dtype()
+    hdr, shape = _read_header(source, klass)
+    dtype, affine = hdr.get_data_dtype(), _affine(hdr)
     hdr.extensions = _read_extensions(source, hdr, _vox_offset(hdr, klass))
     nbytes = math.prod(shape) * dtype.itemsize
     buf = source.read_exact(nbytes, "NIfTI voxel data")
@@ -59,12 +59,11 @@ def read_image(source, klass, default_name):
     if data.dtype.names:  # RGB24/RGBA32: a structured dtype becomes a channel axis
         data = np.stack([data[f] for f in data.dtype.names], axis=-1)
         channels = True
-    history = meta.get("history", [])
     return Image(
         data=data,
-        affine=_affine(hdr),
+        affine=affine,
         name=meta.get("name") or default_name,
-        history=history if isinstance(history, list) and all(isinstance(h, dict) for h in history) else [],
+        history=meta.get("history", []),  # the reader keeps it only if it is a list of dicts
         header=hdr,
         channels=channels,
         format="nifti2" if klass is nib.Nifti2Header else "nifti1",
@@ -74,17 +73,20 @@ def read_image(source, klass, default_name):
 
 
 def _read_header(source, klass):
-    """The fixed-size header; nibabel fixes what it safely can (bitpix, pixdim signs) quietly
-    and refuses what it cannot (an unknown datatype)."""
+    """The fixed-size header and the image shape. nibabel fixes what it safely can (bitpix,
+    pixdim signs) quietly and refuses what it cannot (an unknown datatype)."""
     raw = bytes(source.read_exact(klass.template_dtype.itemsize, "NIfTI header"))
+    # The byte order from sizeof_hdr: nibabel guesses it from dim[0], which may be the bad field.
+    order = "<" if struct.unpack("<i", raw[:4])[0] == len(raw) else ">"
+    hdr = klass(raw, endianness=order, check=False)
+    shape = _check_dims(hdr)
     try:
         with quiet_libraries():
-            hdr = klass(raw, check=False)
             hdr.check_fix(logger=_QUIET_LOG, error_level=40)
             hdr.get_data_dtype()
     except Exception as exc:  # HeaderDataError, WrapStructError, KeyError...: a bad header
         raise ImageFormatError(f"bad NIfTI header: {_plain(exc)}") from None
-    return hdr
+    return hdr, shape
 
 
 def _plain(exc):

@@ -52,11 +52,10 @@ def decode(raw, fmt, name):
     if data.ndim == 3:
         data = _swap_red_blue(data)
     meta = _png_meta(raw) if fmt == "png" else {}
-    history = meta.get("history", [])
     return Image(
         data=data,
         name=meta.get("name") or name,
-        history=history if isinstance(history, list) and all(isinstance(h, dict) for h in history) else [],
+        history=meta.get("history", []),  # the reader keeps it only if it is a list of dicts
         channels=data.ndim == 3,
         format=fmt,
     )

@@ -223,9 +223,12 @@ def _read_nifti_stream(source, klass, name, path):
 
 
 def _finish(img, path, default_suffix, default_name):
-    """A name read from the file becomes a safe stem; outputs keep the input's file type,
-    stream images the one they recorded (if it is one mlkit writes)."""
+    """What came from the file's metadata made safe: the name a safe stem, the history a list
+    of dicts or nothing; outputs keep the input's file type, stream images the one they
+    recorded (if it is one mlkit writes)."""
     img.name = safe_stem(img.name, default_name)
+    if not (isinstance(img.history, list) and all(isinstance(entry, dict) for entry in img.history)):
+        img.history = []
     if path != "-" and suffix(path) in SUFFIXES:
         img.suffix = suffix(path)
     elif img.suffix not in SUFFIXES:
