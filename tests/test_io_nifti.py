@@ -269,6 +269,16 @@ def test_scaled_int16_through_flip_twice(tmp_path):
     np.testing.assert_allclose(np.asanyarray(back.dataobj), raw * 0.5 + 10)
 
 
+def test_scaled_int16_after_a_log_is_float32(tmp_path):
+    raw = _scaled_file(tmp_path / "scaled.nii", raw=np.arange(60, dtype=np.int16).reshape(3, 4, 5))
+    proc = run_mlkit("transform", "log", tmp_path / "scaled.nii", "-o", tmp_path / "log.nii")
+    assert proc.returncode == 0, proc.stderr
+    back = nib.load(str(tmp_path / "log.nii"))
+    assert back.get_data_dtype() == np.float32
+    values = raw * 0.5 + 10
+    np.testing.assert_allclose(np.asanyarray(back.dataobj), np.log1p(values) / np.log1p(values.max()), rtol=1e-6)  # floats: max -> 1
+
+
 def test_scaled_values_that_no_longer_fit_become_float32(tmp_path):
     _scaled_file(tmp_path / "scaled.nii")
     img = read_image(str(tmp_path / "scaled.nii"))

@@ -25,8 +25,13 @@ def quiet_libraries():
     if ui.state["debug"]:
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all (2>&-): nothing can reach it
+        yield
+        return
     was_disabled = _NIBABEL_LOGGER.disabled
     try:
         with open(os.devnull, "wb") as null, warnings.catch_warnings():
