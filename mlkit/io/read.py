@@ -161,8 +161,11 @@ def read_images(path, stdin=None):
         raise ImageFormatError(f"no such file: {path}") from None
     except PermissionError:
         raise ImageFormatError(f"permission denied: {path}") from None
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise ImageFormatError(f"truncated or corrupt gzip data ({exc})") from None
+    except EOFError:
+        raise ImageFormatError("truncated gzip data: the compressed stream ends early") from None
+    except (zlib.error, gzip.BadGzipFile) as exc:
+        reason = str(exc).split("decompressing data: ")[-1]  # zlib's "Error -3 while ..." prefix
+        raise ImageFormatError(f"corrupt gzip data ({reason})") from None
 
 
 def read_image(path):
