@@ -254,3 +254,34 @@ def test_recorded_suffix_must_be_one_mlkit_writes(tmp_path):
     buf = io.BytesIO()
     StreamWriter(buf).write(img)
     assert next(read_images("-", stdin=io.BytesIO(buf.getvalue()))).suffix == ".nii.gz"
+
+
+def test_load_npy_reads_npz_members_within_the_limit(tmp_path):
+    import zipfile
+
+    from mlkit.io.read import load_npy
+
+    weights = np.random.default_rng(1).random((7, 3))
+    np.savez(tmp_path / "model.npz", weights=weights, labels=np.array(["a", "b"]))
+    with zipfile.ZipFile(tmp_path / "model.npz") as archive:
+        with archive.open("weights.npy") as member:
+            np.testing.assert_array_equal(load_npy(member), weights)
+        with archive.open("labels.npy") as member:
+            assert list(load_npy(member)) == ["a", "b"]
+    _npy_bomb(tmp_path / "bomb.npy")
+    with open(tmp_path / "bomb.npy", "rb") as raw, pytest.raises(ImageFormatError, match="model weights would take 2.0 GiB"):
+        load_npy(raw, "the model weights")
+
+
+@pytest.mark.parametrize("damage, message", [("cut", "truncated gzip data"), ("flip", "corrupt gzip data")])
+def test_damaged_gzip_is_one_plain_line(tmp_path, anatomical, damage, message):
+    raw = bytearray(gzip.compress(open(anatomical, "rb").read()))
+    if damage == "cut":
+        raw = raw[: len(raw) // 2]
+    else:
+        raw[len(raw) // 2] ^= 0xFF
+    (tmp_path / "bad.nii.gz").write_bytes(bytes(raw))
+    proc = run_mlkit("info", "bad.nii.gz", cwd=tmp_path)
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith(f"mlkit info: error: bad.nii.gz: {message}")
+    assert "Error" not in lines[0]

@@ -240,17 +240,26 @@ def _finish(img, path, default_suffix, default_name):
 
 
 def _read_npy(source, name):
-    """.npy: the header first (shape and dtype checked against the limit and the bytes
-    present), then the data; never a pickle."""
+    data = _npy_array(source, "the .npy array")
+    if data.ndim < 2 or not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
+        raise ImageFormatError(f".npy holds a {data.ndim}-D {data.dtype} array, not an image")
+    return Image(data=data, name=name, format="npy", suffix=".npy")
+
+
+def load_npy(raw, what="the .npy array"):
+    """The array in the binary file object `raw` (a .npy file, or a member of an .npz opened
+    with zipfile): its header is checked against the memory limit and the bytes present
+    before the data are read; never a pickle."""
+    return _npy_array(ByteSource(raw), what)
+
+
+def _npy_array(source, what):
     shape, fortran, dtype = _npy_header(source)
-    if len(shape) < 2 or not (np.issubdtype(dtype, np.number) or dtype == bool):
-        raise ImageFormatError(f".npy holds a {len(shape)}-D {dtype} array, not an image")
-    nbytes = math.prod(shape) * dtype.itemsize
-    buf = source.read_exact(nbytes, "the .npy array")
+    buf = source.read_exact(math.prod(shape) * dtype.itemsize, what)
     data = np.frombuffer(buf, dtype).reshape(shape, order="F" if fortran else "C")
     if not dtype.isnative:
         data = data.byteswap().view(dtype.newbyteorder("="))
-    return Image(data=data, name=name, format="npy", suffix=".npy")
+    return data
 
 
 def _npy_header(source):
