@@ -297,3 +297,13 @@ def test_nibabel_formats_keep_affine_and_stored_dtype(nib_data, name):
     assert img.header is None
     stored = ref.get_data_dtype().newbyteorder("=").name
     assert img.stored_dtype == ("" if stored == img.data.dtype.name else stored)
+
+
+def test_real_scaled_file_keeps_its_stored_integers(nib_data, tmp_path):
+    """functional.nii is int16 with slope 0.0754 and intercept 3100.76 (nibabel's test data)."""
+    src = os.path.join(nib_data, "functional.nii")
+    write_image(read_image(src), str(tmp_path / "out.nii.gz"))
+    ref, back = nib.load(src), nib.load(str(tmp_path / "out.nii.gz"))
+    assert back.get_data_dtype() == np.int16
+    np.testing.assert_array_equal(np.asanyarray(back.dataobj.get_unscaled()), np.asanyarray(ref.dataobj.get_unscaled()))
+    assert (back.dataobj.slope, back.dataobj.inter) == (ref.dataobj.slope, ref.dataobj.inter)

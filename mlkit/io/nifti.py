@@ -193,8 +193,9 @@ def _stored_form(img, data):
     scaling = _slope_inter(img.header) if stored.kind in "iu" else None
     if scaling is None:
         return data, None
+    work = np.result_type(stored, np.float32)  # what _scale computes in: exact enough to invert
     with np.errstate(all="ignore"):
-        raw = np.rint((data.astype(np.float64) - scaling[1]) / scaling[0])
+        raw = np.rint((data.astype(work) - work.type(scaling[1])) / work.type(scaling[0]))
     info = np.iinfo(stored)
     if not np.isfinite(raw).all() or raw.min() < info.min or raw.max() > info.max:
         return data, None
