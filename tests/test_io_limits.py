@@ -55,7 +55,8 @@ def _png_bomb(path):
     """A small PNG whose IHDR declares 30000x30000 RGB (2.5 GiB decoded)."""
     ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
     rows = zlib.compress(bytes(30000 * 3 + 1) * 64)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b""))
+    chunks = _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
 
 
 def _npy_bomb(path):
@@ -77,9 +78,10 @@ def _measured(args, cwd):
         return proc.returncode, err.read().decode(), seconds, usage.ru_maxrss / 1024
 
 
-@pytest.mark.parametrize(
-    "name, build", [("bomb.nii", _nifti_bomb), ("bomb.nii.gz", _gzip_bomb), ("bomb.png", _png_bomb), ("bomb.npy", _npy_bomb)]
-)
+BOMBS = [("bomb.nii", _nifti_bomb), ("bomb.nii.gz", _gzip_bomb), ("bomb.png", _png_bomb), ("bomb.npy", _npy_bomb)]
+
+
+@pytest.mark.parametrize("name, build", BOMBS)
 def test_bombs_are_refused_fast_in_little_memory(tmp_path, name, build):
     build(tmp_path / name)
     code, err, seconds, peak_mib = _measured(["info", name], str(tmp_path))
@@ -138,7 +140,9 @@ def test_corrupt_npy_header_is_one_line(tmp_path):
     (tmp_path / "bad.npy").write_bytes(bytes(raw))
     proc = run_mlkit("info", "bad.npy", cwd=tmp_path)
     assert proc.returncode == 1
-    assert proc.stderr.decode().splitlines() == ["mlkit info: error: bad.npy: corrupt .npy header (the file is damaged or not written by numpy)"]
+    assert proc.stderr.decode().splitlines() == [
+        "mlkit info: error: bad.npy: corrupt .npy header (the file is damaged or not written by numpy)"
+    ]
 
 
 def test_gzip_stream_that_inflates_past_the_limit(tmp_path):
@@ -219,9 +223,8 @@ def test_stream_name_cannot_leave_the_output_folder(tmp_path):
     _evil_nifti(tmp_path / "e.nii", b'"../../evil"')
     (tmp_path / "a" / "b").mkdir(parents=True)
     with open(tmp_path / "e.nii", "rb") as stdin:
-        proc = subprocess.run(
-            [sys.executable, "-m", "mlkit", "transform", "negative", "-", "-o", "a/b/"], stdin=stdin, capture_output=True, cwd=tmp_path
-        )
+        command = [sys.executable, "-m", "mlkit", "transform", "negative", "-", "-o", "a/b/"]
+        proc = subprocess.run(command, stdin=stdin, capture_output=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert written == ["a/b/____evil.nii.gz", "e.nii"]
@@ -269,8 +272,9 @@ def test_load_npy_reads_npz_members_within_the_limit(tmp_path):
         with archive.open("labels.npy") as member:
             assert list(load_npy(member)) == ["a", "b"]
     _npy_bomb(tmp_path / "bomb.npy")
-    with open(tmp_path / "bomb.npy", "rb") as raw, pytest.raises(ImageFormatError, match="model weights would take 2.0 GiB"):
-        load_npy(raw, "the model weights")
+    with open(tmp_path / "bomb.npy", "rb") as raw:
+        with pytest.raises(ImageFormatError, match="model weights would take 2.0 GiB"):
+            load_npy(raw, "the model weights")
 
 
 @pytest.mark.parametrize("damage, message", [("cut", "truncated gzip data"), ("flip", "corrupt gzip data")])

@@ -134,7 +134,8 @@ def _read_extensions(source, hdr, offset):
         size, code = struct.unpack(order + "ii", blob[pos : pos + 8])
         if size < 16 or size % 16 or pos + size > len(blob):
             raise ImageFormatError(
-                f"bad NIfTI extension {len(exts) + 1}: size {size} is not a multiple of 16 that fits before the voxel data"
+                f"bad NIfTI extension {len(exts) + 1}: size {size} is not a multiple of 16 "
+                "that fits before the voxel data"
             )
         exts.append(Nifti1Extension(code, bytes(blob[pos + 8 : pos + size]).rstrip(b"\x00")))
         pos += size
