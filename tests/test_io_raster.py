@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import skimage.data
 
+from conftest import run_mlkit
 from mlkit.errors import ImageFormatError
 from mlkit.io import Image, read_image, write_image
 
@@ -98,3 +99,59 @@ def test_unknown_output_suffix(tmp_path):
 
     with pytest.raises(MlkitError, match="output format"):
         write_image(Image(data=np.zeros((2, 2), np.uint8)), str(tmp_path / "a.xyz"))
+
+
+def _corrupt_rasters(tmp_path):
+    """Truncated and bit-flipped PNG and JPEG files of a real photo."""
+    paths = []
+    for ext in (".png", ".jpg"):
+        ok, buf = cv2.imencode(ext, skimage.data.astronaut())
+        raw = buf.tobytes()
+        flipped = bytearray(raw)
+        for i in range(2000, len(flipped), 997):
+            flipped[i] ^= 0x55
+        for kind, data in (("truncated", raw[: len(raw) // 2]), ("flipped", bytes(flipped))):
+            path = tmp_path / f"{kind}{ext}"
+            path.write_bytes(data)
+            paths.append(path.name)
+    return paths
+
+
+def test_corrupt_rasters_give_mlkit_lines_only(tmp_path):
+    for name in _corrupt_rasters(tmp_path):
+        proc = run_mlkit("info", name, cwd=tmp_path)
+        lines = proc.stderr.decode().splitlines()
+        assert proc.returncode in (0, 1), name
+        # libjpeg may decode a damaged JPEG (exit 0, silent); every failure is one mlkit line
+        expected = 1 if proc.returncode else 0
+        assert len(lines) == expected and all(line.startswith(f"mlkit info: error: {name}: ") for line in lines), lines
+
+
+def test_debug_shows_library_chatter(tmp_path):
+    _corrupt_rasters(tmp_path)
+    env = dict(os.environ, MLKIT_DEBUG="1")
+    proc = run_mlkit("info", "truncated.png", cwd=tmp_path, env=env)
+    assert proc.returncode == 1 and b"libpng" in proc.stderr
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".tif"])
+def test_declared_size_covers_what_opencv_decodes(tmp_path, ext):
+    """The size read from each header before decoding bounds OpenCV's decoded array."""
+    from mlkit.io import raster
+
+    for data in (skimage.data.camera(), skimage.data.astronaut(), np.dstack([skimage.data.astronaut()] * 2)[..., :4]):
+        ok, buf = cv2.imencode(ext, data)
+        raw = buf.tobytes()
+        width, height, channels, sample = raster._DECLARED[raster.sniff(raw)](memoryview(raw))
+        decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        assert (height, width) == decoded.shape[:2]
+        assert width * height * channels * sample >= decoded.nbytes
+
+
+def test_zero_sized_png_header_is_an_error(tmp_path):
+    ok, buf = cv2.imencode(".png", skimage.data.camera())
+    raw = bytearray(buf.tobytes())
+    raw[16:20] = bytes(4)  # IHDR width 0
+    (tmp_path / "zero.png").write_bytes(bytes(raw))
+    with pytest.raises(ImageFormatError, match="0x512"):
+        read_image(str(tmp_path / "zero.png"))

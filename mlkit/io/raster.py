@@ -1,13 +1,16 @@
 """PNG, JPEG, TIFF and BMP through OpenCV, with mlkit's metadata kept in PNG."""
 
 import json
+import os
 import struct
 import zlib
 
 import numpy as np
 
 from mlkit.errors import ImageFormatError
+from mlkit.io import limits
 from mlkit.io.image import Image
+from mlkit.io.quiet import quiet_libraries
 
 MAGIC = {
     b"\x89PNG\r\n\x1a\n": "png",
@@ -35,9 +38,15 @@ def sniff(head):
 
 
 def decode(raw, fmt, name):
+    """Decode `raw` after checking the size its header declares against the memory limit."""
+    _check_declared_size(raw, fmt)
+    # OpenCV's own pixel cap, a backstop for a header this module cannot parse; it is read
+    # when cv2 loads, so it only counts when this is the first import.
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(limits.max_bytes()))
     import cv2
 
-    data = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+    with quiet_libraries():  # libpng/libjpeg print from C on corrupt data; mlkit says it once
+        data = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     if data is None:
         raise ImageFormatError(f"corrupt or truncated {fmt.upper()} data")
     if data.ndim == 3:
@@ -46,10 +55,81 @@ def decode(raw, fmt, name):
     return Image(
         data=data,
         name=meta.get("name") or name,
-        history=list(meta.get("history", [])),
+        history=meta.get("history", []),  # the reader keeps it only if it is a list of dicts
         channels=data.ndim == 3,
         format=fmt,
     )
+
+
+def _check_declared_size(raw, fmt):
+    dims = _DECLARED[fmt](memoryview(raw).cast("B"))
+    if dims is None:
+        return  # a header too damaged to parse: OpenCV refuses it, within its pixel cap
+    width, height, channels, sample_bytes = dims
+    if width < 1 or height < 1:
+        raise ImageFormatError(f"corrupt {fmt.upper()} header: it declares a {width}x{height} image")
+    limits.check(width * height * channels * sample_bytes, f"the {width}x{height} {fmt.upper()} image")
+
+
+def _png_dims(head):
+    if len(head) < 26 or bytes(head[12:16]) != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", head[16:24])
+    depth, color = head[24], head[25]
+    channels = {0: 1, 2: 3}.get(color, 4)  # palette and gray+alpha may decode to 4 channels
+    return width, height, channels, 2 if depth == 16 else 1
+
+
+def _jpeg_dims(head):
+    head = head[:_JPEG_SCAN]
+    pos = 2
+    while pos + 4 <= len(head) and head[pos] == 0xFF:
+        marker = head[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame
+            if pos + 10 > len(head):
+                return None
+            height, width = struct.unpack(">HH", head[pos + 5 : pos + 9])
+            return width, height, max(head[pos + 9], 1), 1
+        pos += 2 + struct.unpack(">H", head[pos + 2 : pos + 4])[0]
+    return None
+
+
+def _bmp_dims(head):
+    if len(head) < 30:
+        return None
+    if struct.unpack("<I", head[14:18])[0] == 12:  # OS/2 core header: 16-bit sizes
+        width, height = struct.unpack("<HH", head[18:22])
+    else:
+        width, height = struct.unpack("<ii", head[18:26])
+    bits = struct.unpack("<H", head[28:30])[0]
+    return width, abs(height), 4 if bits == 32 else 3, 1
+
+
+def _tiff_dims(head):
+    """Width, height, samples and bytes per sample from the first IFD (classic TIFF)."""
+    order = "<" if bytes(head[:2]) == b"II" else ">"
+    try:
+        (ifd,) = struct.unpack(order + "I", head[4:8])
+        (count,) = struct.unpack(order + "H", head[ifd : ifd + 2])
+        tags = {}
+        for k in range(count):
+            tag, kind, n, value = struct.unpack(order + "HHI4s", head[ifd + 2 + 12 * k : ifd + 14 + 12 * k])
+            short = kind == 3
+            if short and n > 2:  # several values (BitsPerSample per sample): the field is an offset
+                value = head[struct.unpack(order + "I", value)[0] :][:2]
+            tags[tag] = struct.unpack(order + ("H" if short else "I"), value[: 2 if short else 4])[0]
+    except struct.error:
+        return None  # the IFD lies beyond what was scanned
+    if 256 not in tags or 257 not in tags:
+        return None
+    return tags[256], tags[257], tags.get(277, 1), max(1, -(-tags.get(258, 8) // 8))
+
+
+_DECLARED = {"png": _png_dims, "jpeg": _jpeg_dims, "bmp": _bmp_dims, "tiff": _tiff_dims}
+_JPEG_SCAN = 1 << 20  # EXIF and ICC segments come before the frame header; past this, OpenCV's cap
 
 
 def encode(img, fmt):
@@ -108,7 +188,7 @@ def _png_meta(raw):
         if kind == b"tEXt" and body.startswith(_TEXT_KEY + b"\x00"):
             try:
                 meta = json.loads(body[len(_TEXT_KEY) + 1 :])
-            except ValueError:
+            except (ValueError, RecursionError):
                 return {}
             return meta if isinstance(meta, dict) else {}
     return {}

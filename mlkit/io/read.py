@@ -2,20 +2,24 @@
 
 import gzip
 import io
+import math
 import os
+import stat
 import sys
-import warnings
 import zlib
 
 import numpy as np
 
-from mlkit.errors import ImageFormatError
-from mlkit.io import nifti, raster
+from mlkit.errors import ImageFormatError, MlkitError
+from mlkit.io import limits, nifti, raster
 from mlkit.io.image import Image
+from mlkit.io.quiet import quiet_libraries
 
 GZIP_MAGIC = b"\x1f\x8b"
 NPY_MAGIC = b"\x93NUMPY"
 SUFFIXES = (".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
+CHUNK = 16 << 20  # pipes and gzip are read in pieces this size, never at a declared size
+STEM_MAX = 100
 # Formats nibabel reads that the mlkit stream does not carry; read from files only.
 NIBABEL_SUFFIXES = (".mgz", ".mgh", ".hdr", ".img", ".mnc", ".par", ".head", ".brik", ".brik.gz", ".v")
 
@@ -36,16 +40,23 @@ def suffix(path):
 
 
 class ByteSource:
-    """A forward-only reader with peek() and tell(), over any binary file object."""
+    """A forward-only reader with peek() and tell(), over any binary file object.
 
-    def __init__(self, raw):
+    `inflated` names what the bytes are when `raw` decompresses (a gzip stream): their
+    running total is held to the memory limit, so a small file cannot inflate without end.
+    """
+
+    def __init__(self, raw, inflated=None):
         self._raw = raw
         self._buf = b""
         self._pos = 0
+        self._left = _bytes_left(raw)
+        self._inflated = inflated
+        self._total = 0
 
     def peek(self, n):
         while len(self._buf) < n:
-            chunk = self._raw.read(n - len(self._buf))
+            chunk = self._take(n - len(self._buf))
             if not chunk:
                 break
             self._buf += chunk
@@ -53,28 +64,56 @@ class ByteSource:
 
     def read(self, n=-1):
         if n is None or n < 0:
-            data = self._buf + self._raw.read()
-            self._buf = b""
-        else:
-            data = self.peek(n)
-            self._buf = self._buf[len(data):]
+            return bytes(self.read_all("the input"))
+        data = self.peek(n)
+        self._buf = self._buf[len(data):]
         self._pos += len(data)
         return data
 
+    def read_all(self, what):
+        """The rest of the input as a bytearray, refused once it passes the memory limit."""
+        if self._left is not None:
+            return self.read_exact(self.remaining(), what)
+        out = bytearray(self._buf)
+        self._buf = b""
+        while chunk := self._take(CHUNK):
+            out += chunk
+            limits.check(len(out), what)
+        self._pos += len(out)
+        return out
+
     def read_exact(self, n, what):
-        """n bytes as a writable bytearray; a short read is a truncated input."""
-        out = bytearray(n)
-        view = memoryview(out)
-        got = min(n, len(self._buf))
-        view[:got] = self._buf[:got]
-        self._buf = self._buf[got:]
-        while got < n:
-            count = self._raw.readinto(view[got:])
-            if not count:
-                raise ImageFormatError(f"truncated input: {what} ends after {got} of {n} bytes")
-            got += count
+        """n bytes as a writable bytearray; a short read is a truncated input.
+
+        The size comes from a header, so it is checked against the memory limit and, for
+        a regular file, against the bytes left before anything is allocated; from a pipe
+        the buffer grows only as data arrives."""
+        limits.check(n, what)
+        left = self.remaining()
+        if left is not None and left < n:
+            raise ImageFormatError(f"truncated input: {what} needs {n} bytes, {left} remain")
+        out = bytearray(self._buf[:n])
+        self._buf = self._buf[len(out):]
+        while len(out) < n:
+            chunk = self._take(min(n - len(out), CHUNK))
+            if not chunk:
+                raise ImageFormatError(f"truncated input: {what} ends after {len(out)} of {n} bytes")
+            out += chunk
         self._pos += n
         return out
+
+    def remaining(self):
+        """Bytes left when the input is a regular file or a buffer; None for pipes and gzip."""
+        return None if self._left is None else self._left + len(self._buf)
+
+    def _take(self, n):
+        chunk = self._raw.read(n)
+        if self._left is not None:
+            self._left -= len(chunk)
+        if self._inflated:
+            self._total += len(chunk)
+            limits.check(self._total, self._inflated)
+        return chunk
 
     def tell(self):
         return self._pos
@@ -82,6 +121,29 @@ class ByteSource:
     def restart_count(self):
         """Count positions from here: each image in a stream has its own offsets."""
         self._pos = 0
+
+
+def _bytes_left(raw):
+    """What remains of a regular file or an in-memory buffer, else None (a pipe)."""
+    try:
+        if isinstance(raw, io.BytesIO):
+            return raw.getbuffer().nbytes - raw.tell()
+        info = os.fstat(raw.fileno())
+        return info.st_size - raw.tell() if stat.S_ISREG(info.st_mode) else None
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def safe_stem(text, default="image"):
+    """`text`, a name found inside a file, made safe as a file stem: no folders, no `..`,
+    no leading dot, only printable characters, at most STEM_MAX long; else `default`."""
+    if not isinstance(text, str):
+        return default
+    out = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in text)
+    while ".." in out:
+        out = out.replace("..", "_")
+    out = out.strip(" .")[:STEM_MAX].strip(" .")  # no leading dot (hidden), no trailing one
+    return out or default
 
 
 def read_images(path, stdin=None):
@@ -99,8 +161,11 @@ def read_images(path, stdin=None):
         raise ImageFormatError(f"no such file: {path}") from None
     except PermissionError:
         raise ImageFormatError(f"permission denied: {path}") from None
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise ImageFormatError(f"truncated or corrupt gzip data ({exc})") from None
+    except EOFError:
+        raise ImageFormatError("truncated gzip data: the compressed stream ends early") from None
+    except (zlib.error, gzip.BadGzipFile) as exc:
+        reason = str(exc).split("decompressing data: ")[-1]  # zlib's "Error -3 while ..." prefix
+        raise ImageFormatError(f"corrupt gzip data ({reason})") from None
 
 
 def read_image(path):
@@ -113,8 +178,17 @@ def read_image(path):
 
 def _read_source(raw, name, path):
     source = ByteSource(raw)
-    if source.peek(2) == GZIP_MAGIC:
-        source = ByteSource(gzip.GzipFile(fileobj=source, mode="rb"))
+    if source.peek(2) != GZIP_MAGIC:
+        yield from _read_content(source, name, path)
+        return
+    inflated = ByteSource(gzip.GzipFile(fileobj=source, mode="rb"), inflated="the inflated gzip data")
+    # gzip checks its CRC at the end: hold every image until then, so nothing is written
+    # from data that fails it.
+    images = list(_read_content(inflated, name, path))
+    yield from images
+
+
+def _read_content(source, name, path):
     head = source.peek(540)
     if not head:
         raise ImageFormatError("empty input" if path == "-" else "empty file (0 bytes)")
@@ -124,9 +198,9 @@ def _read_source(raw, name, path):
         return
     fmt = raster.sniff(head)
     if fmt is not None:
-        yield _with_suffix(raster.decode(source.read(), fmt, name), path, "." + fmt)
+        yield _finish(raster.decode(source.read_all(f"the {fmt.upper()} file"), fmt, name), path, "." + fmt, name)
     elif head.startswith(NPY_MAGIC):
-        yield _read_npy(source.read(), name, path)
+        yield _read_npy(source, name)
     elif path != "-" and suffix(path) in NIBABEL_SUFFIXES:
         yield _read_with_nibabel(path, name)
     else:
@@ -142,7 +216,7 @@ def _read_nifti_stream(source, klass, name, path):
         head = source.peek(540)
         if count == 0 and not head and path != "-":
             img.name = name  # a one-image file is named after the file, which the user may have renamed
-        yield _with_suffix(img, path, ".nii.gz")
+        yield _finish(img, path, ".nii.gz", default)
         count += 1
         if not head:
             return
@@ -151,41 +225,97 @@ def _read_nifti_stream(source, klass, name, path):
             raise ImageFormatError(f"after image {count} the input holds bytes that are not a NIfTI image")
 
 
-def _with_suffix(img, path, default):
-    """Outputs keep the input's file type; stream images keep the one they recorded."""
+def _finish(img, path, default_suffix, default_name):
+    """What came from the file's metadata made safe: the name a safe stem, the history a list
+    of dicts or nothing; outputs keep the input's file type, stream images the one they
+    recorded (if it is one mlkit writes)."""
+    img.name = safe_stem(img.name, default_name)
+    if not (isinstance(img.history, list) and all(isinstance(entry, dict) for entry in img.history)):
+        img.history = []
     if path != "-" and suffix(path) in SUFFIXES:
         img.suffix = suffix(path)
-    elif not img.suffix:
-        img.suffix = default
+    elif img.suffix not in SUFFIXES:
+        img.suffix = default_suffix
     return img
 
 
-def _read_npy(raw, name, path):
-    try:
-        data = np.load(io.BytesIO(raw), allow_pickle=False)
-    except ValueError as exc:
-        raise ImageFormatError(f"cannot read .npy: {exc}") from None
+def _read_npy(source, name):
+    data = _npy_array(source, "the .npy array")
     if data.ndim < 2 or not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
         raise ImageFormatError(f".npy holds a {data.ndim}-D {data.dtype} array, not an image")
     return Image(data=data, name=name, format="npy", suffix=".npy")
+
+
+def load_npy(raw, what="the .npy array"):
+    """The array in the binary file object `raw` (a .npy file, or a member of an .npz opened
+    with zipfile): its header is checked against the memory limit and the bytes present
+    before the data are read; never a pickle."""
+    return _npy_array(ByteSource(raw), what)
+
+
+def _npy_array(source, what):
+    shape, fortran, dtype = _npy_header(source)
+    buf = source.read_exact(math.prod(shape) * dtype.itemsize, what)
+    data = np.frombuffer(buf, dtype).reshape(shape, order="F" if fortran else "C")
+    if not dtype.isnative:
+        data = data.byteswap().view(dtype.newbyteorder("="))
+    return data
+
+
+def _npy_header(source):
+    from numpy.lib import format as npy_format
+
+    try:
+        version = npy_format.read_magic(source)
+        reader = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        shape, fortran, dtype = reader(source)
+    except Exception:  # numpy raises ValueError, SyntaxError, TokenError... for a bad header
+        raise ImageFormatError("corrupt .npy header", "the file is damaged or not written by numpy") from None
+    if dtype.hasobject:
+        raise ImageFormatError(".npy holds Python objects, which mlkit never loads (no pickle)")
+    if any(int(n) < 0 for n in shape):
+        raise ImageFormatError(f".npy header declares a negative size: {tuple(int(n) for n in shape)}")
+    return tuple(int(n) for n in shape), bool(fortran), dtype
 
 
 def _read_with_nibabel(path, name):
     import nibabel as nib
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_libraries():
             img = nib.load(path)
+            stored = img.get_data_dtype()
+            limits.check(math.prod(int(n) for n in img.shape) * stored.itemsize, "the image data")
             data = np.asanyarray(img.dataobj)
+            affine = _finite_affine(img.affine)
     except FileNotFoundError as exc:
         missing = os.path.basename(exc.filename or "")
         raise ImageFormatError(f"its data file {missing} is missing", "keep header and data files together") from None
+    except MlkitError:
+        raise
     except Exception as exc:  # nibabel raises many types for bad files
-        raise ImageFormatError(f"nibabel cannot read it: {str(exc).splitlines()[0]}") from None
-    header = img.header if isinstance(img.header, nib.Nifti1Header) else None
+        reason = (str(exc).splitlines() or ["unreadable header"])[0]
+        raise ImageFormatError(f"nibabel cannot read it: {reason}") from None
+    header = img.header if isinstance(img.header, nib.Nifti1Header) else None  # others do not write as NIfTI
     fmt = type(img).__name__.replace("Image", "")
-    return Image(data=data, affine=img.affine, name=name, header=header, format=fmt, suffix=".nii.gz")
+    on_disk = stored.newbyteorder("=").name
+    return Image(
+        data=data,
+        affine=affine,
+        name=name,
+        header=header,
+        format=fmt,
+        suffix=".nii.gz",
+        stored_dtype=on_disk if on_disk != data.dtype.name else "",
+    )
+
+
+def _finite_affine(affine):
+    if affine is None:
+        return np.eye(4)
+    if not np.isfinite(affine).all():
+        raise ImageFormatError("the voxel-to-world affine holds NaN or infinite values")
+    return np.asarray(affine, dtype=np.float64)
 
 
 def _unknown_format_message(head, path):
