@@ -1,7 +1,7 @@
 """TensorFlow without its start-up chatter, on the devices the user asked for.
 
 TensorFlow's native code logs (oneDNN notices, "could not find cuda drivers") go to fd 2 before
-any Python log level applies, so the import runs with fd 2 pointed at /dev/null unless --debug.
+any Python log level applies, so the import runs with fd 2 silenced unless --debug.
 """
 
 import contextlib
@@ -9,34 +9,18 @@ import dataclasses
 import json
 import os
 
-from mlkit import ui
 from mlkit.errors import MlkitError
+from mlkit.io.quiet import silenced
 
 DEVICES = ("auto", "cpu", "gpu")
 _QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
-
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """fd 2 to /dev/null for the duration (native libraries write there directly); --debug keeps it."""
-    if ui.state["debug"]:
-        yield
-        return
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def import_tf():
     """(tensorflow, keras), imported quietly once."""
     for key, value in _QUIET_ENV.items():
         os.environ.setdefault(key, value)
-    with native_stderr_silenced():
+    with silenced():
         import keras
         import tensorflow as tf
 
@@ -74,7 +58,7 @@ class Runtime:
 
     def _select_devices(self):
         tf = self.tf
-        with native_stderr_silenced():
+        with silenced():
             gpus = tf.config.list_physical_devices("GPU")
         if self.device == "gpu" and not gpus:
             raise MlkitError("--device gpu, but TensorFlow sees no GPU", "use --device cpu, or check CUDA and the driver")

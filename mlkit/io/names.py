@@ -1,14 +1,15 @@
 """Output names: a name found inside a file never chooses where a file is written."""
 
-import re
-
 MAX_STEM = 100
-_UNSAFE = re.compile(r"[^\w.+=,@-]")  # everything but letters, digits (any script) and a few marks
 
 
 def safe_stem(text, default="image"):
-    """`text` reduced to a plain file stem: no separators, no '..', no leading dot, no control
-    characters, at most MAX_STEM characters; `default` when nothing is left."""
-    stem = _UNSAFE.sub("_", str(text)) if isinstance(text, str) else ""
-    stem = re.sub(r"\.{2,}", "_", stem).lstrip("._")[:MAX_STEM].rstrip(".")
-    return stem or default
+    """`text`, a name found inside a file, made safe as a file stem: no folders, no `..`,
+    no leading dot, only printable characters, at most MAX_STEM long; else `default`."""
+    if not isinstance(text, str):
+        return default
+    out = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in text)
+    while ".." in out:
+        out = out.replace("..", "_")
+    out = out.strip(" .")[:MAX_STEM].strip(" .")  # no leading dot (hidden), no trailing one
+    return out or default

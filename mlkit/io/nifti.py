@@ -17,7 +17,7 @@ from nibabel.nifti1 import Nifti1Extension
 
 from mlkit.errors import ImageFormatError
 from mlkit.io.image import Image
-from mlkit.io.quiet import quiet_libraries
+from mlkit.io.quiet import silenced
 
 # 'comment' extensions hold text; ours is JSON under the key "mlkit".
 MLKIT_ECODE = 6
@@ -81,7 +81,7 @@ def _read_header(source, klass):
     hdr = klass(raw, endianness=order, check=False)
     shape = _check_dims(hdr)
     try:
-        with quiet_libraries():
+        with silenced():
             hdr.check_fix(logger=_QUIET_LOG, error_level=40)
             hdr.get_data_dtype()
     except Exception as exc:  # HeaderDataError, WrapStructError, KeyError...: a bad header
@@ -155,7 +155,7 @@ def _slope_inter(hdr):
 
 def _affine(hdr):
     try:
-        with quiet_libraries():
+        with silenced():
             affine = hdr.get_best_affine()
     except Exception as exc:  # a quaternion or sform nibabel cannot use
         raise ImageFormatError(f"bad NIfTI header: the qform/sform cannot be read ({_plain(exc)})") from None

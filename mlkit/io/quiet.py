@@ -16,7 +16,7 @@ _NIBABEL_LOGGER = logging.getLogger("nibabel.global")
 
 
 @contextlib.contextmanager
-def quiet_libraries():
+def silenced():
     """Silence fd 2, Python warnings and nibabel's logger for the block (not with --debug).
 
     Redirecting a file descriptor is process-wide: fine here, since batches run jobs in

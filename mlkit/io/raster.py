@@ -10,7 +10,7 @@ import numpy as np
 from mlkit.errors import ImageFormatError
 from mlkit.io import limits
 from mlkit.io.image import Image
-from mlkit.io.quiet import quiet_libraries
+from mlkit.io.quiet import silenced
 
 MAGIC = {
     b"\x89PNG\r\n\x1a\n": "png",
@@ -45,7 +45,7 @@ def decode(raw, fmt, name):
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(limits.max_bytes()))
     import cv2
 
-    with quiet_libraries():  # libpng/libjpeg print from C on corrupt data; mlkit says it once
+    with silenced():  # libpng/libjpeg print from C on corrupt data; mlkit says it once
         data = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     if data is None:
         raise ImageFormatError(f"corrupt or truncated {fmt.upper()} data")

@@ -13,13 +13,13 @@ import numpy as np
 from mlkit.errors import ImageFormatError, MlkitError
 from mlkit.io import limits, nifti, raster
 from mlkit.io.image import Image
-from mlkit.io.quiet import quiet_libraries
+from mlkit.io.names import safe_stem
+from mlkit.io.quiet import silenced
 
 GZIP_MAGIC = b"\x1f\x8b"
 NPY_MAGIC = b"\x93NUMPY"
 SUFFIXES = (".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
 CHUNK = 16 << 20  # pipes and gzip are read in pieces this size, never at a declared size
-STEM_MAX = 100
 # Formats nibabel reads that the mlkit stream does not carry; read from files only.
 NIBABEL_SUFFIXES = (".mgz", ".mgh", ".hdr", ".img", ".mnc", ".par", ".head", ".brik", ".brik.gz", ".v")
 
@@ -134,18 +134,6 @@ def _bytes_left(raw):
         return None
 
 
-def safe_stem(text, default="image"):
-    """`text`, a name found inside a file, made safe as a file stem: no folders, no `..`,
-    no leading dot, only printable characters, at most STEM_MAX long; else `default`."""
-    if not isinstance(text, str):
-        return default
-    out = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in text)
-    while ".." in out:
-        out = out.replace("..", "_")
-    out = out.strip(" .")[:STEM_MAX].strip(" .")  # no leading dot (hidden), no trailing one
-    return out or default
-
-
 def read_images(path, stdin=None):
     """Yield every image in `path` ('-' for stdin): one for most files, many for streams."""
     name = "stdin" if path == "-" else stem(path)
@@ -154,13 +142,13 @@ def read_images(path, stdin=None):
             yield from _read_source(stdin or sys.stdin.buffer, name, path)
             return
         if os.path.isdir(path):
-            raise ImageFormatError(f"{path} is a folder", "give the files in it, or the folder as a batch input")
+            raise ImageFormatError("it is a folder", "give the files in it, or the folder as a batch input")
         with open(path, "rb") as raw:
             yield from _read_source(raw, name, path)
     except FileNotFoundError:
-        raise ImageFormatError(f"no such file: {path}") from None
+        raise ImageFormatError("no such file") from None
     except PermissionError:
-        raise ImageFormatError(f"permission denied: {path}") from None
+        raise ImageFormatError("permission denied", "check the file's permissions") from None
     except EOFError:
         raise ImageFormatError("truncated gzip data: the compressed stream ends early") from None
     except (zlib.error, gzip.BadGzipFile) as exc:
@@ -282,7 +270,7 @@ def _read_with_nibabel(path, name):
     import nibabel as nib
 
     try:
-        with quiet_libraries():
+        with silenced():
             img = nib.load(path)
             stored = img.get_data_dtype()
             limits.check(math.prod(int(n) for n in img.shape) * stored.itemsize, "the image data")
