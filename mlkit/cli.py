@@ -13,7 +13,7 @@ import threading
 import click
 
 from mlkit import __version__, ui
-from mlkit.errors import Exit, MlkitError, bug_message
+from mlkit.errors import Exit, MlkitError, UsageError, bug_message
 
 # name -> (module, one-line help). The help lives here so listing imports nothing.
 COMMANDS = {
@@ -130,8 +130,6 @@ def _run_guarded(call):
     except MlkitError as exc:
         ui.traceback_if_debug()
         ui.error(str(exc))
-        from mlkit.io.batch import UsageError
-
         return Exit.USAGE if isinstance(exc, UsageError) else Exit.ERROR
     except (KeyboardInterrupt, Interrupted, click.Abort):
         ui.error("interrupted")

@@ -25,6 +25,10 @@ class MlkitError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
+class UsageError(MlkitError):
+    """Options that do not fit together, or a value no input could satisfy: exit 2."""
+
+
 class ImageFormatError(MlkitError):
     """The bytes are not an image mlkit can read, or not one it can write."""
 

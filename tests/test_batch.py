@@ -15,7 +15,8 @@ import pytest
 
 from conftest import run_mlkit
 from mlkit.io import Image, read_image, write_image
-from mlkit.io.batch import UsageError, expand_inputs, parse_shard, select_shard
+from mlkit.errors import UsageError
+from mlkit.io.batch import expand_inputs, parse_shard, select_shard
 
 
 @pytest.fixture

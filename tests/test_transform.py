@@ -13,7 +13,7 @@ import skimage.data
 from conftest import load, run_mlkit
 from mlkit.errors import MlkitError
 from mlkit.io import Image, read_image
-from mlkit.ops import apply, point
+from mlkit.transform import apply, point
 
 
 def vol(shape=(20, 24, 16), dtype=np.float32, seed=0, affine=None):
@@ -385,7 +385,7 @@ def test_cli_otsu_records_the_threshold_it_used(anatomical, tmp_path):
 
 
 def test_otsu_on_a_series_records_one_threshold_per_volume(example4d):
-    from mlkit.ops import transform_step
+    from mlkit.transform import transform_step
 
     img = read_image(example4d)
     out, = transform_step(img, None, "threshold", {"value": None, "otsu": True, "mode": "binary"})
@@ -406,7 +406,7 @@ def test_cli_bad_option_values_are_usage_errors(args, anatomical, tmp_path, invo
 
 
 def test_library_refuses_bad_values_as_usage_errors():
-    from mlkit.io.batch import UsageError
+    from mlkit.errors import UsageError
 
     with pytest.raises(UsageError, match="positive"):
         apply(vol(), "zoom", {"factors": [0.0]})

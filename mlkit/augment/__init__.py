@@ -15,7 +15,6 @@ from that record alone.
 """
 
 import dataclasses
-import math
 
 import numpy as np
 
@@ -24,8 +23,8 @@ from mlkit.augment import sampler
 from mlkit.augment.policy import Policy, bias_terms, draw, in_plane_axes
 from mlkit.dtypes import beyond_range, result_dtype, to_dtype
 from mlkit.errors import MlkitError
-from mlkit.io.batch import UsageError
-from mlkit.ops.geometry import embed
+from mlkit.errors import UsageError
+from mlkit.transform.grid import embed, in_millimetres, rotation, zoom_grid
 
 
 # The order in which a copy's steps act, recorded with each copy. The affine steps
@@ -165,19 +164,10 @@ def _linear_step(name, params, n, voxel_sizes):
         mirror = np.ones(n)
         mirror[params["axes"]] = -1
         return np.diag(mirror)
-    sizes = np.asarray(voxel_sizes, float)
     step = np.eye(n)
     for plane, degrees in zip(params["planes"], params["degrees"]):
-        step = np.diag(1 / sizes) @ _rotation(n, plane, degrees) @ np.diag(sizes) @ step
+        step = in_millimetres(rotation(n, plane, degrees), voxel_sizes) @ step
     return step
-
-
-def _rotation(n, plane, degrees):
-    a, b = plane
-    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
-    rot = np.eye(n)
-    rot[a, a], rot[a, b], rot[b, a], rot[b, b] = c, -s, s, c
-    return rot
 
 
 def _draw_grid(source, params, rng, options):
@@ -203,7 +193,7 @@ def _grid_matrix(grid_params, shape):
         out_shape = tuple(grid_params["crop"]["shape"])
     if "shape" in grid_params:
         step = np.asarray(out_shape, float) / np.asarray(grid_params["shape"], float)
-        grid = grid @ _resize_matrix(step)
+        grid = grid @ zoom_grid(step)
         out_shape = tuple(grid_params["shape"])
     return grid, out_shape
 
@@ -269,15 +259,6 @@ def _crop_window(seg_coef, aug, params, shape, rng, options):
         last = min(int(low[a]), shape[a] - size[a])
         origin[a] = int(rng.integers(first, last + 1)) if last >= first else max(0, min(first, shape[a] - size[a]))
     return np.asarray(origin, float), tuple(size)
-
-
-def _resize_matrix(step):
-    """Final index q -> window coordinate, voxel centres aligned as scipy's zoom(grid_mode=True)."""
-    n = len(step)
-    matrix = np.eye(n + 1)
-    matrix[:n, :n] = np.diag(step)
-    matrix[:n, n] = (step - 1) / 2
-    return matrix
 
 
 def _slice_offsets(params, grid, out_shape, slice_axis, n):

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from mlkit.errors import MlkitError
-from mlkit.io.batch import UsageError
+from mlkit.errors import UsageError
 
 SPATIAL = ("rotate", "scale", "translate", "flip", "sliceshift", "elastic")
 INTENSITY = ("intensity", "gamma", "noise", "bias")

@@ -28,7 +28,7 @@ def _run(op, params, inputs, opts):
     import functools
 
     from mlkit import provenance
-    from mlkit.ops import params as checks, transform_step
+    from mlkit.transform import params as checks, transform_step
 
     checks.check(op, params)  # wrong values are usage errors, before any input is read
     cmdline = provenance.command_line()

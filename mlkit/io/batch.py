@@ -20,16 +20,12 @@ from collections import deque
 import numpy as np
 
 from mlkit import ui
-from mlkit.errors import MlkitError, bug_message
+from mlkit.errors import MlkitError, UsageError, bug_message
 from mlkit.io.names import safe_stem
 from mlkit.io.read import SUFFIXES, read_images, stem, suffix
 from mlkit.io.write import StreamWriter, cast, output_suffix, refuse_terminal, write_image
 
 FOLDER_SUFFIXES = SUFFIXES + (".mgz", ".mgh")
-
-
-class UsageError(MlkitError):
-    """Options that do not fit together: exit 2."""
 
 
 def expand_inputs(specs):

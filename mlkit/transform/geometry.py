@@ -1,24 +1,22 @@
-"""Geometric operations: resample an image onto a new voxel grid.
+"""Geometric operations: an image onto a new voxel grid.
 
-Every op is one matrix M (homogeneous, n+1 square for n spatial axes) mapping an
-output voxel index to the input voxel index it samples, plus an output shape.
-The new affine is A @ M, so each output voxel keeps the scanner position of the
-point it was sampled from: the anatomy stays where it was, only the grid moves.
-`keep_affine=True` keeps A instead (the content moves in scanner space).
+Every op is one matrix M (see grid.py) mapping an output voxel index to the input voxel
+index it samples, plus an output shape. The new affine is A @ M, so each output voxel keeps
+the scanner position of the point it was sampled from: the anatomy stays where it was, only
+the grid moves. `keep_affine=True` keeps A instead (the content moves in scanner space).
 """
-
-import math
 
 import numpy as np
 
 from mlkit.dtypes import result_dtype, to_dtype
 from mlkit.errors import MlkitError
 from mlkit.io.image import map_volumes
+from mlkit.transform.grid import about_centre, embed, in_millimetres, rotation, translation
 
 MODES = {"constant": "grid-constant", "nearest": "nearest", "reflect": "reflect", "mirror": "mirror", "wrap": "grid-wrap"}
 
 
-def resample(img, matrix, out_shape, order=1, mode="constant", cval=0.0, label=False, keep_affine=False, prefilter_sigma=None,
+def sample(img, matrix, out_shape, order=1, mode="constant", cval=0.0, label=False, keep_affine=False, prefilter_sigma=None,
              dtype=None):
     """`img` sampled at matrix @ (output index): one interpolation, per volume and channel.
     A float `dtype` keeps the interpolated values unrounded (integer input included)."""
@@ -72,31 +70,24 @@ def rotate(img, angle, axes=(0, 1), **kw):
     a, b = sorted(_check_axis(img, ax) for ax in axes)
     if a == b:
         raise MlkitError("rotate needs two different axes")
-    n = img.spatial_ndim
-    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
-    sizes = np.array(img.voxel_sizes)
-    linear = np.eye(n)
-    linear[np.ix_([a, b], [a, b])] = [[c, s], [-s, c]]
-    linear = np.diag(1 / sizes) @ linear @ np.diag(sizes)
-    return resample(img, _about_centre(linear, img.spatial_shape, img.spatial_shape), img.spatial_shape, **kw)
+    linear = in_millimetres(rotation(img.spatial_ndim, (b, a), angle), img.voxel_sizes)
+    return sample(img, about_centre(linear, img.spatial_shape, img.spatial_shape), img.spatial_shape, **kw)
 
 
 def shift(img, offsets, **kw):
     """Move the content by `offsets` voxels along each spatial axis."""
     offsets = _per_axis(img, offsets, "shift")
-    matrix = np.eye(img.spatial_ndim + 1)
-    matrix[:-1, -1] = -np.asarray(offsets, float)
-    return resample(img, matrix, img.spatial_shape, **kw)
+    return sample(img, translation(-np.asarray(offsets, float)), img.spatial_shape, **kw)
 
 
 def zoom(img, factors, **kw):
     """Magnify by `factors` (>1 zooms in) about the grid centre; the shape is kept."""
     factors = np.asarray(_per_axis(img, factors, "zoom"), float)
-    matrix = _about_centre(np.diag(1 / factors), img.spatial_shape, img.spatial_shape)
-    return resample(img, matrix, img.spatial_shape, **kw)
+    matrix = about_centre(np.diag(1 / factors), img.spatial_shape, img.spatial_shape)
+    return sample(img, matrix, img.spatial_shape, **kw)
 
 
-def resize(img, shape=None, voxel_size=None, antialias=True, **kw):
+def resample(img, shape=None, voxel_size=None, antialias=True, mode="nearest", **kw):
     """Resample the same field of view onto `shape`, or onto voxels of `voxel_size` mm.
 
     Voxel centres follow scipy.ndimage.zoom(grid_mode=True). When shrinking, a
@@ -110,9 +101,9 @@ def resize(img, shape=None, voxel_size=None, antialias=True, **kw):
     else:
         step = np.array(_per_axis(img, voxel_size, "voxel size"), float) / np.array(img.voxel_sizes)
         out_shape = np.maximum(1, np.round(in_shape / step)).astype(int)
-    matrix = _about_centre(np.diag(step), in_shape, out_shape)
+    matrix = about_centre(np.diag(step), in_shape, out_shape)
     sigma = np.maximum(0, (step - 1) / 2) if antialias and (step > 1).any() else None
-    return resample(img, matrix, out_shape, prefilter_sigma=sigma, **kw)
+    return sample(img, matrix, out_shape, prefilter_sigma=sigma, mode=mode, **kw)
 
 
 def crop(img, shape, origin=None, keep_affine=False):
@@ -161,31 +152,9 @@ def slice_plane(img, axis, index=None):
     return img.replace(data=data, affine=img.affine @ perm)
 
 
-def embed(matrix, n):
-    """An (n+1)-square homogeneous matrix on the first n axes, as a 4x4 voxel matrix."""
-    out = np.eye(4)
-    out[:n, :n] = matrix[:n, :n]
-    out[:n, 3] = matrix[:n, n]
-    return out
-
-
-def _about_centre(linear, in_shape, out_shape):
-    """Homogeneous matrix applying `linear` about the grid centres: the output
-    centre samples the input centre."""
-    n = len(in_shape)
-    c_in = (np.asarray(in_shape, float) - 1) / 2
-    c_out = (np.asarray(out_shape, float) - 1) / 2
-    matrix = np.eye(n + 1)
-    matrix[:n, :n] = linear
-    matrix[:n, n] = c_in - linear @ c_out
-    return matrix
-
-
 def _window(img, data, start, keep_affine):
     n = img.spatial_ndim
-    matrix = np.eye(n + 1)
-    matrix[:n, n] = start
-    affine = img.affine if keep_affine else img.affine @ embed(matrix, n)
+    affine = img.affine if keep_affine else img.affine @ embed(translation(start), n)
     return img.replace(data=data, affine=affine)
 
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from mlkit.dtypes import holds
-from mlkit.io.batch import UsageError
+from mlkit.errors import UsageError
 
 GEOMETRIC_MODES = ("constant", "nearest", "reflect", "mirror", "wrap")
 # Values that may be NaN or infinite on purpose (a NaN fill marks what came from outside).
