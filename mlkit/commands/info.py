@@ -2,13 +2,15 @@
 
 import click
 
+from mlkit.commands._output import format_option
 from mlkit.commands.options import inputs_argument
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command()
 @inputs_argument
-@click.option("--json", "as_json", is_flag=True, help="A JSON list with one object per image.")
-def command(inputs, as_json):
+@format_option()
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="The same as --format json.")
+def command(inputs, fmt, as_json):
     """Describe images: format, shape, dtype (and the dtype on disk), voxel size,
     orientation, value range, NaN count, name and history. Reads files, folders,
     globs and streams (-). A file that cannot be read is named on stderr and the
@@ -17,11 +19,12 @@ def command(inputs, as_json):
     \b
     Examples:
       mlkit info scan.nii.gz photo.png
-      mlkit transform log scan.nii.gz | mlkit info - --json
+      mlkit transform log scan.nii.gz | mlkit info - --format json
     """
     from mlkit import ui
+    from mlkit.commands._output import emit
     from mlkit.io.batch import expand_inputs
-    from mlkit.io.describe import as_json_text, as_text, describe_all
+    from mlkit.io.describe import as_text, describe_all
 
     paths = expand_inputs(inputs)
     failures = []
@@ -30,14 +33,15 @@ def command(inputs, as_json):
         failures.append(label)
         ui.error(f"{label}: {message}")
 
+    fmt = "json" if as_json else fmt
     described = []
     for facts in describe_all(paths, failed):
-        if as_json:
-            described.append(facts)
+        if fmt == "table":
+            emit([facts], fmt, as_text)  # as each is read: a long batch shows progress
         else:
-            click.echo(as_text(facts))
-    if as_json:
-        click.echo(as_json_text(described))
+            described.append(facts)
+    if fmt != "table":
+        emit(described, fmt)
     if failures and len(paths) > 1:
         ui.error(f"{len(failures)} of {len(paths)} inputs failed")
     return 1 if failures else 0

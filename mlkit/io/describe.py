@@ -1,7 +1,6 @@
 """What is in an image: the facts `mlkit info` prints."""
 
 import json
-import math
 
 import numpy as np
 
@@ -91,21 +90,6 @@ def _values(data):
     else:
         lo, hi, mean = finite.min().item(), finite.max().item(), float(finite.mean(dtype=np.float64))
     return {"min": lo, "max": hi, "mean": mean, "nan_count": nan, "inf_count": inf}
-
-
-def as_json_text(described):
-    """The JSON list `info --json` prints: always a list, NaN and infinities as null."""
-    return json.dumps(_finite(described), indent=2, allow_nan=False)
-
-
-def _finite(value):
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def as_text(facts):
