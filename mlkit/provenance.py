@@ -1,5 +1,6 @@
 """History entries: what each command did to an image, enough to redo it."""
 
+import math
 import shlex
 import sys
 
@@ -43,16 +44,19 @@ def entry(command, params, seed=None, cmdline=None):
         "cmdline": cmdline or command_line(),
         "version": __version__,
         "seed": seed,
-        "params": _plain(params),
+        "params": plain(params),
     }
 
 
-def _plain(value):
-    """JSON-ready copies of numpy scalars and arrays, tuples as lists."""
+def plain(value, finite=False):
+    """JSON-ready copies of numpy scalars and arrays, tuples as lists; with `finite`, NaN and
+    infinities become None (strict JSON has no NaN)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v, finite) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v, finite) for v in value]
     if hasattr(value, "tolist"):
-        return _plain(value.tolist())
+        return plain(value.tolist(), finite)
+    if finite and isinstance(value, float) and not math.isfinite(value):
+        return None
     return value

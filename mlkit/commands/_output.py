@@ -8,9 +8,10 @@ is aligned columns, or the command's own text block.
 import csv
 import io
 import json
-import math
 
 import click
+
+from mlkit.provenance import plain
 
 FORMATS = ("table", "json", "csv")
 
@@ -28,7 +29,7 @@ def emit(rows, fmt, text=None):
 
 
 def render(rows, fmt, text=None):
-    rows = [finite(row) for row in rows]
+    rows = plain(rows, finite=True)
     if fmt == "json":
         return json.dumps(rows, indent=2, allow_nan=False) + "\n"
     if fmt == "csv":
@@ -36,19 +37,6 @@ def render(rows, fmt, text=None):
     if text is not None:
         return "".join(text(row) + "\n" for row in rows)
     return _table(rows)
-
-
-def finite(value):
-    """A JSON-ready copy with NaN and infinities as None."""
-    if isinstance(value, dict):
-        return {str(k): finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    if hasattr(value, "tolist"):
-        return finite(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _columns(rows):
