@@ -23,7 +23,7 @@ COMPOSITION = ("scale", "rotate", "flip", "translate", "elastic", "sliceshift", 
 @dataclasses.dataclass
 class Options:
     policy: Policy = dataclasses.field(default_factory=Policy)
-    order: int = 3
+    order: int = 1  # linear, as --interp's default in every command
     fill: str = "nearest"  # or "constant" (0 beyond the field of view)
     crop: bool = False
     margin: int = 0

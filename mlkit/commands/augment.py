@@ -2,7 +2,9 @@
 
 import click
 
-from mlkit.commands.options import Numbers, batch_options, inputs_argument, run_batch, seed_option
+from mlkit.commands.options import (
+    Numbers, batch_options, inputs_argument, interp_option, interp_order, run_batch, seed_option,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -33,12 +35,12 @@ def _range(name, default, help_text):
 @_range("noise", (0.0, 0.05), "Gaussian noise sigma, as a fraction of the intensity range.")
 @_range("bias", (0.0, 0.3), "Bias field strength (log-polynomial coefficients).")
 @click.option("--slice-axis", type=click.IntRange(0, 2), default=2, show_default=True, help="Acquisition slice axis of volumes.")
-@click.option("--order", type=click.Choice(["0", "1", "3"]), default="3", show_default=True, help="Image interpolation: nearest, linear, cubic B-spline.")
 @click.option("--fill", type=click.Choice(["nearest", "constant"]), default="nearest", show_default=True, help="Beyond the edge: nearest value, or 0.")
 @click.option("--crop", is_flag=True, help="Square in-plane crop that keeps the whole segmentation in view.")
 @click.option("--margin", type=click.IntRange(0), default=0, show_default=True, help="Voxels around the segmentation for --crop.")
 @click.option("--shape", type=Numbers(int), help="Resample every copy to this shape (H,W[,D]), last.")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), help="Write each copy's drawn parameters as JSON lines.")
+@interp_option
 @batch_options
 def command(inputs, segs, count, seed, log_path, **opts):
     """Make N randomly augmented copies of each input; a segmentation (--seg)
@@ -55,13 +57,11 @@ def command(inputs, segs, count, seed, log_path, **opts):
       mlkit augment photos/ -n 5 --transforms rotate,flip,gamma,noise -o aug/ --jobs 4
     """
     import functools
-    import secrets
 
     from mlkit import provenance
     from mlkit.augment import batch_step
     from mlkit.io.batch import expand_inputs
 
-    seed = secrets.randbits(32) if seed is None else seed
     options = _options(opts, seed)
     if options.crop and not segs:
         raise click.UsageError("--crop needs --seg: the crop is placed around the segmentation")
@@ -97,7 +97,7 @@ def _options(opts, seed):
     shape = opts.pop("shape")
     return Options(
         policy=policy,
-        order=int(opts.pop("order")),
+        order=interp_order(opts, allowed=(0, 1, 3)),
         fill=opts.pop("fill"),
         crop=opts.pop("crop"),
         margin=opts.pop("margin"),

@@ -31,9 +31,40 @@ def batch_options(fn):
 
 
 def seed_option(fn):
+    """--seed S; when absent a seed is drawn here and recorded, so every run can be repeated."""
     return click.option(
-        "--seed", type=click.IntRange(0), help="Seed for the random draws; the same seed gives identical outputs."
+        "--seed", type=click.IntRange(0), callback=_draw_seed,
+        help="Seed for the random draws; the same seed gives identical outputs [default: drawn and recorded].",
     )(fn)
+
+
+def _draw_seed(ctx, param, value):
+    import secrets
+
+    return secrets.randbits(32) if value is None else value
+
+
+INTERP = {"nearest": 0, "linear": 1, "cubic": 3}
+
+
+def interp_option(fn, max_order=5):
+    """--interp nearest|linear|cubic (B-splines of order 0, 1, 3), the same in every command;
+    --order N (hidden) picks any spline order up to `max_order` instead."""
+    fn = click.option("--order", type=click.IntRange(0, max_order), hidden=True, help="Spline order instead of --interp.")(fn)
+    return click.option(
+        "--interp", type=click.Choice(list(INTERP)), help="Interpolation: nearest, linear or cubic [default: linear].",
+    )(fn)
+
+
+def interp_order(opts, allowed=None):
+    """The spline order that --interp / --order chose (popped from `opts`); linear by default."""
+    interp, order = opts.pop("interp", None), opts.pop("order", None)
+    if interp is not None and order is not None and INTERP[interp] != order:
+        raise click.UsageError(f"--interp {interp} and --order {order} disagree: give one")
+    order = INTERP[interp] if interp is not None else (1 if order is None else order)
+    if allowed is not None and order not in allowed:
+        raise click.BadParameter(f"order {order} is not one of {', '.join(map(str, allowed))}", param_hint="--order")
+    return order
 
 
 def run_batch(inputs, work, opts, label="inputs", seed=None, extras=None, on_output=None):

@@ -2,7 +2,7 @@
 
 import click
 
-from mlkit.commands.options import Numbers, batch_options, inputs_argument, run_batch
+from mlkit.commands.options import Numbers, batch_options, inputs_argument, interp_option, interp_order, run_batch
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -38,7 +38,6 @@ def _run(op, params, inputs, opts):
 
 def geometric_options(fn):
     options = [
-        click.option("--order", type=click.IntRange(0, 5), default=1, show_default=True, help="Spline order (0 nearest, 1 linear, 3 cubic)."),
         click.option(
             "--mode",
             type=click.Choice(["constant", "nearest", "reflect", "mirror", "wrap"]),
@@ -50,11 +49,11 @@ def geometric_options(fn):
     ]
     for option in reversed(options):
         fn = option(fn)
-    return fn
+    return interp_option(fn)
 
 
 def _resampling(opts, mode="constant"):
-    params = {k: opts.pop(k) for k in ("order", "mode", "cval", "label", "keep_affine")}
+    params = {"order": interp_order(opts), **{k: opts.pop(k) for k in ("mode", "cval", "label", "keep_affine")}}
     params["mode"] = params["mode"] or mode
     return params
 
@@ -194,7 +193,7 @@ def rotate(angle, axes, inputs, **opts):
 
     \b
     Example:
-      mlkit transform rotate --angle 15 --order 3 scan.nii.gz -o rotated.nii.gz
+      mlkit transform rotate --angle 15 --interp cubic scan.nii.gz -o rotated.nii.gz
     """
     params = {"angle": angle, "axes": axes, **_resampling(opts)}
     return _run("rotate", params, inputs, opts)
