@@ -112,6 +112,10 @@ def global_options_first(args):
     return flags + [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
 
 
+# click >= 8.2 raises this for a group called without a subcommand (older ones print the help).
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def _run_guarded(call):
     ui.state["command"] = ""
     ui.quiet_libraries()
@@ -120,6 +124,9 @@ def _run_guarded(call):
         return result if isinstance(result, int) else Exit.OK
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except NO_ARGS_IS_HELP as exc:  # `mlkit transform` alone: its help, not a one-line error
+        exc.show()
+        return Exit.USAGE
     except click.UsageError as exc:
         hint = f"see '{exc.ctx.command_path} --help'" if exc.ctx else "see 'mlkit --help'"
         ui.error(f"{exc.format_message()} ({hint})")

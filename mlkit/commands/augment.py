@@ -6,14 +6,11 @@ from mlkit.commands.options import (
     Numbers, batch_options, inputs_argument, interp_option, interp_order, run_batch, seed_option,
 )
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
 def _range(name, default, help_text):
     return click.option(f"--{name}", type=float, nargs=2, default=default, show_default=True, metavar="LO HI", help=help_text)
 
 
-@click.command(context_settings=CONTEXT)
+@click.command()
 @inputs_argument
 @click.option("--seg", "segs", multiple=True, metavar="SEG", help="Segmentation of each input, in the same order (repeat, or a folder/glob).")
 @click.option("-n", "--count", type=click.IntRange(1), default=1, show_default=True, help="Copies per input.")

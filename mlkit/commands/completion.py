@@ -14,7 +14,7 @@ def script(shell):
     return get_completion_class(shell)(cli, {}, "mlkit", "_MLKIT_COMPLETE").source()
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command()
 @click.argument("shell", type=click.Choice(SHELLS))
 def command(shell):
     """Print the completion script for SHELL.

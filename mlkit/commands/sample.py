@@ -3,7 +3,7 @@
 import click
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command()
 @click.option("-o", "--output", metavar="OUT", help="File to write (default: the stream on stdout).")
 def command(output):
     """Write the sample T1 MRI volume that ships with mlkit (33 x 41 x 25, 2 mm,

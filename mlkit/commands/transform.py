@@ -4,10 +4,7 @@ import click
 
 from mlkit.commands.options import Numbers, batch_options, inputs_argument, interp_option, interp_order, run_batch
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-@click.group(context_settings=CONTEXT)
+@click.group()
 def command():
     """Point and geometric operations on 2D images and 3D/4D volumes.
 
