@@ -205,6 +205,8 @@ def components(X):
         raise MlkitError("training needs at least 2 images")
     mean = X.mean(axis=0)
     A = X - mean
+    if not np.abs(A).max() > 1e-10 * np.abs(X).max():  # all zeros fails too
+        raise MlkitError("the images do not vary: all are the same at this size", "train on different images")
     if A.shape[1] > n:  # snapshot trick: N x N instead of P x P
         values, vectors = np.linalg.eigh(A @ A.T)
         order = np.argsort(values)[::-1]

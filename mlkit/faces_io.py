@@ -119,6 +119,7 @@ def reconstruct_step(img, seedseq, model, k=None, cmdline=None):
     out = []
     entry = provenance.entry("eigenfaces reconstruct", {"k": k or model.k}, cmdline=cmdline)
     for name, plane in _planes(img):
+        _check_plane(name, plane)
         row = prepare([plane], model.size, model.normalize)
         recon = reconstruct(model, row, k)[0].reshape(model.size)
         original = row[0].reshape(model.size)

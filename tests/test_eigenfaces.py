@@ -380,3 +380,18 @@ def test_nan_image_in_training_is_one_line(probes):
 def test_nan_threshold_option_is_a_usage_error(probes):
     proc = run_mlkit("eigenfaces", "detect", "m.npz", "good40.png", "--threshold", "nan", cwd=probes)
     assert proc.returncode == 2 and b"--threshold" in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["identical", "blank"])
+def test_images_that_do_not_vary_cannot_be_trained_on(tmp_path, kind):
+    image = (LFW[0] * 255).astype(np.uint8) if kind == "identical" else np.zeros((25, 25), np.uint8)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"same{i}.png"), image)
+    line = one_error(run_mlkit("eigenfaces", "train", "same0.png", "same1.png", "same2.png", "-o", "m.npz", cwd=tmp_path))
+    assert "do not vary" in line and not (tmp_path / "m.npz").exists()
+
+
+def test_reconstruct_refuses_a_nan_image_and_writes_the_others(probes):
+    proc = run_mlkit("eigenfaces", "reconstruct", "m.npz", "nan.npy", "good40.png", "-o", "rec/", cwd=probes)
+    assert proc.returncode == 1 and b"nan.npy: " in proc.stderr and b"NaN or infinite" in proc.stderr
+    assert sorted(os.listdir(probes / "rec")) == ["good40_error.png", "good40_recon.png"]
