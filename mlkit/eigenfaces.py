@@ -92,7 +92,7 @@ def load_model(path):
 
 def _reason(exc):
     text = str(exc).splitlines()[0] if str(exc) else "truncated or corrupt"
-    return text.strerror if isinstance(exc, OSError) and exc.strerror else text
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else text
 
 
 def _read_member(archive, key):

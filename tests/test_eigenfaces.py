@@ -395,3 +395,17 @@ def test_reconstruct_refuses_a_nan_image_and_writes_the_others(probes):
     proc = run_mlkit("eigenfaces", "reconstruct", "m.npz", "nan.npy", "good40.png", "-o", "rec/", cwd=probes)
     assert proc.returncode == 1 and b"nan.npy: " in proc.stderr and b"NaN or infinite" in proc.stderr
     assert sorted(os.listdir(probes / "rec")) == ["good40_error.png", "good40_recon.png"]
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "flipped bytes"])
+def test_unreadable_model_files_are_one_line(tmp_path, case):
+    fields = saved_model(tmp_path / "m.npz")
+    np.savez_compressed(tmp_path / "c.npz", **fields)
+    data = (tmp_path / "c.npz").read_bytes()
+    if case == "truncated":
+        (tmp_path / "bad.npz").write_bytes(data[: len(data) // 2])
+    elif case == "flipped bytes":
+        middle = len(data) // 3
+        (tmp_path / "bad.npz").write_bytes(data[:middle] + bytes(b ^ 0x5A for b in data[middle : middle + 64]) + data[middle + 64 :])
+    line = one_error(run_mlkit("eigenfaces", "show", "bad.npz", "-o", "m.png", cwd=tmp_path))
+    assert line.startswith("mlkit eigenfaces: error: bad.npz: ") and not (tmp_path / "m.png").exists()
