@@ -323,7 +323,9 @@ def _check_bounded(H, corners):
     """The image's corners (so, w being linear, all of it) on one side of the horizon."""
     w = corners @ H[2, :2] + H[2, 2]
     if not (np.all(w > 1e-12 * np.abs(w).max()) or np.all(w < -1e-12 * np.abs(w).max())):
-        raise MlkitError("H sends part of the image to infinity (across the horizon line): no finite canvas holds it", "give --size WxH, or check H")
+        raise MlkitError(
+            "H sends part of the image to infinity (across the horizon line): no finite canvas holds it", "give --size WxH, or check H"
+        )
 
 
 def warp(image, H, size, interp="linear", border="constant"):

@@ -66,7 +66,8 @@ def read_matrix(path):
         H = np.asarray(_matrix_values(path), float)
     except (ValueError, TypeError, OSError, RecursionError, SyntaxError, tokenize.TokenError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
-        raise MlkitError(f"{path}: cannot read a 3x3 matrix ({reason})", 'give {"H": [[...], [...], [...]]}, .npy or 3 lines of 3 numbers') from None
+        hint = 'give {"H": [[...], [...], [...]]}, .npy or 3 lines of 3 numbers'
+        raise MlkitError(f"{path}: cannot read a 3x3 matrix ({reason})", hint) from None
     if H.shape != (3, 3) or not np.isfinite(H).all():
         raise MlkitError(f"{path}: does not hold a finite 3x3 matrix (its shape is {'x'.join(map(str, H.shape)) or 'a scalar'})")
     if abs(np.linalg.det(H)) < 1e-12:

@@ -247,7 +247,8 @@ def test_the_gd_warning_says_too_high_only_when_the_loss_rises(tmp_path):
     path = write_csv(tmp_path / "d.csv", X, y)
     slow = run_mlkit("regress", path, "--method", "gd", "--lr", "0.001", "--epochs", "50", "--format", "json")
     assert slow.returncode == 0 and b"learning rate too low or too few epochs" in slow.stderr and b"too high" not in slow.stderr
-    noisy = run_mlkit("regress", path, "--method", "sgd", "--lr", "0.2", "--batch-size", "1", "--epochs", "20", "--seed", "1", "--format", "json")
+    noisy = run_mlkit("regress", path, "--method", "sgd", "--lr", "0.2", "--batch-size", "1", "--epochs", "20", "--seed", "1",
+                      "--format", "json")
     assert noisy.returncode == 0 and b"learning rate too high" in noisy.stderr and b"too low" not in noisy.stderr
     fit = fit_gd(X, y, Schedule(lr=0.2, epochs=20, batch_size=1, shuffle=True, seed=1), ["a", "b"], "y")
     losses = fit.details["loss_history"]
@@ -332,6 +333,12 @@ def _saved(tmp_path, method="ridge"):
     return model, data
 
 
+def _widen_last_layer(net):
+    for row in net["layers"][-1]["W"]:
+        row.append(0.0)
+    net["layers"][-1]["b"].append(0.0)
+
+
 def _edit(model, case):
     net = model.get("network")
     edits = {
@@ -349,7 +356,7 @@ def _edit(model, case):
         "nan weight": lambda: net["layers"][0]["W"][0].__setitem__(0, float("nan")),
         "layers do not chain": lambda: net["layers"][1].update(W=net["layers"][1]["W"][:-1]),
         "bad activation": lambda: net["layers"][0].update(activation="magic"),
-        "two outputs": lambda: [row.append(0.0) for row in net["layers"][-1]["W"]] and net["layers"][-1]["b"].append(0.0),
+        "two outputs": lambda: _widen_last_layer(net),
     }
     edits[case]()
     return model

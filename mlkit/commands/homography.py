@@ -137,7 +137,9 @@ def warp(inputs, matrix, points, src, dst, size, fit, interp, border, **opts):
 @click.argument("image1", type=click.Path(dir_okay=False, allow_dash=True))
 @click.argument("image2", type=click.Path(dir_okay=False, allow_dash=True))
 # the choices are mlkit.homography.FEATURES, spelled out so that --help imports no OpenCV
-@click.option("--features", type=click.Choice(["orb", "sift"]), default="orb", show_default=True, help="ORB (fast, binary) or SIFT (slower, more accurate).")
+@click.option(
+    "--features", type=click.Choice(["orb", "sift"]), default="orb", show_default=True, help="ORB (fast, binary) or SIFT (slower, more accurate)."
+)
 @click.option("--ratio", type=click.FloatRange(0, 1), default=0.75, show_default=True, help="Lowe's ratio test.")
 @click.option("--draw", type=click.Path(dir_okay=False), help="Save the inlier matches side by side (PNG).")
 @robust_options

@@ -212,7 +212,8 @@ def _print(result, fmt, to_stderr=False):
 
     from mlkit.regression import report
 
-    text = {"json": lambda r: json.dumps(report.json_safe(r), indent=2, allow_nan=False), "table": report.as_table, "csv": report.as_csv}[fmt](result)
+    as_json = lambda r: json.dumps(report.json_safe(r), indent=2, allow_nan=False)  # noqa: E731
+    text = {"json": as_json, "table": report.as_table, "csv": report.as_csv}[fmt](result)
     click.echo(text, err=to_stderr)
 
 
