@@ -85,8 +85,8 @@ def load_model(path):
         _check_model(model)
     except MlkitError as exc:
         raise type(exc)(f"{path}: {exc.message}", exc.hint) from None
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, zlib.error) as exc:
-        # a corrupt archive or member, an unsupported compression
+    except (OSError, EOFError, ValueError, RuntimeError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error) as exc:
+        # a corrupt archive or member; RuntimeError: an encrypted one, NotImplementedError: unknown compression
         raise MlkitError(f"{path}: cannot read the model ({_reason(exc)})", "is it a model saved by mlkit eigenfaces train?") from None
     return model
 
