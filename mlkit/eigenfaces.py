@@ -22,14 +22,26 @@ from face space.
 
 import dataclasses
 import zipfile
+import zlib
 
 import numpy as np
 
 from mlkit.errors import MlkitError
 
-REQUIRED = (
-    "mean", "eigenfaces", "eigenvalues", "weights", "labels", "size", "normalize", "detect_k", "face_threshold", "class_threshold",
-)
+# model member -> (dtype kinds it may have, number of dimensions)
+FIELDS = {
+    "mean": ("fiu", 1),
+    "eigenfaces": ("fiu", 2),
+    "eigenvalues": ("fiu", 1),
+    "weights": ("fiu", 2),
+    "labels": ("US", 1),
+    "size": ("iu", 1),
+    "normalize": ("biu", 0),
+    "detect_k": ("iu", 0),
+    "face_threshold": ("fiu", 0),
+    "class_threshold": ("fiu", 0),
+}
+RETRAIN = "retrain it with mlkit eigenfaces train"
 
 
 @dataclasses.dataclass
@@ -60,19 +72,66 @@ class Model:
 
 
 def load_model(path):
-    """Load a model .npz; never unpickles, and checks every field."""
+    """Load a model .npz, checked field by field; never unpickles. Each member's .npy
+    header (dtype, shape) is checked, and its size held against the memory limit,
+    before its data is read."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [key for key in REQUIRED if key not in npz.files]
+        with zipfile.ZipFile(path) as archive:
+            missing = [key for key in FIELDS if key + ".npy" not in archive.namelist()]
             if missing:
-                raise MlkitError(f"{path} is not an eigenfaces model: it lacks {', '.join(missing)}")
-            fields = {key: npz[key] for key in REQUIRED}
-    except ValueError as exc:
-        # np.load refuses object arrays (pickles) with a ValueError: nothing was executed
-        raise MlkitError(f"{path} is not a valid eigenfaces model ({str(exc).splitlines()[0]})", "models hold plain arrays only") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise MlkitError(f"cannot read model {path}: {exc}") from None
-    model = Model(
+                raise MlkitError(f"not an eigenfaces model: it lacks {', '.join(missing)}", RETRAIN)
+            fields = {key: _read_member(archive, key) for key in FIELDS}
+        model = _model_from(fields)
+        _check_model(model)
+    except MlkitError as exc:
+        raise type(exc)(f"{path}: {exc.message}", exc.hint) from None
+    except (OSError, EOFError, ValueError, RuntimeError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error) as exc:
+        # a corrupt archive or member; RuntimeError: an encrypted one, NotImplementedError: unknown compression
+        raise MlkitError(f"{path}: cannot read the model ({_reason(exc)})", "is it a model saved by mlkit eigenfaces train?") from None
+    return model
+
+
+def _reason(exc):
+    text = str(exc).splitlines()[0] if str(exc) else "truncated or corrupt"
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else text
+
+
+def _read_member(archive, key):
+    """One array, its header checked before any of its data is read."""
+    import math
+
+    from numpy.lib import format as npy
+
+    from mlkit.io import limits
+
+    with archive.open(key + ".npy") as f:
+        shape, dtype = _member_header(f, key)
+        kinds, ndim = FIELDS[key]
+        if dtype.hasobject:
+            raise MlkitError(f"not a valid eigenfaces model: {key} holds Python objects", "models hold plain arrays only")
+        if dtype.kind not in kinds or len(shape) != ndim:
+            raise MlkitError(f"not a valid eigenfaces model: {key} is a {len(shape)}-D {dtype.name} array", RETRAIN)
+        limits.check(math.prod(shape) * dtype.itemsize, f"model member {key} ({'x'.join(map(str, shape)) or 'scalar'} {dtype.name})")
+    with archive.open(key + ".npy") as f:
+        return npy.read_array(f, allow_pickle=False)
+
+
+def _member_header(f, key):
+    from numpy.lib import format as npy
+
+    try:
+        version = npy.read_magic(f)
+        read = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+        if read is None:
+            raise ValueError(f"unknown .npy version {version}")
+        shape, _, dtype = read(f)
+    except Exception as exc:  # numpy raises ValueError, SyntaxError, TokenError... for a corrupt header
+        raise MlkitError(f"not a valid eigenfaces model: the header of {key} is corrupt ({_reason(exc)})", RETRAIN) from None
+    return shape, dtype
+
+
+def _model_from(fields):
+    return Model(
         mean=fields["mean"].astype(np.float64),
         eigenfaces=fields["eigenfaces"].astype(np.float64),
         eigenvalues=fields["eigenvalues"].astype(np.float64),
@@ -84,23 +143,43 @@ def load_model(path):
         face_threshold=float(fields["face_threshold"]),
         class_threshold=float(fields["class_threshold"]),
     )
-    _check_model(model, path)
-    return model
 
 
-def _check_model(m, path):
-    pixels = int(np.prod(m.size)) if len(m.size) == 2 else -1
-    ok = (
-        pixels > 0
-        and m.mean.shape == (pixels,)
-        and m.eigenfaces.ndim == 2
-        and m.eigenfaces.shape[1] == pixels
-        and m.weights.shape == (len(m.labels), m.k)
-        and 1 <= m.detect_k <= m.k
-        and all(np.isfinite(a).all() for a in (m.mean, m.eigenfaces, m.weights))
-    )
-    if not ok:
-        raise MlkitError(f"{path} is a malformed eigenfaces model (inconsistent shapes or values)")
+def _check_model(m):
+    """Shapes consistent with each other, values finite, thresholds numbers >= 0."""
+    problem = _shape_problem(m) or _value_problem(m)
+    if problem:
+        raise MlkitError(f"not a valid eigenfaces model: {problem}", RETRAIN)
+
+
+def _shape_problem(m):
+    if len(m.size) != 2 or min(m.size) < 1:
+        return f"size {list(m.size)} is not a height and a width"
+    pixels = m.size[0] * m.size[1]
+    if m.mean.shape != (pixels,):
+        return f"the mean face has {m.mean.size} pixels, the size {m.size[0]}x{m.size[1]} has {pixels}"
+    if m.k < 1 or m.eigenfaces.shape[1] != pixels:
+        return f"eigenfaces is {m.eigenfaces.shape[0]}x{m.eigenfaces.shape[1]}, expected k x {pixels} with k >= 1"
+    if len(m.eigenvalues) < m.k:
+        return f"{len(m.eigenvalues)} eigenvalues for {m.k} eigenfaces"
+    if len(m.labels) < 1 or m.weights.shape != (len(m.labels), m.k):
+        return f"weights is {m.weights.shape[0]}x{m.weights.shape[1]}, expected {len(m.labels)} labels x {m.k} eigenfaces"
+    if not 1 <= m.detect_k <= m.k:
+        return f"detect_k is {m.detect_k}, expected 1 to {m.k}"
+    return None
+
+
+def _value_problem(m):
+    for name in ("mean", "eigenfaces", "weights", "eigenvalues"):
+        if not np.isfinite(getattr(m, name)).all():
+            return f"{name} holds NaN or infinite values"
+    if not (m.eigenvalues > 0).all():
+        return "eigenvalues must be positive"
+    for name in ("face_threshold", "class_threshold"):
+        value = getattr(m, name)
+        if not value >= 0:  # NaN fails too; +inf (no limit) is what train gives small sets
+            return f"{name} is {value}: a threshold is a number >= 0"
+    return None
 
 
 def prepare(gray_images, size, normalize=True):
@@ -127,6 +206,8 @@ def components(X):
         raise MlkitError("training needs at least 2 images")
     mean = X.mean(axis=0)
     A = X - mean
+    if not np.abs(A).max() > 1e-10 * np.abs(X).max():  # all zeros fails too
+        raise MlkitError("the images do not vary: all are the same at this size", "train on different images")
     if A.shape[1] > n:  # snapshot trick: N x N instead of P x P
         values, vectors = np.linalg.eigh(A @ A.T)
         order = np.argsort(values)[::-1]

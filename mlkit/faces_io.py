@@ -13,20 +13,58 @@ from mlkit.io.image import to_gray
 def load_gray(specs, with_labels=False):
     """(names, gray 2D arrays, labels) from files, folders (or folders of per-person
     folders), globs and NIfTI stacks (each 2D slice along the last axis is an image).
-    Labels are the name of the folder holding each file."""
-    from mlkit.io.read import read_images
-
+    Labels are the name of the folder holding each file. The first file that cannot
+    be used stops the load with an error naming it (a model is not trained on a part)."""
     names, images, labels = [], [], []
     for path in _face_files(specs):
-        label = os.path.basename(os.path.dirname(os.path.abspath(path))) if path != "-" else "stdin"
-        for img in read_images(path):
-            for name, plane in _planes(img):
-                names.append(name)
-                images.append(plane)
-                labels.append(label)
+        for name, plane in _read_file(path):
+            names.append(name)
+            images.append(plane)
+            labels.append(_label(path))
     if not images:
         raise MlkitError("no images given")
     return names, images, labels
+
+
+def read_probes(specs):
+    """(names, gray images, failures, number of files): a file that cannot be used is
+    kept in failures (an MlkitError naming it) and the others are read on."""
+    names, images, failures = [], [], []
+    files = _face_files(specs)
+    for path in files:
+        try:
+            planes = _read_file(path)
+        except MlkitError as exc:
+            failures.append(exc)
+            continue
+        for name, plane in planes:
+            names.append(name)
+            images.append(plane)
+    return names, images, failures, len(files)
+
+
+def _label(path):
+    return os.path.basename(os.path.dirname(os.path.abspath(path))) if path != "-" else "stdin"
+
+
+def _read_file(path):
+    """[(name, gray plane)] of one file, each plane non-empty and finite; errors name the file."""
+    from mlkit.io.read import read_images
+
+    try:
+        planes = [plane for img in read_images(path) for plane in _planes(img)]
+        for name, plane in planes:
+            _check_plane(name, plane)
+    except MlkitError as exc:
+        raise type(exc)(f"{'stdin' if path == '-' else path}: {exc.message}", exc.hint) from None
+    return planes
+
+
+def _check_plane(name, plane):
+    if plane.size == 0:
+        raise MlkitError(f"image {name} is empty")
+    if not np.isfinite(plane).all():
+        raise MlkitError(f"image {name} holds NaN or infinite values", "replace them, or leave this image out")
 
 
 def _face_files(specs):
@@ -52,7 +90,7 @@ def _planes(img):
         for k in range(data.shape[2]):
             yield f"{img.name}_s{k:03d}", data[:, :, k].astype(np.float64)
     else:
-        raise MlkitError(f"{img.name}: a {data.ndim}D image is neither a 2D face nor a stack of them")
+        raise MlkitError(f"a {data.ndim}D image is neither a 2D face nor a stack of them")
 
 
 def read_labels(path, names):
@@ -81,6 +119,7 @@ def reconstruct_step(img, seedseq, model, k=None, cmdline=None):
     out = []
     entry = provenance.entry("eigenfaces reconstruct", {"k": k or model.k}, cmdline=cmdline)
     for name, plane in _planes(img):
+        _check_plane(name, plane)
         row = prepare([plane], model.size, model.normalize)
         recon = reconstruct(model, row, k)[0].reshape(model.size)
         original = row[0].reshape(model.size)

@@ -23,6 +23,7 @@ from mlkit.dtypes import to_dtype
 from mlkit.errors import MlkitError
 
 BATCH = 256  # most RANSAC hypotheses scored at once
+MAX_COORDINATE = 1e9  # pixels; beyond this the normalisation's squares overflow float64 sums
 
 
 @dataclasses.dataclass
@@ -46,6 +47,9 @@ def check_pairs(src, dst):
         raise MlkitError(f"a homography needs at least 4 point pairs, got {len(src)}")
     if not (np.isfinite(src).all() and np.isfinite(dst).all()):
         raise MlkitError("points contain NaN or infinite values")
+    largest = float(max(np.abs(src).max(), np.abs(dst).max()))
+    if largest > MAX_COORDINATE:
+        raise MlkitError(f"a point coordinate is {largest:g} pixels", f"coordinates are pixels, at most {MAX_COORDINATE:g}")
     for name, pts in (("source", src), ("destination", dst)):
         if _collinear(pts):
             raise MlkitError(f"the {name} points are collinear: a homography is not determined", "spread the points over the plane")
@@ -300,6 +304,7 @@ def canvas(H, image_shape, size=None, fit=False, dst_points=None):
     if fit:
         h, w = image_shape[:2]
         corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
+        _check_bounded(H, corners)
         box = project(H, corners)
     elif dst_points is not None:
         box = np.asarray(dst_points, float)
@@ -312,6 +317,15 @@ def canvas(H, image_shape, size=None, fit=False, dst_points=None):
         raise MlkitError(f"the canvas would be {width}x{height} pixels", "give --size, or check H")
     shift = np.array([[1, 0, -low[0]], [0, 1, -low[1]], [0, 0, 1.0]])
     return shift @ H, (int(width), int(height))
+
+
+def _check_bounded(H, corners):
+    """The image's corners (so, w being linear, all of it) on one side of the horizon."""
+    w = corners @ H[2, :2] + H[2, 2]
+    if not (np.all(w > 1e-12 * np.abs(w).max()) or np.all(w < -1e-12 * np.abs(w).max())):
+        raise MlkitError(
+            "H sends part of the image to infinity (across the horizon line): no finite canvas holds it", "give --size WxH, or check H"
+        )
 
 
 def warp(image, H, size, interp="linear", border="constant"):
@@ -362,15 +376,16 @@ def _source_coordinates(inverse, width, top, rows, map_x, map_y, pool):
     def band(bounds):
         first, last = bounds
         scale = np.empty((32, width), np.float32)  # reused: no fresh pages per block
-        for start in range(first, last, 32):
-            stop = min(start + 32, last)
-            n = stop - start
-            ys = np.arange(top + start, top + stop, dtype=np.float32)[:, None]
-            np.add(across[2], inverse[2, 1] * ys + inverse[2, 2], out=scale[:n])
-            np.reciprocal(scale[:n], out=scale[:n])
-            for axis, out in ((0, map_x), (1, map_y)):
-                np.add(across[axis], inverse[axis, 1] * ys + inverse[axis, 2], out=out[start:stop])
-                out[start:stop] *= scale[:n]
+        with np.errstate(divide="ignore", invalid="ignore"):  # pixels on the horizon map nowhere, as in OpenCV
+            for start in range(first, last, 32):
+                stop = min(start + 32, last)
+                n = stop - start
+                ys = np.arange(top + start, top + stop, dtype=np.float32)[:, None]
+                np.add(across[2], inverse[2, 1] * ys + inverse[2, 2], out=scale[:n])
+                np.reciprocal(scale[:n], out=scale[:n])
+                for axis, out in ((0, map_x), (1, map_y)):
+                    np.add(across[axis], inverse[axis, 1] * ys + inverse[axis, 2], out=out[start:stop])
+                    out[start:stop] *= scale[:n]
 
     edges = np.linspace(0, rows, pool._max_workers + 1).astype(int)
     list(pool.map(band, zip(edges[:-1], edges[1:])))
@@ -389,22 +404,34 @@ def warp_image(img, H, size, interp="linear", border="constant"):
 # --- matching -----------------------------------------------------------------------------------
 
 
+FEATURES = ("orb", "sift")  # both in OpenCV's main module; AKAZE is gone from OpenCV 5
+
+
 def match(gray1, gray2, features="orb", ratio=0.75, max_features=5000):
-    """Point pairs found automatically: ORB or AKAZE features, Lowe's ratio test."""
+    """Point pairs found automatically: ORB or SIFT features, Lowe's ratio test."""
     import cv2
 
-    detector = cv2.ORB_create(nfeatures=max_features) if features == "orb" else cv2.AKAZE_create()
+    detector, norm = _detector(cv2, features, max_features)
     k1, d1 = detector.detectAndCompute(_as_uint8(gray1), None)
     k2, d2 = detector.detectAndCompute(_as_uint8(gray2), None)
     if d1 is None or d2 is None or len(k1) < 4 or len(k2) < 4:
         raise MlkitError("too few features found to match", "use textured images, or give the points")
-    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(d1, d2, k=2)
+    pairs = cv2.BFMatcher(norm).knnMatch(d1, d2, k=2)
     good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < ratio * m[1].distance]
     if len(good) < 4:
         raise MlkitError(f"only {len(good)} matches pass the ratio test", "raise --ratio or use other images")
     src = np.array([k1[m.queryIdx].pt for m in good])
     dst = np.array([k2[m.trainIdx].pt for m in good])
     return src, dst, (k1, k2, good)
+
+
+def _detector(cv2, features, max_features):
+    """The feature detector and the norm its descriptors are compared with."""
+    if features == "orb":
+        return cv2.ORB_create(nfeatures=max_features), cv2.NORM_HAMMING  # binary descriptors
+    if features == "sift":
+        return cv2.SIFT_create(nfeatures=max_features), cv2.NORM_L2
+    raise MlkitError(f"unknown features {features!r}", f"choose from {', '.join(FEATURES)}")
 
 
 def _as_uint8(gray):

@@ -4,6 +4,8 @@ import csv
 import io
 import json
 import sys
+import tokenize
+import warnings
 
 import numpy as np
 
@@ -55,24 +57,40 @@ def _read_text(path):
         raise MlkitError(f"cannot read {path}: {exc.strerror}") from None
 
 
+MATRIX_FILE_BYTES = 1 << 20  # a 3x3 matrix takes a few hundred bytes in any of its formats
+
+
 def read_matrix(path):
     """H from .json ({"H": ...} or a bare 3x3 list), .npy (no pickles) or text."""
     try:
-        if path.endswith(".npy"):
-            H = np.load(path, allow_pickle=False)
-        elif path.endswith(".json"):
-            payload = json.load(open(path))
-            H = np.asarray(payload["H"] if isinstance(payload, dict) else payload, float)
-        else:
-            H = np.loadtxt(path, dtype=float)
-    except (ValueError, KeyError, OSError) as exc:
-        raise MlkitError(f"cannot read a 3x3 matrix from {path}: {exc}") from None
-    H = np.asarray(H, float)
+        H = np.asarray(_matrix_values(path), float)
+    except (ValueError, TypeError, OSError, RecursionError, SyntaxError, tokenize.TokenError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        hint = 'give {"H": [[...], [...], [...]]}, .npy or 3 lines of 3 numbers'
+        raise MlkitError(f"{path}: cannot read a 3x3 matrix ({reason})", hint) from None
     if H.shape != (3, 3) or not np.isfinite(H).all():
-        raise MlkitError(f"{path} does not hold a finite 3x3 matrix (shape {H.shape})")
+        raise MlkitError(f"{path}: does not hold a finite 3x3 matrix (its shape is {'x'.join(map(str, H.shape)) or 'a scalar'})")
     if abs(np.linalg.det(H)) < 1e-12:
-        raise MlkitError(f"the matrix in {path} is singular: it has no inverse to warp with")
+        raise MlkitError(f"{path}: the matrix is singular: it has no inverse to warp with")
     return H
+
+
+def _matrix_values(path):
+    import os
+
+    if os.path.getsize(path) > MATRIX_FILE_BYTES:  # read nothing of a file that cannot be a 3x3 matrix
+        raise ValueError(f"{os.path.getsize(path)} bytes is far too big for a 3x3 matrix")
+    if path.endswith(".npy"):
+        return np.load(path, allow_pickle=False)
+    if path.endswith(".json"):
+        with open(path) as f:
+            payload = json.load(f)
+        if isinstance(payload, dict) and "H" not in payload:
+            raise ValueError('no "H" in the JSON object')
+        return payload["H"] if isinstance(payload, dict) else payload
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy warns about an empty file; the shape check says it
+        return np.loadtxt(path, dtype=float, ndmin=2)
 
 
 def write_result(result, fmt, output, extra=None):
@@ -134,9 +152,9 @@ def warp_step(img, seedseq, H, size, fit, dst_points, interp, border, cmdline=No
 def match_images(path1, path2, features, ratio, draw, estimate):
     """Match two images, estimate H; optionally draw the inlier matches."""
     from mlkit.homography import draw_matches, match
-    from mlkit.io import Image, read_image, write_image
+    from mlkit.io import Image, write_image
 
-    gray1, gray2 = _gray(read_image(path1)), _gray(read_image(path2))
+    gray1, gray2 = (_gray(_read(path), path) for path in (path1, path2))
     src, dst, found = match(gray1, gray2, features, ratio)
     result = estimate((src, dst))
     if draw:
@@ -145,9 +163,21 @@ def match_images(path1, path2, features, ratio, draw, estimate):
     return found, result
 
 
-def _gray(img):
+def _read(path):
+    from mlkit.io import read_image
+
+    try:
+        return read_image(path)
+    except MlkitError as exc:
+        raise type(exc)(f"{path}: {exc.message}", exc.hint) from None
+
+
+def _gray(img, path):
     from mlkit.io.image import to_gray
 
     if img.spatial_ndim != 2:
-        raise MlkitError(f"match needs 2D images, got shape {img.data.shape}")
-    return to_gray(img)
+        raise MlkitError(f"{path}: match needs 2D images, got shape {'x'.join(map(str, img.data.shape))}")
+    gray = to_gray(img)
+    if not np.isfinite(gray).all():
+        raise MlkitError(f"{path}: the image holds NaN or infinite values", "replace them before matching")
+    return gray

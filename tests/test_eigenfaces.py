@@ -150,7 +150,7 @@ def test_labels_from_folders_and_csv(tmp_path):
     run_mlkit("eigenfaces", "train", tmp_path / "people", "-o", tmp_path / "n.npz", "--size", "25x25", "--labels", tmp_path / "labels.csv")
     assert sorted(set(load_model(str(tmp_path / "n.npz")).labels)) == ["ANN", "BOB"]
     out = json.loads(run_mlkit("eigenfaces", "recognize", tmp_path / "m.npz", tmp_path / "people" / "bob" / "bob3.png").stdout)
-    assert out["label"] == "bob" and out["distance"] < 1e-6
+    assert out[0]["label"] == "bob" and out[0]["distance"] < 1e-6  # a list for one probe too (issue 9)
 
 
 class Boom:
@@ -209,3 +209,208 @@ def test_reconstruct_and_show(tmp_path, lfw_dirs):
     assert proc.returncode == 0
     assert cv2.imread(str(tmp_path / "mosaic.png"), 0).shape == (27, 8 * 27)
     assert cv2.imread(str(tmp_path / "scree.png")).shape == (400, 640, 3)
+
+
+# --- issue 9: model files validated field by field, probes that keep going ---------------------------
+
+
+def saved_model(path, n=20):
+    train(prepare(LFW[:n], (25, 25)), [f"p{i % 4}" for i in range(n)], (25, 25)).save(str(path))
+    with np.load(path) as npz:
+        return dict(npz)
+
+
+def write_members(path, members):
+    """An .npz whose members are raw bytes (to lie in a header, or truncate the data)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, data in members.items():
+            archive.writestr(key + ".npy", data)
+
+
+def npy_bytes(array):
+    buf = __import__("io").BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def one_error(proc):
+    lines = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and b"Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def test_a_2mb_model_declaring_a_2gb_array_is_refused_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    from numpy.lib import format as npy
+
+    fields = saved_model(tmp_path / "m.npz")
+    members = {k: npy_bytes(v) for k, v in fields.items()}
+    header = __import__("io").BytesIO()
+    npy.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (1 << 14, 1 << 14)})
+    members["weights"] = header.getvalue() + bytes(2 << 20)  # declares 2 GiB, holds 2 MiB
+    write_members(tmp_path / "bomb.npz", members)
+    assert (tmp_path / "bomb.npz").stat().st_size < 3 << 20
+    cv2.imwrite(str(tmp_path / "probe.png"), (LFW[0] * 255).astype(np.uint8))
+    proc = subprocess.run([sys.executable, "-c", MEASURE, "usage.txt", sys.executable, "-m", "mlkit", "eigenfaces", "recognize",
+                           "bomb.npz", "probe.png"], cwd=tmp_path, capture_output=True)
+    code, max_kib, cpu_s = (float(v) for v in (tmp_path / "usage.txt").read_text().split())
+    line = one_error(subprocess.CompletedProcess([], int(code), b"", proc.stderr))
+    assert line.startswith("mlkit eigenfaces: error: bomb.npz: model member weights") and "2.0 GiB, over the 1.0 GiB limit" in line
+    assert "MLKIT_MAX_IMAGE_BYTES=2G" in line and proc.stdout == b""
+    assert max_kib < 300 * 1024, max_kib
+    assert cpu_s < 2, cpu_s  # CPU seconds, start-up included (wall time varies with the load)
+
+
+# A child's ru_maxrss includes its parent's size at fork (and pytest may hold TensorFlow by
+# now), so a small fresh interpreter starts the command and reports what wait4 says.
+MEASURE = """import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
+"""
+
+
+def test_a_compressed_member_over_the_limit_is_refused_before_inflating(tmp_path):
+    fields = saved_model(tmp_path / "m.npz")
+    fields["weights"] = np.zeros((1000, 1100))  # 8.8 MB, a few KB compressed
+    np.savez_compressed(tmp_path / "big.npz", **fields)
+    line = one_error(run_mlkit("eigenfaces", "show", "big.npz", "-o", "m.png", cwd=tmp_path,
+                               env={**os.environ, "MLKIT_MAX_IMAGE_BYTES": "1M"}))
+    assert "over the 1.0 MiB limit" in line and "MLKIT_MAX_IMAGE_BYTES" in line
+    assert not (tmp_path / "m.png").exists()
+
+
+def _mutate(fields, case):
+    if case == "truncated":
+        return {k: npy_bytes(v) for k, v in fields.items()} | {"mean": npy_bytes(fields["mean"])[:200]}
+    if case == "corrupt header":
+        return {k: npy_bytes(v) for k, v in fields.items()} | {"mean": b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8', 'fo"}
+    key, value = {
+        "nan threshold": ("face_threshold", np.float64("nan")),
+        "negative threshold": ("class_threshold", np.float64(-1)),
+        "float detect_k": ("detect_k", np.float64("nan")),
+        "detect_k too big": ("detect_k", np.int64(99)),
+        "nan size": ("size", np.array([np.nan, 25.0])),
+        "three sizes": ("size", np.array([25, 25, 1])),
+        "size and mean disagree": ("size", np.array([20, 25])),
+        "nan in mean": ("mean", np.where(np.arange(625) == 3, np.nan, fields["mean"])),
+        "inf in eigenfaces": ("eigenfaces", fields["eigenfaces"] * np.inf),
+        "negative eigenvalue": ("eigenvalues", -fields["eigenvalues"]),
+        "integer labels": ("labels", np.arange(20)),
+        "weights for fewer labels": ("weights", fields["weights"][:5]),
+        "1-D eigenfaces": ("eigenfaces", fields["eigenfaces"][0]),
+        "text normalize": ("normalize", np.array("yes")),
+    }[case]
+    return {k: npy_bytes(v) for k, v in {**fields, key: value}.items()}
+
+
+MALFORMED = ["truncated", "corrupt header", "nan threshold", "negative threshold", "float detect_k", "detect_k too big",
+             "nan size", "three sizes", "size and mean disagree", "nan in mean", "inf in eigenfaces", "negative eigenvalue",
+             "integer labels", "weights for fewer labels", "1-D eigenfaces", "text normalize"]
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_each_malformed_field_is_one_line(tmp_path, case):
+    write_members(tmp_path / "bad.npz", _mutate(saved_model(tmp_path / "m.npz"), case))
+    cv2.imwrite(str(tmp_path / "probe.png"), (LFW[0] * 255).astype(np.uint8))
+    with pytest.raises(MlkitError):
+        load_model(str(tmp_path / "bad.npz"))
+    line = one_error(run_mlkit("eigenfaces", "recognize", "bad.npz", "probe.png", cwd=tmp_path))
+    assert line.startswith("mlkit eigenfaces: error: bad.npz: ")
+    assert ("not a valid eigenfaces model" in line or "cannot read the model" in line) and "np." not in line
+
+
+def test_a_small_training_set_keeps_its_unbounded_thresholds(tmp_path):
+    saved_model(tmp_path / "m.npz", n=6)  # under 10 images: no held-out set, thresholds are +inf
+    model = load_model(str(tmp_path / "m.npz"))
+    assert model.face_threshold == np.inf and model.class_threshold == np.inf
+
+
+def assert_same_rows(rows, others):
+    """Equal up to BLAS rounding (a batch of one and of two sum in another order)."""
+    assert len(rows) == len(others)
+    for row, other in zip(rows, others):
+        assert row.keys() == other.keys()
+        for key, value in row.items():
+            assert value == (pytest.approx(other[key], rel=1e-12) if isinstance(value, float) else other[key])
+
+
+@pytest.fixture
+def probes(tmp_path):
+    saved_model(tmp_path / "m.npz", n=40)
+    for i in (40, 41):
+        cv2.imwrite(str(tmp_path / f"good{i}.png"), (LFW[i] * 255).astype(np.uint8))
+    np.save(tmp_path / "nan.npy", np.where(np.eye(25, dtype=bool), np.nan, LFW[42]))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
+    return tmp_path
+
+
+@pytest.mark.parametrize("sub", ["recognize", "detect"])
+def test_bad_probes_are_reported_and_the_others_kept(probes, sub):
+    proc = run_mlkit("eigenfaces", sub, "m.npz", "good40.png", "nan.npy", "broken.png", "missing.png", "good41.png", cwd=probes)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.decode().splitlines() if line.startswith("mlkit eigenfaces: error:")]
+    assert errors[0].startswith("mlkit eigenfaces: error: nan.npy: ") and "NaN or infinite" in errors[0]
+    assert errors[1].startswith("mlkit eigenfaces: error: broken.png: ")
+    assert errors[2].startswith("mlkit eigenfaces: error: missing.png: ")
+    assert errors[3] == "mlkit eigenfaces: error: 3 of 5 inputs failed" and len(errors) == 4
+    rows = json.loads(proc.stdout)
+    assert [r["name"] for r in rows] == ["good40", "good41"]
+    # the same numbers as when the good ones come alone
+    alone = json.loads(run_mlkit("eigenfaces", sub, "m.npz", "good40.png", "good41.png", cwd=probes, check=True).stdout)
+    assert_same_rows(rows, alone)
+    csv_rows = run_mlkit("eigenfaces", sub, "m.npz", "good40.png", "nan.npy", "--format", "csv", cwd=probes).stdout.decode().splitlines()
+    assert len(csv_rows) == 2 and csv_rows[1].startswith("good40,")
+
+
+@pytest.mark.parametrize("sub", ["recognize", "detect"])
+def test_json_output_has_one_shape(probes, sub):
+    one = json.loads(run_mlkit("eigenfaces", sub, "m.npz", "good40.png", cwd=probes, check=True).stdout)
+    two = json.loads(run_mlkit("eigenfaces", sub, "m.npz", "good40.png", "good41.png", cwd=probes, check=True).stdout)
+    assert isinstance(one, list) and len(one) == 1 and len(two) == 2
+    assert_same_rows(one, two[:1])
+    none = run_mlkit("eigenfaces", sub, "m.npz", "nan.npy", cwd=probes)
+    assert json.loads(none.stdout) == [] and len(none.stderr.decode().strip().splitlines()) == 1
+
+
+def test_nan_image_in_training_is_one_line(probes):
+    line = one_error(run_mlkit("eigenfaces", "train", "good40.png", "good41.png", "nan.npy", "-o", "x.npz", cwd=probes))
+    assert line.startswith("mlkit eigenfaces: error: nan.npy: ") and "NaN" in line
+    assert not (probes / "x.npz").exists()
+
+
+def test_nan_threshold_option_is_a_usage_error(probes):
+    proc = run_mlkit("eigenfaces", "detect", "m.npz", "good40.png", "--threshold", "nan", cwd=probes)
+    assert proc.returncode == 2 and b"--threshold" in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["identical", "blank"])
+def test_images_that_do_not_vary_cannot_be_trained_on(tmp_path, kind):
+    image = (LFW[0] * 255).astype(np.uint8) if kind == "identical" else np.zeros((25, 25), np.uint8)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"same{i}.png"), image)
+    line = one_error(run_mlkit("eigenfaces", "train", "same0.png", "same1.png", "same2.png", "-o", "m.npz", cwd=tmp_path))
+    assert "do not vary" in line and not (tmp_path / "m.npz").exists()
+
+
+def test_reconstruct_refuses_a_nan_image_and_writes_the_others(probes):
+    proc = run_mlkit("eigenfaces", "reconstruct", "m.npz", "nan.npy", "good40.png", "-o", "rec/", cwd=probes)
+    assert proc.returncode == 1 and b"nan.npy: " in proc.stderr and b"NaN or infinite" in proc.stderr
+    assert sorted(os.listdir(probes / "rec")) == ["good40_error.png", "good40_recon.png"]
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "flipped bytes"])
+def test_unreadable_model_files_are_one_line(tmp_path, case):
+    fields = saved_model(tmp_path / "m.npz")
+    np.savez_compressed(tmp_path / "c.npz", **fields)
+    data = (tmp_path / "c.npz").read_bytes()
+    if case == "truncated":
+        (tmp_path / "bad.npz").write_bytes(data[: len(data) // 2])
+    elif case == "flipped bytes":
+        middle = len(data) // 3
+        (tmp_path / "bad.npz").write_bytes(data[:middle] + bytes(b ^ 0x5A for b in data[middle : middle + 64]) + data[middle + 64 :])
+    line = one_error(run_mlkit("eigenfaces", "show", "bad.npz", "-o", "m.png", cwd=tmp_path))
+    assert line.startswith("mlkit eigenfaces: error: bad.npz: ") and not (tmp_path / "m.png").exists()

@@ -188,3 +188,118 @@ def test_cli_volume_is_warped_slice_by_slice(anatomical, tmp_path):
         diff = np.abs(out.data[:, :, k].astype(float) - ref) / spread
         assert diff.mean() < 0.002 and (diff > 0.01).mean() < 0.01
     np.testing.assert_array_equal(out.affine, src.affine)
+
+
+# --- issue 9: every listed feature type works; bad inputs are one line in mlkit's words -------------
+
+
+def test_the_cli_offers_exactly_the_library_features():
+    from mlkit.commands.homography import match as match_command
+    from mlkit.homography import FEATURES
+
+    option = next(p for p in match_command.params if p.name == "features")
+    assert tuple(option.type.choices) == FEATURES
+
+
+@pytest.mark.parametrize("features", ["orb", "sift"])
+def test_match_recovers_a_known_warp_with_every_feature_type(features):
+    from mlkit.homography import FEATURES, match
+
+    assert features in FEATURES
+    photo = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
+    H = np.array([[0.9, 0.1, 30], [-0.05, 1.0, 20], [1e-4, 5e-5, 1]])
+    moved = cv2.warpPerspective(photo, H, (560, 560))
+    src, dst, _ = match(photo, moved, features)
+    found = estimate(src, dst, robust="ransac").H
+    reference, _ = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
+    corners = np.array([[0, 0], [511, 0], [511, 511], [0, 511.0]])
+    homog = np.c_[corners, np.ones(4)] @ H.T
+    truth = homog[:, :2] / homog[:, 2:]
+    assert errors(found, corners, truth).max() < 2
+    assert errors(found, corners, truth).max() <= errors(reference, corners, truth).max() + 0.5
+
+
+def test_cli_match_with_sift(tmp_path, astronaut_png):
+    photo = read_image(astronaut_png).data
+    H = np.array([[1.05, 0.02, -15], [0.03, 0.97, 12], [5e-5, -4e-5, 1]])
+    write_image(Image(data=cv2.warpPerspective(photo, H, (540, 540)), channels=True), str(tmp_path / "moved.png"))
+    proc = run_mlkit("homography", "match", astronaut_png, tmp_path / "moved.png", "--features", "sift")
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    corners = np.array([[0, 0], [511, 0], [511, 511], [0, 511.0]])
+    homog = np.c_[corners, np.ones(4)] @ H.T
+    assert errors(np.array(json.loads(proc.stdout)["H"]), corners, homog[:, :2] / homog[:, 2:]).max() < 2
+    assert run_mlkit("homography", "match", astronaut_png, astronaut_png, "--features", "akaze").returncode == 2
+
+
+def one_line(proc, code=1):
+    lines = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == code and len(lines) == 1 and b"Traceback" not in proc.stderr, proc.stderr
+    assert "Error:" not in lines[0] and "np." not in lines[0]
+    return lines[0]
+
+
+def test_cli_match_refuses_nan_images(tmp_path, astronaut_png):
+    gray = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gray[100:110, 50:60] = np.nan
+    np.save(tmp_path / "nan.npy", gray)
+    line = one_line(run_mlkit("homography", "match", astronaut_png, tmp_path / "nan.npy"))
+    assert f"{tmp_path / 'nan.npy'}: " in line and "NaN or infinite" in line
+
+
+@pytest.mark.parametrize(
+    "src,dst,message",
+    [
+        ("0,0 1e200,0 0,1e200 1e200,1e200", "0,0 1,0 0,1 1,1", "1e+200 pixels"),
+        ("0,0 1e300,0 0,1e300 1e300,1e300 5,7", "0,0 1,0 0,1 1,1 3,3", "1e+300 pixels"),
+        ("0,0 1,0 0,1 inf,1", "0,0 1,0 0,1 1,1", "NaN or infinite"),
+    ],
+)
+def test_cli_huge_or_infinite_points_are_one_line(src, dst, message):
+    line = one_line(run_mlkit("homography", "estimate", "--src", src, "--dst", dst))
+    assert message in line
+
+
+def test_points_csv_with_nan_is_one_line(tmp_path):
+    (tmp_path / "p.csv").write_text("src_x,src_y,dst_x,dst_y\n0,0,0,0\n1,0,1,0\n0,1,nan,1\n1,1,1,1\n")
+    assert "NaN or infinite" in one_line(run_mlkit("homography", "estimate", "--points", tmp_path / "p.csv"))
+
+
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("h.json", '{"H": {"a": 1}}', "cannot read a 3x3 matrix"),
+        ("h.json", '{"H": "x"}', "cannot read a 3x3 matrix"),
+        ("h.json", '{"M": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}', 'no "H"'),
+        ("h.json", "[" * 100_000 + "]" * 100_000, "cannot read a 3x3 matrix"),
+        ("h.json", "[[1, 0], [0, 1]]", "its shape is 2x2"),
+        ("h.json", "[[1, 0, 0], [0, 1, 0], [0, 0, NaN]]", "finite 3x3"),
+        ("h.txt", "", "its shape is 0x1"),
+        ("h.txt", "1 0 0\n0 1 0\n0 0 0\n", "singular"),
+        ("h.txt", "1 0 0\n" * 200_000, "too big for a 3x3 matrix"),
+        ("h.npy", b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8', 'fo", "cannot read a 3x3 matrix"),
+    ],
+)
+def test_cli_bad_matrix_files_are_one_line(tmp_path, camera_png, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    line = one_line(run_mlkit("homography", "warp", camera_png, "--matrix", path, "--size", "10x10", "-o", tmp_path / "out.png"))
+    assert line.startswith(f"mlkit homography: error: {path}: ") and message in line, line
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_pickled_matrix_is_refused(tmp_path, camera_png):
+    np.save(tmp_path / "h.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    line = one_line(run_mlkit("homography", "warp", camera_png, "--matrix", tmp_path / "h.npy", "--size", "10x10", "-o", tmp_path / "o.png"))
+    assert "cannot read a 3x3 matrix" in line and not (tmp_path / "o.png").exists()
+
+
+def test_fit_across_the_horizon_is_refused_and_a_horizon_in_view_is_quiet(tmp_path, camera_png):
+    H = np.array([[1.0, 0, 0], [0, 1, 0], [-0.004, 0, 1]])  # w = 0 at x = 250, inside the 512-wide image
+    (tmp_path / "H.json").write_text(json.dumps({"H": H.tolist()}))
+    proc = run_mlkit("homography", "warp", camera_png, "--matrix", tmp_path / "H.json", "--fit", "-o", tmp_path / "w.png")
+    assert proc.returncode == 1 and b"infinity" in proc.stderr and not (tmp_path / "w.png").exists()
+    proc = run_mlkit("homography", "warp", camera_png, "--matrix", tmp_path / "H.json", "--size", "300x300", "-o", tmp_path / "w.png")
+    assert proc.returncode == 0 and proc.stderr == b""  # no numpy divide warnings for pixels on the horizon
+    ours = read_image(str(tmp_path / "w.png")).data
+    theirs = cv2.warpPerspective(skimage.data.camera(), H, (300, 300))
+    assert (np.abs(ours.astype(int) - theirs) > 1).mean() < 0.01

@@ -131,7 +131,7 @@ def test_cli_warns_when_gd_is_plausible_but_wrong(tmp_path):
     path = write_csv(tmp_path / "d.csv", X, y)
     proc = run_mlkit("regress", path, "--method", "gd", "--lr", "0.01", "--epochs", "5", "--format", "json")
     assert proc.returncode == 0
-    assert b"learning rate too high or too few epochs" in proc.stderr
+    assert b"learning rate too low or too few epochs" in proc.stderr  # the loss was still falling (issue 9: not "too high")
     result = json.loads(proc.stdout)
     assert result["converged"] is False and result["epochs_run"] == 5 and "final_loss" in result
     assert result["exact"]["relative_difference"] > 1e-3  # both answers are shown
@@ -213,6 +213,7 @@ def test_cli_errors_name_the_cell(tmp_path, text, args, message):
     assert proc.returncode == 1
     lines = proc.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+    assert lines[0].startswith(f"mlkit regress: error: {path}: ") and lines[0].count("bad.csv") == 1, lines  # the file, once
 
 
 def test_dropna_skips_bad_rows(tmp_path):
@@ -221,3 +222,180 @@ def test_dropna_skips_bad_rows(tmp_path):
     proc = run_mlkit("regress", path, "--dropna", "--format", "json")
     assert proc.returncode == 0 and b"skipped 2 rows" in proc.stderr
     assert json.loads(proc.stdout)["n"] == 3
+
+
+# --- issue 9 -------------------------------------------------------------------------------------------
+
+
+def one_error(proc):
+    lines = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and b"Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("mlkit regress: error: ") and proc.stdout == b""
+    return lines[0]
+
+
+def test_gd_on_unscaled_data_stops_as_soon_as_it_diverges(tmp_path):
+    X, y, _ = synthetic(n=200, p=2, scales=[50, 50])  # the issue: --lr 0.01 --epochs 20 ended with coefficients near 1e18
+    line = one_error(run_mlkit("regress", write_csv(tmp_path / "d.csv", X, y), "--method", "gd", "--lr", "0.01", "--epochs", "20"))
+    assert "diverged" in line and "epoch 3" in line and "learning rate is too high" in line and "lower --lr (try 0.001)" in line
+    with pytest.raises(MlkitError, match="rose 3 epochs in a row"):
+        fit_gd(X, y, Schedule(lr=0.01, epochs=20), ["a", "b"], "y")
+
+
+def test_the_gd_warning_says_too_high_only_when_the_loss_rises(tmp_path):
+    X, y, _ = synthetic(n=200, p=2)
+    path = write_csv(tmp_path / "d.csv", X, y)
+    slow = run_mlkit("regress", path, "--method", "gd", "--lr", "0.001", "--epochs", "50", "--format", "json")
+    assert slow.returncode == 0 and b"learning rate too low or too few epochs" in slow.stderr and b"too high" not in slow.stderr
+    noisy = run_mlkit("regress", path, "--method", "sgd", "--lr", "0.2", "--batch-size", "1", "--epochs", "20", "--seed", "1",
+                      "--format", "json")
+    assert noisy.returncode == 0 and b"learning rate too high" in noisy.stderr and b"too low" not in noisy.stderr
+    fit = fit_gd(X, y, Schedule(lr=0.2, epochs=20, batch_size=1, shuffle=True, seed=1), ["a", "b"], "y")
+    losses = fit.details["loss_history"]
+    assert any(b > a for a, b in zip(losses[10:], losses[11:]))  # the loss does go up and down
+    assert disagreement(fit, X, y)[0] > 1e-3
+
+
+@pytest.fixture
+def sine_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3, 3, (300, 1))
+    return write_csv(tmp_path / "sine.csv", x, np.sin(x[:, 0]), names=["x", "y"])
+
+
+def test_mlp_defaults_fit_a_sine_quietly(sine_csv, tmp_path):
+    proc = run_mlkit("regress", sine_csv, "--method", "mlp", "--format", "json", "--save", tmp_path / "m.json")
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr  # no TensorFlow or absl lines
+    result = json.loads(proc.stdout)
+    assert result["r2"] > 0.98 and result["alpha"] == 1e-4  # the CLI used to pass --alpha 1.0: r2 = 0.0001
+    out = run_mlkit("regress", tmp_path / "m.json", "--predict", sine_csv, check=True).stdout.decode().splitlines()[1:]
+    x, pred = np.array([line.split(",") for line in out], float).T
+    y = np.sin(x)
+    assert 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum() == pytest.approx(result["r2"], abs=1e-5)
+
+
+def test_penalised_methods_keep_their_default_alpha(tmp_path):
+    X, y, _ = synthetic(n=100, p=2)
+    result = json.loads(run_mlkit("regress", write_csv(tmp_path / "d.csv", X, y), "--method", "ridge", "--format", "json").stdout)
+    assert result["alpha"] == 1.0
+    np.testing.assert_allclose(list(result["coefficients"].values()), Ridge(alpha=1.0).fit(X, y).coef_, atol=1e-8)
+
+
+@pytest.mark.parametrize("hidden", ["abc", "10,x", "0", "10,-2", ""])
+def test_bad_hidden_is_a_usage_error(sine_csv, hidden):
+    proc = run_mlkit("regress", sine_csv, "--method", "mlp", "--hidden", hidden)
+    lines = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "--hidden" in lines[0]
+
+
+def test_predict_passes_the_input_cells_through(tmp_path):
+    X, y, _ = synthetic(n=100, p=2)
+    write_csv(tmp_path / "d.csv", X, y, names=["a", "b", "y"])
+    assert run_mlkit("regress", tmp_path / "d.csv", "--save", tmp_path / "m.json").returncode == 0
+    cells = [["-0.38209", "1e-5"], ["3.50", "-0"], ["1E3", "+2.25"], ["0.1", "0.30000000000000004"]]
+    (tmp_path / "new.csv").write_text("a,b,y\n" + "".join(f"{a},{b},7\n" for a, b in cells) + "nan,1,2\n")
+    proc = run_mlkit("regress", tmp_path / "m.json", "--predict", tmp_path / "new.csv", "--dropna")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert lines[0] == "a,b,prediction" and [line.rsplit(",", 1)[0].split(",") for line in lines[1:]] == cells
+    theta = np.linalg.lstsq(np.column_stack([np.ones(100), X]), y, rcond=None)[0]
+    expected = [theta[0] + theta[1] * float(a) + theta[2] * float(b) for a, b in cells]
+    np.testing.assert_allclose([float(line.rsplit(",", 1)[1]) for line in lines[1:]], expected, rtol=1e-9)
+
+
+def test_json_results_are_valid_json(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("a,y\n1,5\n2,5\n3,5\n")  # a constant target: r2 is undefined
+    proc = run_mlkit("regress", path, "--format", "json")
+
+    def refuse(token):
+        raise AssertionError(f"{token} is not JSON")
+
+    result = json.loads(proc.stdout, parse_constant=refuse)
+    assert proc.returncode == 0 and result["r2"] is None and result["intercept"] == pytest.approx(5)
+
+
+def _saved(tmp_path, method="ridge"):
+    """A model file as --save writes it (test_cli_save_predict_and_plot checks a real one): linear or a small MLP."""
+    X, y, _ = synthetic(n=60, p=2)
+    data = write_csv(tmp_path / "d.csv", X, y, names=["a", "b", "y"])
+    if method == "mlp":
+        network = {"x_mean": [0.0, 0.5], "x_std": [1.0, 2.0], "y_mean": 4.0, "y_std": 3.0, "layers": [
+            {"W": [[1.0, -1.0, 0.5], [0.2, 0.3, -0.4]], "b": [0.1, 0.0, -0.1], "activation": "relu"},
+            {"W": [[1.0], [2.0], [-1.0]], "b": [0.5], "activation": None},
+        ]}
+        model = {"format": "mlkit-regress-1", "method": "mlp", "x_cols": ["a", "b"], "y_col": "y", "coef": [], "intercept": 0.0,
+                 "network": network}
+    else:
+        model = {"format": "mlkit-regress-1", "method": "ridge", "x_cols": ["a", "b"], "y_col": "y", "coef": [3.0, -2.0],
+                 "intercept": 4.0, "network": None}
+    (tmp_path / "m.json").write_text(json.dumps(model))
+    return model, data
+
+
+def _widen_last_layer(net):
+    for row in net["layers"][-1]["W"]:
+        row.append(0.0)
+    net["layers"][-1]["b"].append(0.0)
+
+
+def _edit(model, case):
+    net = model.get("network")
+    edits = {
+        "no method": lambda: model.pop("method"),
+        "unknown method": lambda: model.update(method="magic"),
+        "nan coef": lambda: model.update(coef=[float("nan"), 1.0]),
+        "short coef": lambda: model.update(coef=[1.0]),
+        "text coef": lambda: model.update(coef=["1", 2.0]),
+        "bool intercept": lambda: model.update(intercept=True),
+        "no intercept": lambda: model.pop("intercept"),
+        "x_cols not names": lambda: model.update(x_cols=[1, 2]),
+        "x_cols repeated": lambda: model.update(x_cols=["a", "a"]),
+        "zero x_std": lambda: net.update(x_std=[0.0, 1.0]),
+        "negative y_std": lambda: net.update(y_std=-1.0),
+        "nan weight": lambda: net["layers"][0]["W"][0].__setitem__(0, float("nan")),
+        "layers do not chain": lambda: net["layers"][1].update(W=net["layers"][1]["W"][:-1]),
+        "bad activation": lambda: net["layers"][0].update(activation="magic"),
+        "two outputs": lambda: _widen_last_layer(net),
+    }
+    edits[case]()
+    return model
+
+
+LINEAR_CASES = ["no method", "unknown method", "nan coef", "short coef", "text coef", "bool intercept", "no intercept",
+                "x_cols not names", "x_cols repeated"]
+MLP_CASES = ["zero x_std", "negative y_std", "nan weight", "layers do not chain", "bad activation", "two outputs"]
+
+
+@pytest.mark.parametrize("case", LINEAR_CASES + MLP_CASES)
+def test_each_malformed_model_field_is_one_line(tmp_path, case):
+    model, data = _saved(tmp_path, "mlp" if case in MLP_CASES else "ridge")
+    (tmp_path / "bad.json").write_text(json.dumps(_edit(model, case)))
+    line = one_error(run_mlkit("regress", tmp_path / "bad.json", "--predict", data))
+    assert line.startswith(f"mlkit regress: error: {tmp_path / 'bad.json'}: ") and "KeyError" not in line and "np." not in line
+
+
+@pytest.mark.parametrize("content", ["", "hello", "[" * 100_000 + "]" * 100_000, "[1, 2]", '{"format": "other"}'])
+def test_files_that_are_no_model_are_one_line(tmp_path, content):
+    (tmp_path / "bad.json").write_text(content)
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    line = one_error(run_mlkit("regress", tmp_path / "bad.json", "--predict", tmp_path / "d.csv"))
+    assert f"{tmp_path / 'bad.json'}: " in line
+
+
+@pytest.mark.parametrize("method", ["ridge", "mlp"])
+def test_the_valid_models_load(tmp_path, method):
+    from mlkit.regression.report import load_model
+
+    _saved(tmp_path, method)
+    assert load_model(str(tmp_path / "m.json")).x_cols == ["a", "b"]
+
+
+def test_a_valid_mlp_model_predicts_by_hand(tmp_path):
+    from mlkit.regression.report import load_model
+
+    model, _ = _saved(tmp_path, "mlp")
+    X = np.array([[1.0, 2.0], [-3.0, 0.5]])
+    hidden = np.maximum(((X - [0.0, 0.5]) / [1.0, 2.0]) @ [[1.0, -1.0, 0.5], [0.2, 0.3, -0.4]] + [0.1, 0.0, -0.1], 0)
+    expected = (hidden @ [1.0, 2.0, -1.0] + 0.5) * 3.0 + 4.0
+    np.testing.assert_allclose(load_model(str(tmp_path / "m.json")).predict(X), expected, rtol=1e-12)

@@ -33,17 +33,45 @@ def _load(specs, with_labels=False):
     return load_gray(specs, with_labels)
 
 
-def _emit(rows, fmt):
+def _emit(rows, fields, fmt):
+    """CSV, or JSON: always a list (one row per image, whatever their number), NaN and
+    infinities as null."""
     import csv
     import json
+    import math
     import sys
 
     if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     else:
-        click.echo(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
+        clean = [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()} for row in rows]
+        click.echo(json.dumps(clean, indent=2, allow_nan=False))
+
+
+def _probes(inputs, model):
+    """Names and prepared rows of the images that could be read; the others are reported
+    (one line each, naming the file). Returns the exit code to end with as well."""
+    import numpy as np
+
+    from mlkit import ui
+    from mlkit.eigenfaces import prepare
+    from mlkit.faces_io import read_probes
+
+    names, images, failures, count = read_probes(inputs)
+    for exc in failures:
+        ui.error(str(exc))
+    if failures and count > 1:
+        ui.error(f"{len(failures)} of {count} inputs failed")
+    X = prepare(images, model.size, model.normalize) if images else np.empty((0, model.mean.size))
+    return names, X, 1 if failures else 0
+
+
+def _threshold(ctx, param, value):
+    if value is not None and not value >= 0:  # NaN too
+        raise click.BadParameter(f"{value} is not a distance >= 0")
+    return value
 
 
 @command.command()
@@ -84,7 +112,7 @@ def train(inputs, output, size, k, variance, min_eigenvalue, detect_variance, la
 @command.command()
 @click.argument("model_path", metavar="MODEL")
 @inputs_argument
-@click.option("--threshold", type=float, help="Face distance above which an image is not a face [default: the model's].")
+@click.option("--threshold", type=float, callback=_threshold, help="Face distance above which an image is not a face [default: the model's].")
 @click.option("--calibrate", nargs=2, metavar="FACES NONFACES", help="Pick the threshold that best separates these two sets.")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
 def detect(model_path, inputs, threshold, calibrate, fmt):
@@ -104,17 +132,17 @@ def detect(model_path, inputs, threshold, calibrate, fmt):
         threshold = pick(faces, others)
         ui.info(f"calibrated threshold {threshold:.6g}")
     threshold = model.face_threshold if threshold is None else threshold
-    names, images, _ = _load(inputs)
-    dist = face_distance(model, prepare(images, model.size, model.normalize))
+    names, X, code = _probes(inputs, model)
+    dist = face_distance(model, X)
     rows = [{"name": n, "face_distance": float(d), "is_face": bool(d <= threshold)} for n, d in zip(names, dist)]
-    _emit(rows, fmt)
-    return 0
+    _emit(rows, ["name", "face_distance", "is_face"], fmt)
+    return code
 
 
 @command.command()
 @click.argument("model_path", metavar="MODEL")
 @inputs_argument
-@click.option("--threshold", type=float, help="Face distance above which an image is unknown [default: the model's].")
+@click.option("--threshold", type=float, callback=_threshold, help="Face distance above which an image is unknown [default: the model's].")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
 def recognize(model_path, inputs, threshold, fmt):
     """Best label (nearest training face in face space), its distance, the face
@@ -124,19 +152,19 @@ def recognize(model_path, inputs, threshold, fmt):
     Example:
       mlkit eigenfaces recognize model.npz probe/*.png --format csv
     """
-    from mlkit.eigenfaces import load_model, prepare, recognize as identify
+    from mlkit.eigenfaces import load_model, recognize as identify
 
     model = load_model(model_path)
     if threshold is not None:
         model.face_threshold = threshold
-    names, images, _ = _load(inputs)
-    labels, dist, face_dist, unknown = identify(model, prepare(images, model.size, model.normalize))
+    names, X, code = _probes(inputs, model)
+    labels, dist, face_dist, unknown = identify(model, X)
     rows = [
         {"name": n, "label": str(l), "distance": float(d), "face_distance": float(f), "unknown": bool(u)}
         for n, l, d, f, u in zip(names, labels, dist, face_dist, unknown)
     ]
-    _emit(rows, fmt)
-    return 0
+    _emit(rows, ["name", "label", "distance", "face_distance", "unknown"], fmt)
+    return code
 
 
 @command.command()

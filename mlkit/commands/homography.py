@@ -136,12 +136,15 @@ def warp(inputs, matrix, points, src, dst, size, fit, interp, border, **opts):
 @command.command()
 @click.argument("image1", type=click.Path(dir_okay=False, allow_dash=True))
 @click.argument("image2", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--features", type=click.Choice(["orb", "akaze"]), default="orb", show_default=True)
+# the choices are mlkit.homography.FEATURES, spelled out so that --help imports no OpenCV
+@click.option(
+    "--features", type=click.Choice(["orb", "sift"]), default="orb", show_default=True, help="ORB (fast, binary) or SIFT (slower, more accurate)."
+)
 @click.option("--ratio", type=click.FloatRange(0, 1), default=0.75, show_default=True, help="Lowe's ratio test.")
 @click.option("--draw", type=click.Path(dir_okay=False), help="Save the inlier matches side by side (PNG).")
 @robust_options
 def match(image1, image2, features, ratio, draw, **opts):
-    """Find the point pairs automatically (ORB or AKAZE features, ratio test),
+    """Find the point pairs automatically (ORB or SIFT features, ratio test),
     estimate H robustly (RANSAC by default) and print it as JSON.
 
     \b

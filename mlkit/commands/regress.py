@@ -10,6 +10,34 @@ METHODS = ["exact", "gd", "sgd", "lasso", "ridge", "elastic-net", "mlp"]
 AGREEMENT = 1e-3
 
 
+# an option left out means this, per method ("*": every other method). The MLP needs
+# Adam, more epochs and a light penalty to fit anything; the linear penalties a real one.
+DEFAULTS = {
+    "alpha": {"mlp": 1e-4, "*": 1.0},
+    "lr": {"*": 0.01},
+    "epochs": {"mlp": 300, "*": 100},
+    "optimizer": {"mlp": "adam", "*": "sgd"},
+}
+
+
+def _with_defaults(method, opts):
+    filled = dict(opts)
+    for key, per_method in DEFAULTS.items():
+        if filled.get(key) is None:
+            filled[key] = per_method.get(method, per_method["*"])
+    return filled
+
+
+def _hidden(ctx, param, value):
+    try:
+        sizes = tuple(int(h) for h in value.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of layer sizes (positive integers, e.g. 10,10,10)")
+    return sizes
+
+
 def _columns(text):
     return [c.strip() for c in text.split(",")] if text else None
 
@@ -19,18 +47,18 @@ def _columns(text):
 @click.option("--x", "x_cols", help="Feature columns, comma-separated [default: all but --y].")
 @click.option("--y", "y_col", help="Target column [default: the last].")
 @click.option("--method", type=click.Choice(METHODS), default="exact", show_default=True)
-@click.option("--alpha", type=click.FloatRange(0), default=1.0, show_default=True, help="Penalty strength (lasso, ridge, elastic-net, mlp).")
+@click.option("--alpha", type=click.FloatRange(0), help="Penalty strength (lasso, ridge, elastic-net, mlp) [default: 1.0; mlp 1e-4].")
 @click.option("--l1-ratio", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Elastic-net mix: 1 is lasso, 0 ridge.")
 @click.option("--penalty", type=click.Choice(["l1", "l2"]), default="l2", show_default=True, help="MLP weight penalty.")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=0.01, show_default=True, help="Learning rate.")
-@click.option("--epochs", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Learning rate [default: 0.01].")
+@click.option("--epochs", type=click.IntRange(1), help="[default: 100; mlp 300]")
 @click.option("--batch-size", type=click.IntRange(1), help="[default: gd and mlp all rows, sgd 32]")
 @click.option("--shuffle/--no-shuffle", default=None, help="Shuffle rows each epoch [default: sgd and mlp yes].")
-@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="sgd", show_default=True)
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), help="[default: sgd; mlp adam]")
 @click.option("--tol", type=float, help="Stop when the epoch loss changes less than this.")
 @seed_option
 @click.option("--standardize", is_flag=True, help="Z-score the features first (coefficients are reported in original units).")
-@click.option("--hidden", default="10,10,10", show_default=True, help="MLP hidden layer sizes.")
+@click.option("--hidden", default="10,10,10", show_default=True, callback=_hidden, help="MLP hidden layer sizes.")
 @click.option("--activation", type=click.Choice(["relu", "leaky-relu", "prelu", "elu", "sigmoid", "tanh"]), default="relu", show_default=True)
 @click.option("--dropna", is_flag=True, help="Skip rows with missing, NaN or infinite values.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
@@ -57,6 +85,7 @@ def command(data, x_cols, y_col, method, seed, fmt, predict_path, save, plot, pl
     """
     from mlkit.regression import report
 
+    opts = _with_defaults(method, opts)
     if plot_weights and method != "mlp":
         raise click.UsageError("--plot-weights is for --method mlp")
     if report.is_model_file(data):
@@ -97,29 +126,43 @@ def _fit(data, x_cols, y_col, method, seed, dropna, compare, opts):
         return fit, None, None, None
     X, y = table.load()
     _report_dropped(table)
-    if method == "exact":
-        fit = _exact_with_progress(table)
-    elif method in ("gd", "sgd", "mlp"):
-        fit = _iterative(method, X, y, table, seed, opts)
-    elif method == "ridge":
-        fit = linear.fit_ridge(X, y, opts["alpha"], table.x_cols, table.y_col, opts["standardize"])
-    else:
-        ratio = 1.0 if method == "lasso" else opts["l1_ratio"]
-        fit = linear.fit_elastic_net(X, y, opts["alpha"], ratio, table.x_cols, table.y_col, opts["standardize"])
+    fit = _exact_with_progress(table) if method == "exact" else _fit_arrays(method, X, y, table, seed, opts)
     if method != "exact":
         fit.details.update(linear.scores(fit, X, y))
     exact = None
     if method in ("gd", "sgd") or compare:
         relative, intercept, coef = linear.disagreement(fit, X, y)
         if method in ("gd", "sgd") and relative > AGREEMENT:
-            ui.warn(
-                f"{method} ended {relative:.2%} away from the exact least-squares solution "
-                "(learning rate too high or too few epochs); both are shown"
-            )
+            ui.warn(f"{method} ended {relative:.2%} away from the exact least-squares solution ({_cause(fit, opts)}); both are shown")
             compare = True
         if compare:
             exact = {"coef": coef.tolist(), "intercept": intercept, "relative": relative}
     return fit, X, y, exact
+
+
+def _fit_arrays(method, X, y, table, seed, opts):
+    """The methods that work on the loaded rows; their errors name the data file."""
+    from mlkit.errors import MlkitError
+    from mlkit.regression import linear
+
+    try:
+        if method in ("gd", "sgd", "mlp"):
+            return _iterative(method, X, y, table, seed, opts)
+        if method == "ridge":
+            return linear.fit_ridge(X, y, opts["alpha"], table.x_cols, table.y_col, opts["standardize"])
+        ratio = 1.0 if method == "lasso" else opts["l1_ratio"]
+        return linear.fit_elastic_net(X, y, opts["alpha"], ratio, table.x_cols, table.y_col, opts["standardize"])
+    except MlkitError as exc:
+        raise type(exc)(f"{table.name}: {exc.message}", exc.hint) from None
+
+
+def _cause(fit, opts):
+    """Why descent ended off the mark, read from its loss curve."""
+    if fit.details["loss_trend"] == "falling":
+        return "the loss was still falling: learning rate too low or too few epochs"
+    if opts["optimizer"] != "sgd":  # momentum and Adam overshoot and swing back by design
+        return "the loss still oscillates: more epochs, or a lower --lr"
+    return "the loss rose in the later epochs: learning rate too high"
 
 
 def _exact_with_progress(table):
@@ -150,8 +193,7 @@ def _iterative(method, X, y, table, seed, opts):
     if method == "mlp":
         from mlkit.regression.mlp import fit_mlp
 
-        hidden = tuple(int(h) for h in opts["hidden"].split(",") if h.strip())
-        return fit_mlp(X, y, table.x_cols, table.y_col, hidden, opts["activation"], opts["penalty"], opts["alpha"], schedule)
+        return fit_mlp(X, y, table.x_cols, table.y_col, opts["hidden"], opts["activation"], opts["penalty"], opts["alpha"], schedule)
     fit = fit_gd(X, y, schedule, table.x_cols, table.y_col, opts["standardize"])
     if method == "sgd" and schedule.batch_size is None:
         fit.method = "sgd"
@@ -170,7 +212,8 @@ def _print(result, fmt, to_stderr=False):
 
     from mlkit.regression import report
 
-    text = {"json": lambda r: json.dumps(r, indent=2), "table": report.as_table, "csv": report.as_csv}[fmt](result)
+    as_json = lambda r: json.dumps(report.json_safe(r), indent=2, allow_nan=False)  # noqa: E731
+    text = {"json": as_json, "table": report.as_table, "csv": report.as_csv}[fmt](result)
     click.echo(text, err=to_stderr)
 
 

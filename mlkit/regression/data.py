@@ -21,12 +21,12 @@ class Table:
     for every pass, so memory stays bounded whatever the row count)."""
 
     def __init__(self, path, x_cols=None, y_col=None, dropna=False, target=True):
-        self.path = _spool(path)
         self.name = "stdin" if path == "-" else path
-        with open(self.path, newline="") as f:
+        self.path = _spool(path)
+        with open(self.path, newline="", encoding="utf-8", errors="replace") as f:
             first = f.readline()
         if not first.strip():
-            raise MlkitError(f"{path}: empty input, expected a header line")
+            raise MlkitError(f"{self.name}: empty input, expected a header line")
         self.delimiter = "\t" if "\t" in first else ","
         self.header = [h.strip() for h in next(csv.reader([first], delimiter=self.delimiter))]
         self.dropna = dropna
@@ -35,11 +35,11 @@ class Table:
         self.x_cols = x_cols or [c for c in self.header if c != self.y_col]
         for col in self.columns:
             if col not in self.header:
-                raise MlkitError(f"{path}: no column {col!r}", f"columns are {', '.join(self.header)}")
+                raise MlkitError(f"{self.name}: no column {col!r}", f"columns are {', '.join(self.header)}")
         if self.y_col in self.x_cols:
-            raise MlkitError(f"column {self.y_col!r} is both a feature and the target")
+            raise MlkitError(f"{self.name}: column {self.y_col!r} is both a feature and the target", "leave it out of --x")
         if not self.x_cols:
-            raise MlkitError(f"{path}: no feature columns", "give --x")
+            raise MlkitError(f"{self.name}: no feature columns", "give --x")
         self.use = [self.header.index(c) for c in self.columns]
         self.dropped = 0
 
@@ -82,8 +82,21 @@ class Table:
             lines = [line.decode("utf-8", "replace") for line in itertools.islice(f, rows)]
             if not lines:
                 return None
-            data = self._parse_slowly(lines, line_no)
-        return self._check_finite(data, line_no)
+            data, _ = self._parse_slowly(lines, line_no)
+        return data[self._finite_rows(data, line_no)]
+
+    def text_chunks(self, rows=CHUNK_ROWS):
+        """Yield (cells, X): the used columns' text as the file has it, and their values,
+        for output that passes the input through unchanged."""
+        self.dropped = 0
+        with open(self.path, newline="", encoding="utf-8", errors="replace") as f:
+            f.readline()
+            line_no = 1
+            while lines := list(itertools.islice(f, rows)):
+                data, cells = self._parse_slowly(lines, line_no)
+                keep = self._finite_rows(data, line_no)
+                line_no += len(lines)
+                yield [c for c, k in zip(cells, keep) if k], data[keep]
 
     def load(self):
         """All rows at once (for the iterative methods)."""
@@ -94,51 +107,56 @@ class Table:
         return np.vstack([p[0] for p in parts]), y
 
     def _parse_slowly(self, lines, first_line):
-        """Cell by cell, to say which one is wrong (or to drop rows with gaps)."""
-        rows = []
+        """Cell by cell, to say which one is wrong (or to drop rows with gaps).
+        Returns the values and, per row kept, the text of its used cells."""
+        rows, texts = [], []
         for offset, row in enumerate(csv.reader(lines, delimiter=self.delimiter)):
             if not row:
                 continue
             line = first_line + offset + 1
             if len(row) != len(self.header):
-                raise MlkitError(f"{self.name}, line {line}: {len(row)} cells, the header has {len(self.header)}")
-            values = []
+                raise MlkitError(f"{self.name}: line {line}: {len(row)} cells, the header has {len(self.header)}")
+            values, text = [], []
             for index in self.use:
                 cell = row[index].strip()
                 if cell.lower() in MISSING:
                     if self.dropna:
                         values = None
                         break
-                    raise MlkitError(f"{self.name}, line {line}, column {self.header[index]!r}: missing value", "use --dropna to skip such rows")
+                    raise MlkitError(f"{self.name}: line {line}, column {self.header[index]!r}: missing value", "use --dropna to skip such rows")
+                text.append(cell)
                 try:
                     values.append(float(cell))
                 except ValueError:
-                    raise MlkitError(f"{self.name}, line {line}, column {self.header[index]!r}: {cell!r} is not a number") from None
+                    raise MlkitError(f"{self.name}: line {line}, column {self.header[index]!r}: {cell!r} is not a number") from None
             if values is None:
                 self.dropped += 1
             else:
                 rows.append(values)
-        return np.array(rows, float).reshape(-1, len(self.use))
+                texts.append(text)
+        return np.array(rows, float).reshape(-1, len(self.use)), texts
 
-    def _check_finite(self, data, first_line):
+    def _finite_rows(self, data, first_line):
+        """The rows to keep: all when every value is finite, else an error (or, with
+        --dropna, the finite rows)."""
         bad = ~np.isfinite(data)
         if not bad.any():
-            return data
+            return np.ones(len(data), bool)
         if self.dropna:
             keep = ~bad.any(axis=1)
             self.dropped += int((~keep).sum())
-            return data[keep]
+            return keep
         row, col = np.argwhere(bad)[0]
         line = first_line + 1 + row  # blank lines, which numpy skips, would shift this
         name = self.columns[col]
-        raise MlkitError(f"{self.name}, line {line}, column {name!r}: {data[row, col]} (NaN or infinite)", "use --dropna to skip such rows")
+        raise MlkitError(f"{self.name}: line {line}, column {name!r}: {float(data[row, col])} (NaN or infinite)", "use --dropna to skip such rows")
 
 
 def _spool(path):
     """stdin goes to a temporary file first, so it can be read more than once."""
     if path != "-":
         if not os.path.isfile(path):
-            raise MlkitError(f"no such file: {path}")
+            raise MlkitError(f"{path}: no such file")
         return path
     spool = tempfile.NamedTemporaryFile("wb", suffix=".csv", delete=False)
     with spool:

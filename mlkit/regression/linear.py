@@ -59,10 +59,10 @@ def _check_design(table, n, p, low, high):
     if n == 0:
         raise MlkitError(f"{table.name}: no data rows")
     if n < p + 1:
-        raise MlkitError(f"{n} rows but {p} features and an intercept: fewer rows than unknowns", "use more rows or fewer --x columns")
+        raise MlkitError(f"{table.name}: {n} rows but {p} features and an intercept: fewer rows than unknowns", "use more rows or fewer --x columns")
     for col, lo, hi in zip(table.x_cols, low, high):
         if lo == hi:
-            raise MlkitError(f"column {col!r} is constant ({lo:g}): it cannot be told from the intercept", "drop it with --x")
+            raise MlkitError(f"{table.name}: column {col!r} is constant ({float(lo):g}): it cannot be told from the intercept", "drop it with --x")
 
 
 def _check_rank(table, Rx):
@@ -70,7 +70,7 @@ def _check_rank(table, Rx):
     weak = np.flatnonzero(diag < 1e-10 * diag.max())
     if weak.size:
         col = (["intercept"] + list(table.x_cols))[weak[0]]
-        raise MlkitError(f"column {col!r} is a linear combination of the others: no unique solution", "drop it with --x, or use ridge")
+        raise MlkitError(f"{table.name}: column {col!r} is a linear combination of the others: no unique solution", "drop it with --x, or use ridge")
 
 
 def _solve_upper(R, b):
@@ -111,6 +111,9 @@ def lstsq(X, y):
 # --- gradient descent -----------------------------------------------------------------------------
 
 
+PATIENCE = 3  # epochs in a row of a rising loss, above the loss at zero weights: diverging
+
+
 @dataclasses.dataclass
 class Schedule:
     lr: float = 0.01
@@ -135,6 +138,7 @@ def fit_gd(X, y, schedule, x_cols, y_col, standardize=False):
     step = _optimizer(schedule, p + 1)
     rng = np.random.default_rng(schedule.seed)
     batch = schedule.batch_size or n
+    start = float(np.mean(y**2))  # the loss at zero weights, where the descent begins
     losses, converged = [], False
     for epoch in range(schedule.epochs):
         order = rng.permutation(n) if schedule.shuffle else np.arange(n)
@@ -144,15 +148,35 @@ def fit_gd(X, y, schedule, x_cols, y_col, standardize=False):
             else:
                 w, b = _batch_epoch(Xs, y, order, w, b, batch, step)
             loss = float(np.mean((y - (Xs @ w + b)) ** 2))
-        if not np.isfinite(loss):
-            raise MlkitError(f"gradient descent diverged in epoch {epoch + 1} (the loss became {loss})", "lower --lr, or --standardize the features")
         losses.append(loss)
+        _check_divergence(start, losses, schedule.lr)
         if schedule.tol is not None and epoch and abs(losses[-2] - loss) < schedule.tol:
             converged = True
             break
     coef, intercept = _unscaled(w, b, scale)
-    details = {"final_loss": losses[-1], "epochs_run": len(losses), "converged": converged, "loss_history": losses}
+    details = {"final_loss": losses[-1], "epochs_run": len(losses), "converged": converged, "loss_history": losses,
+               "loss_trend": loss_trend(start, losses)}
     return Fit("gd" if batch == n else "sgd", x_cols, y_col, coef, intercept, n, details)
+
+
+def _check_divergence(start, losses, lr):
+    """An error once the loss overflows, or rises PATIENCE epochs in a row above where it began."""
+    hint = f"lower --lr (try {lr / 10:g}), or --standardize the features"
+    if not np.isfinite(losses[-1]):
+        raise MlkitError(f"gradient descent diverged in epoch {len(losses)} (the loss overflowed)", hint)
+    recent = [start, *losses][-PATIENCE - 1 :]
+    rising = len(recent) > PATIENCE and all(b > a for a, b in zip(recent, recent[1:]))
+    if rising and losses[-1] > start:
+        raise MlkitError(
+            f"gradient descent diverged: the loss rose {PATIENCE} epochs in a row, to {losses[-1]:.3g} in epoch {len(losses)} "
+            f"(it was {start:.3g} at zero weights): the learning rate is too high", hint)
+
+
+def loss_trend(start, losses):
+    """'rising' when the loss went up in the later half of the epochs (the steps are too
+    long: it oscillates or diverges), else 'falling' (still converging, slowly)."""
+    later = [start, *losses][len(losses) // 2 :]
+    return "rising" if any(b > a for a, b in zip(later, later[1:])) else "falling"
 
 
 def _per_row_epoch(X, y, order, w, b, lr):

@@ -1,13 +1,14 @@
 """What `regress` prints and writes: JSON, a table, CSV, saved models, plots."""
 
 import json
+import math
 
 import numpy as np
 
 from mlkit.errors import MlkitError
 
 MODEL_FORMAT = "mlkit-regress-1"
-HIDDEN = ("loss_history", "network")  # kept in saved models, left out of printed results
+HIDDEN = ("loss_history", "loss_trend", "network")  # kept in saved models, left out of printed results
 
 
 def as_dict(fit, compare=None):
@@ -28,6 +29,17 @@ def as_dict(fit, compare=None):
     if compare is not None:
         out["exact"] = {"coefficients": dict(zip(fit.x_cols, compare["coef"])), "intercept": compare["intercept"], "relative_difference": compare["relative"]}
     return out
+
+
+def json_safe(value):
+    """NaN and infinities as null (JSON has neither), in nested dicts and lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def as_table(result):
@@ -103,44 +115,125 @@ def save_model(fit, path):
         out.write(json.dumps(payload, indent=1).encode())
 
 
+SAVE_HINT = "save a model with mlkit regress DATA --save MODEL.json"
+METHODS = ("exact", "gd", "sgd", "lasso", "ridge", "elastic-net", "mlp")  # as in commands/regress.py
+
+
 def load_model(path):
-    """A saved model; plain JSON, checked field by field."""
+    """A saved model: plain JSON, checked field by field; an error names the file and the field."""
+    try:
+        return _model_from(_read_json(path))
+    except MlkitError as exc:
+        raise type(exc)(f"{path}: {exc.message}", exc.hint or SAVE_HINT) from None
+
+
+def _read_json(path):
+    import os
+
+    from mlkit.io import limits
+
+    try:
+        limits.check(os.path.getsize(path), "the model file")
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise MlkitError(f"cannot read the model: {exc.strerror or exc}") from None
+    except RecursionError:
+        raise MlkitError("not a model: its JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise MlkitError(f"not a model: not valid JSON ({str(exc).splitlines()[0]})") from None
+
+
+def _model_from(payload):
     from mlkit.regression.linear import Fit
     from mlkit.regression.mlp import MlpFit
 
-    try:
-        with open(path) as f:
-            payload = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise MlkitError(f"cannot read model {path}: {exc}") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise MlkitError(f"{path} is not an mlkit regress model (saved with --save)")
-    x_cols, coef = payload.get("x_cols"), payload.get("coef")
-    if not isinstance(x_cols, list) or not isinstance(coef, list):
-        raise MlkitError(f"{path} is a malformed model")
-    if payload.get("network"):
-        return MlpFit("mlp", x_cols, payload.get("y_col"), np.zeros(0), 0.0, 0, {"network": payload["network"]})
-    if len(coef) != len(x_cols):
-        raise MlkitError(f"{path} is a malformed model: {len(coef)} coefficients for {len(x_cols)} columns")
-    return Fit(payload["method"], x_cols, payload.get("y_col"), np.asarray(coef, float), float(payload["intercept"]), 0)
+        raise MlkitError("not an mlkit regress model (saved with --save)")
+    method = _field(payload, "method", str)
+    if method not in METHODS:
+        raise MlkitError(f"method is {method!r}, not one of {', '.join(METHODS)}")
+    x_cols = _field(payload, "x_cols", list)
+    if not x_cols or not all(isinstance(c, str) for c in x_cols) or len(set(x_cols)) != len(x_cols):
+        raise MlkitError("x_cols must be a list of distinct column names")
+    y_col = payload.get("y_col")
+    if y_col is not None and not isinstance(y_col, str):
+        raise MlkitError("y_col must be a column name")
+    if method == "mlp":
+        network = _field(payload, "network", dict)
+        _check_network(network, len(x_cols))
+        return MlpFit("mlp", x_cols, y_col, np.zeros(0), 0.0, 0, {"network": network})
+    coef = _vector(_field(payload, "coef", list), len(x_cols), "coef")
+    return Fit(method, x_cols, y_col, coef, _number(payload.get("intercept"), "intercept"), 0)
+
+
+def _field(payload, key, kind):
+    if key not in payload:
+        raise MlkitError(f"{key!r} is missing")
+    if not isinstance(payload[key], kind):
+        raise MlkitError(f"{key} must be a {'text' if kind is str else kind.__name__}")
+    return payload[key]
+
+
+def _number(value, what, positive=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise MlkitError(f"{what} is {json.dumps(value)[:40]}, not a finite number")
+    if positive and value <= 0:
+        raise MlkitError(f"{what} is {value}: it must be positive")
+    return float(value)
+
+
+def _vector(values, n, what, positive=False):
+    if not isinstance(values, list) or len(values) != n:
+        raise MlkitError(f"{what} must be a list of {n} number{'s' if n != 1 else ''}")
+    return np.array([_number(v, f"{what}[{i}]", positive) for i, v in enumerate(values)], float)
+
+
+def _check_network(net, n_inputs):
+    """Standardisation of the right lengths (std > 0) and layers that chain from the
+    inputs to one output, all numbers finite."""
+    from mlkit.regression.mlp import ACTIVATIONS
+
+    _vector(net.get("x_mean"), n_inputs, "network x_mean")
+    _vector(net.get("x_std"), n_inputs, "network x_std", positive=True)
+    _number(net.get("y_mean"), "network y_mean")
+    _number(net.get("y_std"), "network y_std", positive=True)
+    layers = net.get("layers")
+    if not isinstance(layers, list) or not layers or not all(isinstance(layer, dict) for layer in layers):
+        raise MlkitError("network layers must be a non-empty list")
+    width = n_inputs
+    for i, layer in enumerate(layers):
+        what = f"network layer {i + 1}"
+        rows = layer.get("W")
+        if not isinstance(rows, list) or len(rows) != width or not rows or not isinstance(rows[0], list) or not rows[0]:
+            raise MlkitError(f"{what}: W must be a {width} x N list of lists")
+        out = len(rows[0])
+        for r, row in enumerate(rows):
+            _vector(row, out, f"{what} W[{r}]")
+        _vector(layer.get("b"), out, f"{what} b")
+        kind = layer.get("activation")
+        fits = kind is None if i == len(layers) - 1 else kind in ACTIVATIONS
+        if not fits:
+            raise MlkitError(f"{what}: activation {kind!r}", f"hidden layers use one of {', '.join(ACTIVATIONS)}, the last none")
+        if kind == "prelu":
+            _vector(layer.get("slopes"), out, f"{what} slopes")
+        width = out
+    if width != 1:
+        raise MlkitError(f"the network ends in {width} outputs, not 1")
 
 
 def is_model_file(path):
-    if not path.endswith(".json"):
-        return False
-    try:
-        with open(path) as f:
-            return json.load(f).get("format") == MODEL_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
+    """Models are JSON; data are CSV or TSV. So a .json argument is read as a model
+    (and a broken one is reported as a broken model)."""
+    return path != "-" and path.lower().endswith(".json")
 
 
 def predictions_csv(fit, table):
-    """The feature columns of `table` with a `prediction` column."""
+    """The feature columns of `table`, each cell as the file wrote it, and a `prediction`
+    column (the shortest text that reads back as the same float)."""
     lines = [",".join([*fit.x_cols, "prediction"])]
-    for X, _ in table.chunks():
-        pred = fit.predict(X)
-        lines += [",".join(f"{v:.17g}" for v in [*row, p]) for row, p in zip(X, pred)]
+    for cells, X in table.text_chunks():
+        lines += [",".join([*row, repr(float(p))]) for row, p in zip(cells, fit.predict(X))]
     return "\n".join(lines)
 
 
