@@ -104,3 +104,24 @@ def invoke():
 def load(path):
     img = nib.load(str(path))
     return np.asanyarray(img.dataobj), img.affine, img.header
+
+
+# A child's ru_maxrss includes its parent's size at fork (pytest may hold TensorFlow by then),
+# so a small fresh interpreter starts the command and reports what wait4 says of it.
+_MEASURE = """import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
+"""
+
+
+def measured(args, cwd, env=None):
+    """Run `mlkit ARGS` in `cwd`: (exit code, stderr, CPU seconds, peak RSS in MiB) of that process."""
+    usage = os.path.join(str(cwd), ".usage.txt")
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, usage, sys.executable, "-m", "mlkit", *map(str, args)],
+                          cwd=cwd, capture_output=True, env=env)
+    with open(usage) as f:
+        code, max_kib, cpu_s = (float(v) for v in f.read().split())
+    os.unlink(usage)
+    return int(code), proc.stderr.decode(), cpu_s, max_kib / 1024

@@ -12,7 +12,7 @@ import skimage.data
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
-from conftest import run_mlkit
+from conftest import measured, run_mlkit
 from mlkit.eigenfaces import components, face_distance, load_model, prepare, recognize, reconstruct, train
 from mlkit.errors import MlkitError
 from mlkit.io import Image, write_image
@@ -253,24 +253,12 @@ def test_a_2mb_model_declaring_a_2gb_array_is_refused_at_once(tmp_path):
     write_members(tmp_path / "bomb.npz", members)
     assert (tmp_path / "bomb.npz").stat().st_size < 3 << 20
     cv2.imwrite(str(tmp_path / "probe.png"), (LFW[0] * 255).astype(np.uint8))
-    proc = subprocess.run([sys.executable, "-c", MEASURE, "usage.txt", sys.executable, "-m", "mlkit", "eigenfaces", "recognize",
-                           "bomb.npz", "probe.png"], cwd=tmp_path, capture_output=True)
-    code, max_kib, cpu_s = (float(v) for v in (tmp_path / "usage.txt").read_text().split())
-    line = one_error(subprocess.CompletedProcess([], int(code), b"", proc.stderr))
-    assert line.startswith("mlkit eigenfaces: error: bomb.npz: model member weights") and "2.0 GiB, over the 1.0 GiB limit" in line
-    assert "MLKIT_MAX_IMAGE_BYTES=2G" in line and proc.stdout == b""
-    assert max_kib < 300 * 1024, max_kib
+    code, err, cpu_s, peak_mib = measured(["eigenfaces", "recognize", "bomb.npz", "probe.png"], tmp_path)
+    line = one_error(subprocess.CompletedProcess([], code, b"", err.encode()))
+    assert line.startswith("mlkit eigenfaces recognize: error: bomb.npz: model member weights") and "2.0 GiB, over the 1.0 GiB limit" in line
+    assert "MLKIT_MAX_IMAGE_BYTES=2G" in line
+    assert peak_mib < 300, peak_mib
     assert cpu_s < 2, cpu_s  # CPU seconds, start-up included (wall time varies with the load)
-
-
-# A child's ru_maxrss includes its parent's size at fork (and pytest may hold TensorFlow by
-# now), so a small fresh interpreter starts the command and reports what wait4 says.
-MEASURE = """import os, subprocess, sys
-proc = subprocess.Popen(sys.argv[2:])
-_, status, usage = os.wait4(proc.pid, 0)
-with open(sys.argv[1], "w") as f:
-    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
-"""
 
 
 def test_a_compressed_member_over_the_limit_is_refused_before_inflating(tmp_path):
@@ -319,7 +307,7 @@ def test_each_malformed_field_is_one_line(tmp_path, case):
     with pytest.raises(MlkitError):
         load_model(str(tmp_path / "bad.npz"))
     line = one_error(run_mlkit("eigenfaces", "recognize", "bad.npz", "probe.png", cwd=tmp_path))
-    assert line.startswith("mlkit eigenfaces: error: bad.npz: ")
+    assert line.startswith("mlkit eigenfaces recognize: error: bad.npz: ")
     assert ("not a valid eigenfaces model" in line or "cannot read the model" in line) and "np." not in line
 
 
@@ -352,11 +340,12 @@ def probes(tmp_path):
 def test_bad_probes_are_reported_and_the_others_kept(probes, sub):
     proc = run_mlkit("eigenfaces", sub, "m.npz", "good40.png", "nan.npy", "broken.png", "missing.png", "good41.png", cwd=probes)
     assert proc.returncode == 1
-    errors = [line for line in proc.stderr.decode().splitlines() if line.startswith("mlkit eigenfaces: error:")]
-    assert errors[0].startswith("mlkit eigenfaces: error: nan.npy: ") and "NaN or infinite" in errors[0]
-    assert errors[1].startswith("mlkit eigenfaces: error: broken.png: ")
-    assert errors[2].startswith("mlkit eigenfaces: error: missing.png: ")
-    assert errors[3] == "mlkit eigenfaces: error: 3 of 5 inputs failed" and len(errors) == 4
+    prefix = f"mlkit eigenfaces {sub}: error:"
+    errors = [line for line in proc.stderr.decode().splitlines() if line.startswith(prefix)]
+    assert errors[0].startswith(f"{prefix} nan.npy: ") and "NaN or infinite" in errors[0]
+    assert errors[1].startswith(f"{prefix} broken.png: ")
+    assert errors[2].startswith(f"{prefix} missing.png: ")
+    assert errors[3] == f"{prefix} 3 of 5 inputs failed" and len(errors) == 4
     rows = json.loads(proc.stdout)
     assert [r["name"] for r in rows] == ["good40", "good41"]
     # the same numbers as when the good ones come alone
@@ -378,7 +367,7 @@ def test_json_output_has_one_shape(probes, sub):
 
 def test_nan_image_in_training_is_one_line(probes):
     line = one_error(run_mlkit("eigenfaces", "train", "good40.png", "good41.png", "nan.npy", "-o", "x.npz", cwd=probes))
-    assert line.startswith("mlkit eigenfaces: error: nan.npy: ") and "NaN" in line
+    assert line.startswith("mlkit eigenfaces train: error: nan.npy: ") and "NaN" in line
     assert not (probes / "x.npz").exists()
 
 
@@ -413,4 +402,4 @@ def test_unreadable_model_files_are_one_line(tmp_path, case):
         middle = len(data) // 3
         (tmp_path / "bad.npz").write_bytes(data[:middle] + bytes(b ^ 0x5A for b in data[middle : middle + 64]) + data[middle + 64 :])
     line = one_error(run_mlkit("eigenfaces", "show", "bad.npz", "-o", "m.png", cwd=tmp_path))
-    assert line.startswith("mlkit eigenfaces: error: bad.npz: ") and not (tmp_path / "m.png").exists()
+    assert line.startswith("mlkit eigenfaces show: error: bad.npz: ") and not (tmp_path / "m.png").exists()

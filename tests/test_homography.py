@@ -134,7 +134,7 @@ def test_cli_estimate_formats_and_points_csv(tmp_path):
     # the saved matrix drives a warp
     proc = run_mlkit("homography", "warp", csv_path, "--matrix", tmp_path / "H.npy", "--size", "10x10", "-o", tmp_path / "x.png")
     assert proc.returncode == 1  # a CSV is not an image: refused with one line
-    assert len(proc.stderr.decode().strip().splitlines()) == 2
+    assert len(proc.stderr.decode().strip().splitlines()) == 1  # one input, one line (no batch summary)
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_cli_errors_are_one_line(args, message):
     proc = run_mlkit("homography", "estimate", *args)
     assert proc.returncode == 1
     lines = proc.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and message in proc.stderr and lines[0].startswith("mlkit homography: error:")
+    assert len(lines) == 1 and message in proc.stderr and lines[0].startswith("mlkit homography estimate: error:")
 
 
 def test_cli_bad_csv_header(tmp_path):
@@ -283,7 +283,7 @@ def test_cli_bad_matrix_files_are_one_line(tmp_path, camera_png, name, content, 
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     line = one_line(run_mlkit("homography", "warp", camera_png, "--matrix", path, "--size", "10x10", "-o", tmp_path / "out.png"))
-    assert line.startswith(f"mlkit homography: error: {path}: ") and message in line, line
+    assert line.startswith(f"mlkit homography warp: error: {path}: ") and message in line, line
     assert not (tmp_path / "out.png").exists()
 
 
