@@ -62,6 +62,7 @@ class Case:
     limit_message: bool = False  # the refusal must say the size limit
     marker: bool = False  # in/../marker appears only if a pickle ran
     stem: str = ""  # outputs of a file input are named after it
+    must_fail: bool = False  # invalid by the issue's own rules (a pickle, a model with NaN...): exit 1
     env: tuple = ()  # (name, value) pairs for the command's environment
 
     @property
@@ -473,7 +474,7 @@ def _png_metadata():
         for kind in ("stdin", "transform"):
             cid = f"png-meta-{label}-{kind}"
             yield _case(cid, group, kind, "p.png", _per_dir(functools.partial(_png_text, content, cid)))
-    huge = functools.partial(lambda: _png_with_chunk(source("camera.png"), b"tEXt", b"mlkit\x00{}", 0xFFFFFFF0))
+    huge = functools.partial(_png_with_chunk, source("camera.png"), b"tEXt", b"mlkit\x00{}", 0xFFFFFFF0)
     yield _case("png-meta-chunk-length-huge", "mlkit-json", "stdin", "p.png", huge)
 
 
@@ -593,16 +594,17 @@ def _pickle_cases():
     npy = _per_dir(_pickle_npy)
     gz = _per_dir(lambda d: gzip.compress(_pickle_npy(d), mtime=0))
     plain = _per_dir(lambda d: pickle.dumps(_Payload(_marker(d))))
-    yield _case("pickle-npy-info", "pickle", "info", "p.npy", npy, marker=True)
-    yield _case("pickle-npy-transform", "pickle", "transform", "p.npy", npy, marker=True)
-    yield _case("pickle-npy-stdin", "pickle", "stdin", "p.npy", npy, marker=True)
-    yield _case("pickle-npy-gzip", "pickle", "info", "p.npy", gz, marker=True)
-    yield _case("pickle-npy-struct", "pickle", "info", "p.npy", _per_dir(_pickle_struct), marker=True)
-    yield _case("pickle-raw-as-npy", "pickle", "info", "p.npy", plain, marker=True)
-    yield _case("pickle-raw-stdin", "pickle", "stdin", "p.npy", plain, marker=True)
+    refused = {"marker": True, "must_fail": True}
+    yield _case("pickle-npy-info", "pickle", "info", "p.npy", npy, **refused)
+    yield _case("pickle-npy-transform", "pickle", "transform", "p.npy", npy, **refused)
+    yield _case("pickle-npy-stdin", "pickle", "stdin", "p.npy", npy, **refused)
+    yield _case("pickle-npy-gzip", "pickle", "info", "p.npy", gz, **refused)
+    yield _case("pickle-npy-struct", "pickle", "info", "p.npy", _per_dir(_pickle_struct), **refused)
+    yield _case("pickle-raw-as-npy", "pickle", "info", "p.npy", plain, **refused)
+    yield _case("pickle-raw-stdin", "pickle", "stdin", "p.npy", plain, **refused)
     for label, change in (("labels", _pickled_labels), ("all-fields", _pickled_everything), ("raw-pickle", None)):
         make = _model_make(change, pickled=True) if change else _raw_model(plain)
-        yield _model_case(f"pickle-eigenfaces-{label}", "pickle", make, marker=True)
+        yield _model_case(f"pickle-eigenfaces-{label}", "pickle", make, **refused)
 
 
 # ---------------------------------------------------------------- raster headers
@@ -723,34 +725,44 @@ def _npy_header(shape):
     return _npy(_npy_dict(shape=str(tuple(shape))), data=b"")
 
 
+def _gzip_nifti_bomb():
+    """A NIfTI header declaring 4 GiB of int16, then the 4 GiB: 4 MB of gzip."""
+    return _gzip_bomb(_anatomical_declaring((2048, 2048, 512))[:352])
+
+
+def _gzip_npy_bomb():
+    return _gzip_bomb(_npy_header((32768, 32768)))
+
+
+def _npy_declaring_4gib():
+    return _npy_header((32768, 32768)) + bytes(1024)
+
+
 def _bomb_cases():
     """Each runs in its own process, its peak memory and time measured."""
-    big_nifti = functools.partial(_anatomical_declaring, (2048, 2048, 768))
-    truncated_800m = functools.partial(_anatomical_declaring, (1024, 1024, 400))
-    gz_nifti = lambda: _gzip_bomb(set_fields(source("anatomical.nii"), {"dim": [3, 2048, 2048, 512, 1, 1, 1, 1]})[:352])
-    gz_npy = lambda: _gzip_bomb(_npy_header((32768, 32768)))
+    big = functools.partial(_anatomical_declaring, (2048, 2048, 768))  # the issue's 68 KB file
+    short = functools.partial(_anatomical_declaring, (1024, 1024, 400))  # 800 MiB: under the limit, truncated
+    trailing = functools.partial(_gzip_bomb, source("anatomical.nii"))
     png = functools.partial(_png_bomb, 30000, 30000)
-    gz_trailing = functools.partial(_gzip_bomb, source("anatomical.nii"))
-    npy_4g = lambda: _npy_header((32768, 32768)) + bytes(1024)  # noqa: E731
     bomb = {"real": True, "bomb": True}
     limited = {**bomb, "limit_message": True}
-    yield _case("bomb-nifti-68KB-declares-6GiB", "bomb", "info", "big.nii", big_nifti, **bomb)
-    yield _case("bomb-nifti-68KB-declares-6GiB-stdin", "bomb", "stdin", "big.nii", big_nifti, **limited)
-    yield _case("bomb-nifti-68KB-declares-800MiB", "bomb", "info", "big.nii", truncated_800m, **bomb)
-    yield _case("bomb-nifti-68KB-declares-800MiB-stdin", "bomb", "stdin", "big.nii", truncated_800m, **bomb)
-    yield _case("bomb-gzip-nifti-4GiB", "bomb", "info", "big.nii.gz", gz_nifti, limit_message=True, **bomb)
-    yield _case("bomb-gzip-nifti-4GiB-stdin", "bomb", "stdin", "big.nii.gz", gz_nifti, limit_message=True, **bomb)
-    yield _case("bomb-gzip-trailing-4GiB", "bomb", "info", "big.nii.gz", gz_trailing, **bomb)
-    yield _case("bomb-gzip-npy-4GiB", "bomb", "info", "big.npy", gz_npy, limit_message=True, **bomb)
-    yield _case("bomb-npy-declares-4GiB", "bomb", "info", "big.npy", npy_4g, **bomb)
-    yield _case("bomb-png-30000x30000", "bomb", "info", "big.png", png, limit_message=True, **bomb)
-    yield _case("bomb-png-30000x30000-stdin", "bomb", "stdin", "big.png", png, limit_message=True, **bomb)
+    yield _case("bomb-nifti-68KB-declares-6GiB", "bomb", "info", "big.nii", big, **bomb)
+    yield _case("bomb-nifti-68KB-declares-6GiB-stdin", "bomb", "stdin", "big.nii", big, **limited)
+    yield _case("bomb-nifti-68KB-declares-800MiB", "bomb", "info", "big.nii", short, **bomb)
+    yield _case("bomb-nifti-68KB-declares-800MiB-stdin", "bomb", "stdin", "big.nii", short, **bomb)
+    yield _case("bomb-gzip-nifti-4GiB", "bomb", "info", "big.nii.gz", _gzip_nifti_bomb, **limited)
+    yield _case("bomb-gzip-nifti-4GiB-stdin", "bomb", "stdin", "big.nii.gz", _gzip_nifti_bomb, **limited)
+    yield _case("bomb-gzip-trailing-4GiB", "bomb", "info", "big.nii.gz", trailing, **bomb)
+    yield _case("bomb-gzip-npy-4GiB", "bomb", "info", "big.npy", _gzip_npy_bomb, **limited)
+    yield _case("bomb-npy-declares-4GiB", "bomb", "info", "big.npy", _npy_declaring_4gib, **bomb)
+    yield _case("bomb-png-30000x30000", "bomb", "info", "big.png", png, **limited)
+    yield _case("bomb-png-30000x30000-stdin", "bomb", "stdin", "big.png", png, **limited)
     yield _case("bomb-jpeg-30000x30000-rgb", "bomb", "info", "big.jpg", _jpeg_bomb, **bomb)
     yield _case("bomb-bmp-30000x30000", "bomb", "transform", "big.bmp", _bmp_bomb, **bomb)
-    small_limit = (("MLKIT_MAX_IMAGE_BYTES", "1M"),)
-    example = functools.partial(source, "example4d.nii.gz")  # 1.1 MiB of voxels
+    example = functools.partial(source, "example4d.nii.gz")  # 1.1 MiB of voxels, over a 1M limit
+    small_limit = ((LIMIT_ENV, "1M"),)
     yield _case("bomb-limit-1M-example4d", "bomb", "info", "example4d.nii.gz", example, env=small_limit, **limited)
-    yield _model_case("bomb-eigenfaces-model-1.25GiB-array", "bomb", _model_bomb, limit_message=True, **bomb)
+    yield _model_case("bomb-eigenfaces-model-1.25GiB-array", "bomb", _model_bomb, **limited)
 
 
 # ---------------------------------------------------------------- models (built with the CLI, then corrupted)
@@ -918,6 +930,14 @@ MODEL_MUTATIONS = [(f"drop-{k}", _drop(k)) for k in MODEL_FIELDS] + [
 ]
 
 
+# Odd but usable: every other mutation breaks a rule the issue states (finite values,
+# expected shapes and types, no missing field), so the model must be refused.
+MODEL_LENIENT = {
+    "labels-int", "labels-bytes", "normalize-string", "mean-string", "weights-complex", "eigenvalues-negative",
+    "face_threshold-neg", "class_threshold-neg",
+}
+
+
 def _model_member_header(bases):
     """The model with its mean.npy member given a corrupt .npy header."""
     import zipfile
@@ -963,12 +983,14 @@ def _model_file_cases():
         where, bit = rng.random(), rng.randrange(8)
         raw.append((f"flip-{where:.3f}.{bit}", functools.partial(_model_flip, where, bit)))
     for label, data in raw:
-        yield _model_case(f"eigenfaces-model-{label}", "eigenfaces-model", _raw_model(data))
+        must_fail = not label.startswith(("flip-", "member-traversal"))  # a flip may hit a harmless zip field
+        yield _model_case(f"eigenfaces-model-{label}", "eigenfaces-model", _raw_model(data), must_fail=must_fail)
 
 
 def _model_cases():
     for label, change in MODEL_MUTATIONS:
-        yield _model_case(f"eigenfaces-model-{label}", "eigenfaces-model", _model_make(change))
+        make = _model_make(change)
+        yield _model_case(f"eigenfaces-model-{label}", "eigenfaces-model", make, must_fail=label not in MODEL_LENIENT)
     yield from _model_file_cases()
 
 
@@ -1005,9 +1027,9 @@ def _zip(entries):
     return out.getvalue()
 
 
-def _regress_case(cid, group, make):
+def _regress_case(cid, group, make, must_fail=False):
     args = ("regress", f"{IN}/model.json", "--predict", f"{IN}/new.csv")
-    return Case(cid, group, make, args, names=("model.json",))
+    return Case(cid, group, make, args, names=("model.json",), must_fail=must_fail)
 
 
 def _regress_make(base, change):
@@ -1089,9 +1111,13 @@ REGRESS_MUTATIONS = [(f"drop-{k}", "model.json", _put([k], _DELETE)) for k in RE
 ]
 
 
+REGRESS_LENIENT = {"drop-y_col", "x_cols-empty", "x_cols-duplicate"}
+
+
 def _regress_cases():
     for label, base, change in REGRESS_MUTATIONS:
-        yield _regress_case(f"regress-model-{label}", "regress-model", _regress_make(base, change))
+        make = _regress_make(base, change)
+        yield _regress_case(f"regress-model-{label}", "regress-model", make, must_fail=label not in REGRESS_LENIENT)
 
 
 # ---------------------------------------------------------------- the corpus
@@ -1139,12 +1165,20 @@ def materialize(case, case_dir, bases):
 
 
 def main(argv):
-    case_id, folder = argv
+    """Write one case under FOLDER/CASE_ID and print its command; --run also runs it there."""
+    case_id, folder, *run = argv
     case = next(c for c in cases() if c.id == case_id)
     bases = build_bases(os.path.join(folder, "_bases"))
     case_dir = os.path.join(os.path.abspath(folder), case.id)
     materialize(case, case_dir, bases)
-    print(f"cd {os.path.join(case_dir, 'work')} && {case.shell()}")
+    work = os.path.join(case_dir, "work")
+    print(f"cd {work} && {case.shell()}", flush=True)
+    if run == ["--run"]:
+        stdin = os.path.join(case_dir, "in", case.stdin) if case.stdin else os.devnull
+        with open(stdin, "rb") as f:
+            args = [sys.executable, "-m", "mlkit", *case.args]
+            code = subprocess.run(args, cwd=work, stdin=f, env={**os.environ, **dict(case.env)}).returncode
+        print(f"exit {code}")
 
 
 if __name__ == "__main__":

@@ -333,6 +333,8 @@ def problems(case, case_dir, before, run):
     found += _resource_problems(case, run)
     if case.marker and os.path.exists(os.path.join(case_dir, "marker")):
         found.append("a pickle ran: its marker file was created")
+    if case.must_fail and run["code"] == 0:
+        found.append("a malformed input was accepted (exit 0)")
     if case.group == "control" and (run["code"] != 0 or run["stderr"]):
         found.append("a clean input did not pass quietly")
     return found
@@ -457,8 +459,8 @@ def outcomes(tmp_path_factory):
         report = {}
         for c in cases:
             run, found = results[c.id]
-            seconds = round(run["wall_s"], 2)
-            report[c.id] = {"group": c.group, "command": c.shell(), "problems": found, "seconds": seconds}
+            facts = {"exit": run["code"], "problems": found, "seconds": round(run["wall_s"], 2)}
+            report[c.id] = {"group": c.group, "command": c.shell(), **facts}
         with open(os.environ["MLKIT_FUZZ_REPORT"], "w") as f:
             json.dump(report, f, indent=1)
     return root, {case_id: found for case_id, (run, found) in results.items()}
