@@ -304,17 +304,21 @@ NIFTI2_MUTATIONS = [
 ]
 
 
+def _with_fields(name, changes):
+    return _through_gzip(name, lambda raw: set_fields(raw, changes))
+
+
 def _header_fields():
-    targets = ("anatomical.nii", "example4d.nii.gz")
-    for i, (label, changes) in enumerate(NIFTI1_MUTATIONS):
-        name = targets[i % 2]
-        data = functools.partial(lambda n, c: _through_gzip(n, lambda r: set_fields(r, c)), name, changes)
-        yield _case(f"nifti1-{label}-{name}", "nifti1-fields", KINDS[(i // 2) % len(KINDS)], name, data)
-    targets = ("example_nifti2.nii.gz", "example_nifti2.nii")
-    for i, (label, changes) in enumerate(NIFTI2_MUTATIONS):
-        name = targets[i % 2]
-        data = functools.partial(lambda n, c: _through_gzip(n, lambda r: set_fields(r, c)), name, changes)
-        yield _case(f"nifti2-{label}-{name}", "nifti2-fields", KINDS[(i // 2) % len(KINDS)], name, data)
+    families = (
+        (1, NIFTI1_MUTATIONS, ("anatomical.nii", "example4d.nii.gz")),
+        (2, NIFTI2_MUTATIONS, ("example_nifti2.nii.gz", "example_nifti2.nii")),
+    )
+    for version, mutations, targets in families:
+        for i, (label, changes) in enumerate(mutations):
+            name = targets[i % 2]
+            data = functools.partial(_with_fields, name, changes)
+            kind = KINDS[(i // 2) % len(KINDS)]
+            yield _case(f"nifti{version}-{label}-{name}", f"nifti{version}-fields", kind, name, data)
 
 
 # ---------------------------------------------------------------- header extensions

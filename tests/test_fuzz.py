@@ -1,9 +1,11 @@
 """Fuzz: every corrupted input of tests/fuzz_corpus.py gets mlkit's one line, or a clean result.
 
-For each case: exit 0 or 1; on failure exactly one `mlkit <cmd>: error: <file>: ...` line and
-nothing else on stderr; no traceback, exception class name or numpy repr; nothing written
-outside the -o folder; no output (and no hidden temporary file) after a failure; bounded
-memory; no pickle ever runs. Bombs must be refused quickly in little memory.
+For each case: exit 0 or 1 (never 2: the command lines are well formed); on failure exactly one
+`mlkit <cmd>: error: <file>: ...` line and nothing else on stderr; no traceback, exception class
+name or numpy repr; nothing written outside the -o folder; no output (and no hidden temporary
+file) after a failure; peak memory under MEMORY_MB; no pickle ever runs; `info --json` prints
+strict JSON. Inputs that break a rule the issue states (a pickle, a model with a NaN or a
+missing field) must fail. Bombs must be refused in little memory and time, naming the limit.
 
 Speed: ~700 cases would take minutes as separate processes, so two long-lived worker
 processes run most of them in-process (mlkit's own main(), with fds 0-2 swapped for files,
@@ -11,7 +13,8 @@ the peak RSS reset before each case through /proc/self/clear_refs). The first ca
 class, and every bomb, runs as its own `python -m mlkit` with real pipes, its peak memory
 taken from os.wait4. A watchdog kills any process that passes KILL_MB or runs too long.
 
-Reproduce a failing case: the message prints the command (see tests/fuzz_corpus.py).
+A failure prints the command that reproduces it. MLKIT_FUZZ_REPORT=report.json writes every
+case's command, exit status and problems, for routing them.
 """
 
 import collections
