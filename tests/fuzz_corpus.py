@@ -939,6 +939,7 @@ MODEL_MUTATIONS = [(f"drop-{k}", _drop(k)) for k in MODEL_FIELDS] + [
 MODEL_LENIENT = {
     "labels-int", "labels-bytes", "normalize-string", "mean-string", "weights-complex", "eigenvalues-negative",
     "face_threshold-neg", "class_threshold-neg",
+    "face_threshold-inf", "class_threshold-inf",  # +inf is "no limit": what train writes for fewer than 10 faces
 }
 
 

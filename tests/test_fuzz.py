@@ -231,35 +231,56 @@ class Lane:
         return {"killed": why, "code": code, "peak_kb": 0, "escaped": False}
 
     def _process(self, case, paths):
+        usage = paths["stdout"] + ".usage"
         with open(paths["stdout"], "wb") as out, open(paths["stderr"], "wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "mlkit", *case.args], cwd=paths["cwd"], env=_child_env(case),
-                stdin=subprocess.PIPE if case.stdin else subprocess.DEVNULL, stdout=out, stderr=err,
+                [sys.executable, "-c", _TRAMPOLINE, usage, sys.executable, "-m", "mlkit", *case.args], cwd=paths["cwd"],
+                env=_child_env(case), stdin=subprocess.PIPE if case.stdin else subprocess.DEVNULL, stdout=out, stderr=err,
             )
+        child = _child_pid(usage + ".pid", proc)
         start = time.monotonic()
         if case.stdin:  # a real pipe, fed as another process would
             threading.Thread(target=_feed, args=(proc.stdin, paths["stdin"]), daemon=True).start()
 
         def reaped(wait_s):
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid == 0:
-                time.sleep(wait_s)
+            try:
+                return proc.wait(wait_s)
+            except subprocess.TimeoutExpired:
                 return None
-            return status, usage
 
-        value, killed = _watch(proc.pid, reaped, BOMB_WALL_S if case.bomb else CASE_LIMIT_S)
-        status, usage = value if value else os.wait4(proc.pid, 0)[1:]
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-        return {
-            "killed": killed, "code": proc.returncode, "escaped": False, "peak_kb": usage.ru_maxrss,
-            "cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": time.monotonic() - start,
-        }
+        _, killed = _watch(child, reaped, BOMB_WALL_S if case.bomb else CASE_LIMIT_S)
+        proc.wait()
+        with open(usage) as f:
+            code, peak_kb, cpu_s = json.load(f)
+        return {"killed": killed, "code": code, "escaped": False, "peak_kb": peak_kb, "cpu_s": cpu_s,
+                "wall_s": time.monotonic() - start}
 
     def close(self):
         if self.worker is not None:
             self.worker.stdin.close()
             self.worker.wait()
         self.log.close()
+
+
+# A child's ru_maxrss includes its parent's size at fork (pytest may hold TensorFlow by then),
+# so a small fresh interpreter starts the command and reports what wait4 says of it.
+_TRAMPOLINE = """import json, os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+with open(sys.argv[1] + ".pid", "w") as f:
+    f.write(str(proc.pid))
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump([os.waitstatus_to_exitcode(status), usage.ru_maxrss, usage.ru_utime + usage.ru_stime], f)
+"""
+
+
+def _child_pid(pid_file, trampoline):
+    """The pid of the command the trampoline started (the one to watch and kill)."""
+    while not os.path.exists(pid_file) or not open(pid_file).read():
+        if trampoline.poll() is not None:
+            raise RuntimeError(f"the measuring trampoline died (exit {trampoline.returncode})")
+        time.sleep(0.005)
+    return int(open(pid_file).read())
 
 
 def _feed(pipe, path):

@@ -129,3 +129,34 @@ def test_info_counts_nans(tmp_path):
     (facts,) = json.loads(run_mlkit("info", tmp_path / "n.nii", "--json").stdout)
     assert facts["nan_count"] == 3 and facts["min"] == 1.0
     assert {"name", "shape", "dtype", "history", "voxel_size", "orientation"} <= set(facts)
+
+
+def test_info_keeps_going_past_a_bad_file(tmp_path, anatomical, example4d):
+    bad = tmp_path / "bad.nii"
+    bad.write_bytes(open(anatomical, "rb").read()[:200])
+    proc = run_mlkit("info", anatomical, bad, example4d, "--format", "json")
+    assert proc.returncode == 1
+    assert [f["name"] for f in json.loads(proc.stdout)] == ["anatomical", "example4d"]
+    first, summary = proc.stderr.decode().splitlines()
+    assert first.startswith(f"mlkit info: error: {bad}: ") and summary == "mlkit info: error: 1 of 3 inputs failed"
+
+
+def test_info_json_is_strict_with_non_finite_header_values(tmp_path):
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.full((3, 3, 3), np.inf, np.float32), np.eye(4))
+    img.to_filename(str(tmp_path / "inf.nii"))
+    proc = run_mlkit("info", tmp_path / "inf.nii", "--format", "json")
+    (facts,) = json.loads(proc.stdout, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    assert facts["inf_count"] == 27 and facts["min"] is None and facts["mean"] is None
+
+
+@pytest.mark.parametrize("name", ["test.mgz", "minc1_1_scale.mnc", "phantom_EPI_asc_CLEAR_2_1.PAR", "example4d+orig.HEAD"])
+def test_info_gives_orientation_and_stored_dtype_for_every_scanner_format(nib_data, name):
+    import nibabel as nib
+
+    path = os.path.join(nib_data, name)
+    reference = nib.load(path)
+    (facts,) = json.loads(run_mlkit("info", path, "--format", "json").stdout)
+    assert facts["orientation"] == "".join(nib.aff2axcodes(reference.affine))
+    assert facts["stored_dtype"] == np.dtype(reference.get_data_dtype()).name

@@ -40,7 +40,7 @@ def command(inputs, fmt, as_json):
             emit([facts], fmt, as_text)  # as each is read: a long batch shows progress
         else:
             described.append(facts)
-    if fmt != "table":
+    if fmt != "table" and (described or not failures):  # a failed run prints no results
         emit(described, fmt)
     if failures and len(paths) > 1:
         ui.error(f"{len(failures)} of {len(paths)} inputs failed")

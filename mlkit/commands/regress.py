@@ -91,7 +91,7 @@ def command(data, x_cols, y_col, method, seed, fmt, predict_path, save, plot, pl
     if report.is_model_file(data):
         if not predict_path:
             raise click.UsageError("a saved model needs --predict NEW.csv")
-        _predict(report.load_model(data), predict_path, dropna)
+        _predict(report.load_model(data), predict_path, dropna, model_path=data)
         return 0
     fit, X, y, exact = _fit(data, _columns(x_cols), y_col, method, seed, dropna, compare, opts)
     result = report.as_dict(fit, exact)
@@ -109,10 +109,10 @@ def command(data, x_cols, y_col, method, seed, fmt, predict_path, save, plot, pl
     return 0
 
 
-def _table(path, x_cols, y_col, dropna, target=True):
+def _table(path, x_cols, y_col, dropna, target=True, needed_by=None):
     from mlkit.regression.data import Table
 
-    return Table(path, x_cols, y_col, dropna, target)
+    return Table(path, x_cols, y_col, dropna, target, needed_by)
 
 
 def _fit(data, x_cols, y_col, method, seed, dropna, compare, opts):
@@ -217,8 +217,8 @@ def _print(result, fmt, to_stderr=False):
     click.echo(text, err=to_stderr)
 
 
-def _predict(fit, path, dropna):
+def _predict(fit, path, dropna, model_path=None):
     from mlkit.regression import report
 
-    table = _table(path, list(fit.x_cols), None, dropna, target=False)
+    table = _table(path, list(fit.x_cols), None, dropna, target=False, needed_by=model_path)
     click.echo(report.predictions_csv(fit, table))

@@ -54,7 +54,10 @@ def describe(img, source):
 def _units(header):
     if header is None:
         return None
-    space, time = header.get_xyzt_units()
+    try:
+        space, time = header.get_xyzt_units()
+    except (KeyError, ValueError):  # a code NIfTI does not define
+        return {"space": "unknown", "time": "unknown"}
     return {"space": space, "time": time}
 
 
@@ -111,8 +114,10 @@ def as_text(facts):
     for number, step in enumerate(facts["history"], start=1):
         lines.append(f"    {number}. {step.get('cmdline', step.get('command'))}  [mlkit {step.get('version')}, seed {step.get('seed')}]")
         drawn = step.get("params") or {}
-        if drawn:
+        if isinstance(drawn, dict) and drawn:
             lines.append("       " + ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in drawn.items()))
+        elif drawn:
+            lines.append("       " + json.dumps(drawn, separators=(",", ":")))
     return "\n".join(lines)
 
 

@@ -40,6 +40,8 @@ def sniff(head):
 def decode(raw, fmt, name):
     """Decode `raw` after checking the size its header declares against the memory limit."""
     _check_declared_size(raw, fmt)
+    if fmt == "png":
+        _check_png_chunks(raw)
     # OpenCV's own pixel cap, a backstop for a header this module cannot parse; it is read
     # when cv2 loads, so it only counts when this is the first import.
     os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(limits.max_bytes()))
@@ -180,6 +182,20 @@ def _chunks(raw):
     while pos + 8 <= len(raw):
         length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
         yield kind, raw[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+
+
+def _check_png_chunks(raw):
+    """libpng allocates what a chunk's length declares (all but image data, which it streams):
+    a length past the PNG maximum, or a chunk other than IDAT running past the end, is refused."""
+    pos = 8
+    while pos + 8 <= len(raw):
+        length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
+        if length > 2**31 - 1 or (kind != b"IDAT" and length > len(raw) - pos - 12):
+            raise ImageFormatError(f"corrupt PNG: its {kind.decode('latin-1')!r} chunk declares {length} bytes, "
+                                   f"more than the file holds")
+        if kind == b"IEND":
+            return
         pos += 12 + length
 
 

@@ -186,7 +186,10 @@ def _read_content(source, name, path):
         return
     fmt = raster.sniff(head)
     if fmt is not None:
-        yield _finish(raster.decode(source.read_all(f"the {fmt.upper()} file"), fmt, name), path, "." + fmt, name)
+        img = raster.decode(source.read_all(f"the {fmt.upper()} file"), fmt, name)
+        if path != "-":
+            img.name = name  # a file is named after itself, whatever its text chunk says
+        yield _finish(img, path, "." + fmt, name)
     elif head.startswith(NPY_MAGIC):
         yield _read_npy(source, name)
     elif path != "-" and suffix(path) in NIBABEL_SUFFIXES:
@@ -202,15 +205,16 @@ def _read_nifti_stream(source, klass, name, path):
         source.restart_count()
         img = nifti.read_image(source, klass, default)
         head = source.peek(540)
-        if count == 0 and not head and path != "-":
+        count += 1
+        following = nifti.nifti_class(head) if head else None
+        if head and following is None:  # checked before the image is used: its header may be what broke
+            raise ImageFormatError(f"after image {count} the input holds bytes that are not a NIfTI image")
+        if count == 1 and not head and path != "-":
             img.name = name  # a one-image file is named after the file, which the user may have renamed
         yield _finish(img, path, ".nii.gz", default)
-        count += 1
         if not head:
             return
-        klass = nifti.nifti_class(head)
-        if klass is None:
-            raise ImageFormatError(f"after image {count} the input holds bytes that are not a NIfTI image")
+        klass = following
 
 
 def _finish(img, path, default_suffix, default_name):
@@ -261,6 +265,8 @@ def _npy_header(source):
         raise ImageFormatError("corrupt .npy header", "the file is damaged or not written by numpy") from None
     if dtype.hasobject:
         raise ImageFormatError(".npy holds Python objects, which mlkit never loads (no pickle)")
+    if dtype.itemsize == 0 or dtype.names or dtype.subdtype:
+        raise ImageFormatError(f".npy holds {dtype.str} records, not numbers")
     if any(int(n) < 0 for n in shape):
         raise ImageFormatError(f".npy header declares a negative size: {tuple(int(n) for n in shape)}")
     return tuple(int(n) for n in shape), bool(fortran), dtype

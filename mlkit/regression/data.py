@@ -20,7 +20,7 @@ class Table:
     """A header and a way to iterate the numeric rows in chunks (the file is read again
     for every pass, so memory stays bounded whatever the row count)."""
 
-    def __init__(self, path, x_cols=None, y_col=None, dropna=False, target=True):
+    def __init__(self, path, x_cols=None, y_col=None, dropna=False, target=True, needed_by=None):
         self.name = "stdin" if path == "-" else path
         self.path = _spool(path)
         with open(self.path, newline="", encoding="utf-8", errors="replace") as f:
@@ -35,7 +35,8 @@ class Table:
         self.x_cols = x_cols or [c for c in self.header if c != self.y_col]
         for col in self.columns:
             if col not in self.header:
-                raise MlkitError(f"{self.name}: no column {col!r}", f"columns are {', '.join(self.header)}")
+                wanted = f", which {needed_by} needs" if needed_by else ""
+                raise MlkitError(f"{self.name}: no column {col!r}{wanted}", f"columns are {', '.join(self.header)}")
         if self.y_col in self.x_cols:
             raise MlkitError(f"{self.name}: column {self.y_col!r} is both a feature and the target", "leave it out of --x")
         if not self.x_cols:
