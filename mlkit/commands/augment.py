@@ -2,7 +2,7 @@
 
 import click
 
-from mlkit.commands.options import (
+from mlkit.commands._options import (
     Numbers, batch_options, inputs_argument, interp_option, interp_order, run_batch, seed_option,
 )
 

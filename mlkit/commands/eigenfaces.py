@@ -2,7 +2,7 @@
 
 import click
 
-from mlkit.commands.options import batch_options, inputs_argument, run_batch
+from mlkit.commands._options import batch_options, inputs_argument, run_batch
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

@@ -3,7 +3,7 @@
 import click
 
 from mlkit.commands._output import format_option
-from mlkit.commands.options import inputs_argument
+from mlkit.commands._options import inputs_argument
 
 
 @click.command()

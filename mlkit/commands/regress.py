@@ -2,7 +2,7 @@
 
 import click
 
-from mlkit.commands.options import seed_option
+from mlkit.commands._options import seed_option
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 METHODS = ["exact", "gd", "sgd", "lasso", "ridge", "elastic-net", "mlp"]
