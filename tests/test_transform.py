@@ -12,7 +12,7 @@ import skimage.data
 
 from conftest import load, run_mlkit
 from mlkit.errors import MlkitError
-from mlkit.io import Image, read_image
+from mlkit.io import Image, read_image, write_image
 from mlkit.transform import apply, point
 
 
@@ -454,3 +454,24 @@ def test_normalize_float64_dtype_keeps_float64_precision():
     d = cam.astype(np.float64)
     assert out.dtype == np.float64
     np.testing.assert_allclose(out, (d - d.mean()) / d.std(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("args", [a if a[0] != "pad" else ["pad", "--shape", "40,48,30"] for a in CLI_OPS],
+                         ids=lambda a: " ".join(a))
+def test_library_call_with_the_recorded_parameters_equals_the_cli(args, anatomical, tmp_path):
+    """The history's parameters are the library's: apply() with them gives the CLI's output."""
+    source = read_image(anatomical)
+    source = source.replace(data=np.clip(source.data, 0, None))  # log and gamma take values >= 0
+    write_image(source, str(tmp_path / "in.nii"))
+    out = tmp_path / "out.nii"
+    proc = run_mlkit("transform", *args, tmp_path / "in.nii", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    written = read_image(str(out))
+    entry = written.history[-1]
+    assert entry["command"] == f"transform {args[0]}"
+    params = dict(entry["params"])
+    if params.get("otsu"):
+        params.pop("otsu")  # the recorded threshold Otsu chose stands in for choosing it again
+    expected = apply(read_image(str(tmp_path / "in.nii")), args[0], params)
+    np.testing.assert_array_equal(written.data, expected.data)
+    np.testing.assert_allclose(written.affine, expected.affine, atol=1e-6)
