@@ -49,15 +49,27 @@ def geometric_options(fn):
     return interp_option(fn)
 
 
+def op(*options, geometric=False, name=None):
+    """`mlkit transform NAME`: its own options, the resampling ones if `geometric`, then inputs and -o."""
+
+    def decorate(fn):
+        fn = inputs_argument(batch_options(fn))
+        if geometric:
+            fn = geometric_options(fn)
+        for option in reversed(options):
+            fn = option(fn)
+        return command.command(name=name)(fn)
+
+    return decorate
+
+
 def _resampling(opts, mode="constant"):
     params = {"order": interp_order(opts), **{k: opts.pop(k) for k in ("mode", "cval", "label", "keep_affine")}}
     params["mode"] = params["mode"] or mode
     return params
 
 
-@command.command()
-@inputs_argument
-@batch_options
+@op()
 def negative(inputs, **opts):
     """Invert intensities: integers r -> max+min-r (255-r for uint8), floats r -> max+min-r.
 
@@ -68,9 +80,7 @@ def negative(inputs, **opts):
     return _run("negative", {}, inputs, opts)
 
 
-@command.command()
-@inputs_argument
-@batch_options
+@op()
 def log(inputs, **opts):
     """Log transform s = c*log(1+r), c scaling the maximum to the dtype's (floats: to 1).
 
@@ -81,11 +91,10 @@ def log(inputs, **opts):
     return _run("log", {}, inputs, opts)
 
 
-@command.command()
-@click.option("-g", "--gamma", "gamma_", type=float, required=True, help="The exponent.")
-@click.option("-c", type=float, help="Constant c in s = c*r^gamma (default: keep the reference maximum).")
-@inputs_argument
-@batch_options
+@op(
+    click.option("-g", "--gamma", "gamma_", type=float, required=True, help="The exponent."),
+    click.option("-c", type=float, help="Constant c in s = c*r^gamma (default: keep the reference maximum)."),
+)
 def gamma(gamma_, c, inputs, **opts):
     """Power law s = c*r^gamma (default c keeps the dtype maximum; floats: the data maximum).
 
@@ -96,11 +105,10 @@ def gamma(gamma_, c, inputs, **opts):
     return _run("gamma", {"gamma": gamma_, "c": c}, inputs, opts)
 
 
-@command.command()
-@click.option("--zscore", is_flag=True, help="Zero mean, unit standard deviation instead of [0, 1].")
-@click.option("--mask", type=click.Path(dir_okay=False), help="Take the statistics from voxels inside this mask.")
-@inputs_argument
-@batch_options
+@op(
+    click.option("--zscore", is_flag=True, help="Zero mean, unit standard deviation instead of [0, 1]."),
+    click.option("--mask", type=click.Path(dir_okay=False), help="Take the statistics from voxels inside this mask."),
+)
 def normalize(zscore, mask, inputs, **opts):
     """Scale to [0, 1] (min-max) or to z-scores; float32 output.
 
@@ -111,11 +119,10 @@ def normalize(zscore, mask, inputs, **opts):
     return _run("normalize", {"zscore": zscore, "mask": mask}, inputs, opts)
 
 
-@command.command()
-@click.option("--to", "to", type=click.Choice(["uint8", "int8", "uint16", "int16", "int32", "float32", "float64"]), help="Target dtype (default: the input's).")
-@click.option("--range", "out_range", type=float, nargs=2, metavar="LO HI", help="Target range (default: the dtype's; floats [0, 1]).")
-@inputs_argument
-@batch_options
+@op(
+    click.option("--to", "to", type=click.Choice(["uint8", "int8", "uint16", "int16", "int32", "float32", "float64"]), help="Target dtype (default: the input's)."),
+    click.option("--range", "out_range", type=float, nargs=2, metavar="LO HI", help="Target range (default: the dtype's; floats [0, 1])."),
+)
 def rescale(to, out_range, inputs, **opts):
     """Map [min, max] linearly onto a dtype's range or onto LO..HI.
 
@@ -130,12 +137,11 @@ def rescale(to, out_range, inputs, **opts):
     return _run("rescale", {"to": to, "out_range": out_range}, inputs, opts)
 
 
-@command.command()
-@click.option("--min", "low", type=float, help="Lower limit.")
-@click.option("--max", "high", type=float, help="Upper limit.")
-@click.option("--percentile", "percentiles", type=float, nargs=2, metavar="LO HI", help="Limits at these percentiles.")
-@inputs_argument
-@batch_options
+@op(
+    click.option("--min", "low", type=float, help="Lower limit."),
+    click.option("--max", "high", type=float, help="Upper limit."),
+    click.option("--percentile", "percentiles", type=float, nargs=2, metavar="LO HI", help="Limits at these percentiles."),
+)
 def clip(low, high, percentiles, inputs, **opts):
     """Limit values to [MIN, MAX] or to percentiles of each volume.
 
@@ -146,13 +152,12 @@ def clip(low, high, percentiles, inputs, **opts):
     return _run("clip", {"low": low, "high": high, "percentiles": percentiles}, inputs, opts)
 
 
-@command.command()
-@click.option("-t", "--value", type=float, help="Threshold: voxels above it are kept.")
-@click.option("--otsu", is_flag=True, help="Pick the threshold with Otsu's method.")
-@click.option("--zero", "mode", flag_value="zero", help="Keep values above the threshold, set the rest to 0.")
-@click.option("--binary", "mode", flag_value="binary", default=True, help="Output a 0/1 uint8 mask (default).")
-@inputs_argument
-@batch_options
+@op(
+    click.option("-t", "--value", type=float, help="Threshold: voxels above it are kept."),
+    click.option("--otsu", is_flag=True, help="Pick the threshold with Otsu's method."),
+    click.option("--zero", "mode", flag_value="zero", help="Keep values above the threshold, set the rest to 0."),
+    click.option("--binary", "mode", flag_value="binary", default=True, help="Output a 0/1 uint8 mask (default)."),
+)
 def threshold(value, otsu, mode, inputs, **opts):
     """Binary mask of the voxels above a threshold (or --zero the others).
 
@@ -163,11 +168,10 @@ def threshold(value, otsu, mode, inputs, **opts):
     return _run("threshold", {"value": value, "otsu": otsu, "mode": mode}, inputs, opts)
 
 
-@command.command()
-@click.option("-a", "--axis", type=int, default=0, show_default=True, help="Spatial axis to mirror.")
-@click.option("--keep-affine", is_flag=True, help="Keep the affine: the content moves in scanner space.")
-@inputs_argument
-@batch_options
+@op(
+    click.option("-a", "--axis", type=int, default=0, show_default=True, help="Spatial axis to mirror."),
+    click.option("--keep-affine", is_flag=True, help="Keep the affine: the content moves in scanner space."),
+)
 def flip(axis, keep_affine, inputs, **opts):
     """Mirror along a spatial axis (exact, no interpolation).
 
@@ -179,12 +183,11 @@ def flip(axis, keep_affine, inputs, **opts):
     return _run("flip", {"axis": axis, "keep_affine": keep_affine}, inputs, opts)
 
 
-@command.command()
-@click.option("--angle", type=float, required=True, help="Degrees.")
-@click.option("--axes", type=Numbers(int), default="0,1", show_default=True, help="The two spatial axes of the plane.")
-@geometric_options
-@inputs_argument
-@batch_options
+@op(
+    click.option("--angle", type=float, required=True, help="Degrees."),
+    click.option("--axes", type=Numbers(int), default="0,1", show_default=True, help="The two spatial axes of the plane."),
+    geometric=True,
+)
 def rotate(angle, axes, inputs, **opts):
     """Rotate in-plane about the grid centre (in millimetres), shape kept.
 
@@ -196,11 +199,10 @@ def rotate(angle, axes, inputs, **opts):
     return _run("rotate", params, inputs, opts)
 
 
-@command.command()
-@click.option("--by", "offsets", type=Numbers(), required=True, help="Voxels, one value or one per axis.")
-@geometric_options
-@inputs_argument
-@batch_options
+@op(
+    click.option("--by", "offsets", type=Numbers(), required=True, help="Voxels, one value or one per axis."),
+    geometric=True,
+)
 def shift(offsets, inputs, **opts):
     """Move the content by whole or fractional voxels.
 
@@ -211,11 +213,10 @@ def shift(offsets, inputs, **opts):
     return _run("shift", {"offsets": offsets, **_resampling(opts)}, inputs, opts)
 
 
-@command.command()
-@click.option("--factor", "factors", type=Numbers(), required=True, help=">1 zooms in, <1 out; one value or one per axis.")
-@geometric_options
-@inputs_argument
-@batch_options
+@op(
+    click.option("--factor", "factors", type=Numbers(), required=True, help=">1 zooms in, <1 out; one value or one per axis."),
+    geometric=True,
+)
 def zoom(factors, inputs, **opts):
     """Zoom in or out about the centre; the shape is kept.
 
@@ -226,13 +227,12 @@ def zoom(factors, inputs, **opts):
     return _run("zoom", {"factors": factors, **_resampling(opts)}, inputs, opts)
 
 
-@command.command()
-@click.option("--shape", type=Numbers(int), help="Output shape, e.g. 128,128,64.")
-@click.option("--voxel-size", type=Numbers(), help="Output voxel size in mm, one value or one per axis.")
-@click.option("--antialias/--no-antialias", default=True, show_default=True, help="Smooth before shrinking.")
-@geometric_options
-@inputs_argument
-@batch_options
+@op(
+    click.option("--shape", type=Numbers(int), help="Output shape, e.g. 128,128,64."),
+    click.option("--voxel-size", type=Numbers(), help="Output voxel size in mm, one value or one per axis."),
+    click.option("--antialias/--no-antialias", default=True, show_default=True, help="Smooth before shrinking."),
+    geometric=True,
+)
 def resample(shape, voxel_size, antialias, inputs, **opts):
     """Resample the same field of view to a new shape or voxel size.
 
@@ -245,12 +245,11 @@ def resample(shape, voxel_size, antialias, inputs, **opts):
     return _run("resample", params, inputs, opts)
 
 
-@command.command()
-@click.option("--shape", type=Numbers(int), required=True, help="Window shape.")
-@click.option("--origin", type=Numbers(int), help="First voxel of the window (default: centred).")
-@click.option("--keep-affine", is_flag=True, help="Keep the affine: the content moves in scanner space.")
-@inputs_argument
-@batch_options
+@op(
+    click.option("--shape", type=Numbers(int), required=True, help="Window shape."),
+    click.option("--origin", type=Numbers(int), help="First voxel of the window (default: centred)."),
+    click.option("--keep-affine", is_flag=True, help="Keep the affine: the content moves in scanner space."),
+)
 def crop(shape, origin, keep_affine, inputs, **opts):
     """Cut a window (centred by default); the affine follows it.
 
@@ -261,13 +260,12 @@ def crop(shape, origin, keep_affine, inputs, **opts):
     return _run("crop", {"shape": shape, "origin": origin, "keep_affine": keep_affine}, inputs, opts)
 
 
-@command.command()
-@click.option("--shape", type=Numbers(int), required=True, help="Padded shape.")
-@click.option("--mode", type=click.Choice(["constant", "edge"]), default="constant", show_default=True)
-@click.option("--cval", type=float, default=0.0, show_default=True, help="Fill value for --mode constant.")
-@click.option("--keep-affine", is_flag=True, help="Keep the affine: the content moves in scanner space.")
-@inputs_argument
-@batch_options
+@op(
+    click.option("--shape", type=Numbers(int), required=True, help="Padded shape."),
+    click.option("--mode", type=click.Choice(["constant", "edge"]), default="constant", show_default=True),
+    click.option("--cval", type=float, default=0.0, show_default=True, help="Fill value for --mode constant."),
+    click.option("--keep-affine", is_flag=True, help="Keep the affine: the content moves in scanner space."),
+)
 def pad(shape, mode, cval, keep_affine, inputs, **opts):
     """Grow to a shape with the image centred.
 
@@ -278,11 +276,11 @@ def pad(shape, mode, cval, keep_affine, inputs, **opts):
     return _run("pad", {"shape": shape, "mode": mode, "cval": cval, "keep_affine": keep_affine}, inputs, opts)
 
 
-@command.command(name="slice")
-@click.option("-a", "--axis", type=int, default=2, show_default=True, help="Spatial axis across which to cut.")
-@click.option("-i", "--index", type=int, help="Slice index (default: the middle).")
-@inputs_argument
-@batch_options
+@op(
+    click.option("-a", "--axis", type=int, default=2, show_default=True, help="Spatial axis across which to cut."),
+    click.option("-i", "--index", type=int, help="Slice index (default: the middle)."),
+    name="slice",
+)
 def slice_(axis, index, inputs, **opts):
     """Take one 2D plane of a 3D volume (for PNG output, say).
 
