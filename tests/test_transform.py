@@ -257,9 +257,26 @@ def test_4d_ops_run_per_volume(example4d):
 
 def test_slice_takes_a_plane(anatomical):
     img = read_image(anatomical)
-    out = apply(img, "slice", {"axis": 2, "index": 12})
+    out = apply(img, "slice", {"axis": 2, "index": 12, "raw": True})
     np.testing.assert_array_equal(out.data, img.data[:, :, 12])
     np.testing.assert_allclose(world(out, [4, 9, 0]), world(img, [4, 9, 12]))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_slice_turns_the_plane_for_display_and_keeps_every_voxel_in_place(anatomical, axis):
+    import nibabel as nib
+
+    img = read_image(anatomical)  # LAS: nibabel's closest canonical (RAS) flips the first axis
+    canonical = np.asanyarray(nib.as_closest_canonical(nib.load(anatomical)).dataobj)
+    out = apply(img, "slice", {"axis": axis, "index": 10})
+    ras_index = img.data.shape[0] - 1 - 10 if axis == 0 else 10
+    plane = np.take(canonical, ras_index, axis=axis)  # rows and columns: the other RAS axes, ascending
+    expected = {0: plane[::-1, ::-1].T, 1: plane[:, ::-1].T, 2: plane[:, ::-1].T}[axis]
+    np.testing.assert_array_equal(out.data, expected)  # axial: anterior up; others: superior up
+    rows, cols = np.meshgrid(range(out.data.shape[0]), range(out.data.shape[1]), indexing="ij")
+    ijk = np.rint(np.linalg.inv(img.affine) @ out.affine @ np.stack([rows.ravel(), cols.ravel(), 0 * rows.ravel(),
+                                                                      1 + 0 * rows.ravel()]))[:3].astype(int)
+    np.testing.assert_array_equal(out.data.ravel(), img.data[tuple(ijk)])
 
 
 # --- through the CLI ------------------------------------------------------------------------------
@@ -287,7 +304,7 @@ def test_cli_3d_to_png_needs_a_slice(anatomical, tmp_path):
     ok = run_mlkit("transform", "slice", "--index", "12", anatomical, "-o", "-").stdout
     proc = run_mlkit("transform", "rescale", "--to", "uint8", "-", "-o", tmp_path / "x.png", stdin=ok)
     assert proc.returncode == 0, proc.stderr
-    assert read_image(str(tmp_path / "x.png")).data.shape == (33, 41)
+    assert read_image(str(tmp_path / "x.png")).data.shape == (41, 33)  # anterior-posterior rows, left-right columns
 
 
 # --- output dtype, records, bad values (issue 9) -----------------------------------------------

@@ -278,14 +278,18 @@ def pad(shape, mode, cval, keep_affine, inputs, **opts):
 
 @op(
     click.option("-a", "--axis", type=int, default=2, show_default=True, help="Spatial axis across which to cut."),
-    click.option("-i", "--index", type=int, help="Slice index (default: the middle)."),
+    click.option("-i", "--index", type=int, help="Slice index along that axis (default: the middle)."),
+    click.option("--raw", is_flag=True, help="Keep the array's row and column order instead of the display orientation."),
+    click.option("--radiological", is_flag=True, help="The patient's right on the left (axial and coronal planes)."),
     name="slice",
 )
-def slice_(axis, index, inputs, **opts):
-    """Take one 2D plane of a 3D volume (for PNG output, say).
+def slice_(axis, index, raw, radiological, inputs, **opts):
+    """Take one 2D plane of a 3D volume (for PNG output, say), turned as `mlkit view`
+    shows it: anterior at the top of an axial plane, superior at the top of sagittal
+    and coronal ones, the patient's left on the left. The affine follows.
 
     \b
     Example:
-      mlkit transform slice --axis 2 --index 12 scan.nii.gz | mlkit transform rescale --to uint8 - -o slice.png
+      mlkit sample t1 | mlkit transform slice --axis 2 - | mlkit transform rescale --to uint8 - -o slice.png
     """
-    return _run("slice", {"axis": axis, "index": index}, inputs, opts)
+    return _run("slice", {"axis": axis, "index": index, "raw": raw, "radiological": radiological}, inputs, opts)

@@ -135,8 +135,12 @@ def pad(img, shape, mode="constant", cval=0.0, keep_affine=False, dtype=None):
     return _window(img, data, -before, keep_affine)
 
 
-def slice_plane(img, axis, index=None):
-    """The 2D plane at `index` (default: the middle) along a spatial axis of a 3D volume."""
+def slice_plane(img, axis, index=None, raw=False, radiological=False):
+    """The 2D plane at `index` (default: the middle) along array axis `axis` of a 3D volume.
+
+    By default the plane is turned as a viewer shows it (see `display_plane`); `raw` keeps
+    the array's own row and column order. The affine follows either way.
+    """
     if img.spatial_ndim != 3 or img.data.ndim != 3:
         raise MlkitError(f"slice takes a 3D volume, the image is {img.data.ndim}D")
     axis = _check_axis(img, axis)
@@ -144,12 +148,63 @@ def slice_plane(img, axis, index=None):
     index = size // 2 if index is None else index
     if not 0 <= index < size:
         raise MlkitError(f"slice index {index} is outside 0..{size - 1}")
+    if not raw:
+        ras, ras_axis, ras_index = _to_ras_plane(img, axis, index)
+        return display_plane(ras, ras_axis, ras_index, radiological)
     keep = [ax for ax in range(3) if ax != axis]
     perm = np.zeros((4, 4))
     perm[keep[0], 0] = perm[keep[1], 1] = perm[axis, 2] = perm[3, 3] = 1
     perm[axis, 3] = index
     data = np.take(img.data, index, axis=axis).copy()
     return img.replace(data=data, affine=img.affine @ perm)
+
+
+def to_ras(img):
+    """The same volume with its voxel axes running towards Right, Anterior, Superior (the
+    nearest axes of an oblique affine); the affine changes so every voxel keeps its place."""
+    import nibabel.orientations as nio
+
+    ornt = nio.io_orientation(img.affine)
+    if (ornt == [[0, 1], [1, 1], [2, 1]]).all():
+        return img
+    data = nio.apply_orientation(img.data, ornt)
+    affine = img.affine @ nio.inv_ornt_aff(ornt, img.data.shape[:3])
+    return img.replace(data=np.ascontiguousarray(data), affine=affine)
+
+
+def _to_ras_plane(img, axis, index):
+    """(the RAS volume, the RAS axis that array axis `axis` became, the index along it)."""
+    import nibabel.orientations as nio
+
+    ras_axis, sign = (int(v) for v in nio.io_orientation(img.affine)[axis])
+    return to_ras(img), ras_axis, index if sign > 0 else img.spatial_shape[axis] - 1 - index
+
+
+# The display orientation of each plane of a RAS volume: (row axis, sign), (column axis, sign).
+# Axial (through S): anterior at the top, patient left on the left (neurological). Coronal
+# (through A): superior at the top. Sagittal (through R): superior at the top, anterior left.
+DISPLAY = {2: ((1, -1), (0, 1)), 1: ((2, -1), (0, 1)), 0: ((2, -1), (1, -1))}
+PLANE_NAMES = {0: "sagittal", 1: "coronal", 2: "axial"}
+
+
+def display_plane(ras, normal, index, radiological=False):
+    """Plane `index` across RAS axis `normal`, turned for display (DISPLAY); `radiological`
+    puts the patient's right on the left of axial and coronal planes. Affine exact."""
+    (row, row_sign), (col, col_sign) = DISPLAY[normal]
+    if radiological and col == 0:
+        col_sign = -col_sign
+    plane = np.take(ras.data, index, axis=normal)
+    if row > col:
+        plane = np.swapaxes(plane, 0, 1)
+    plane = plane[:: row_sign, :: col_sign]
+    shape = ras.data.shape
+    matrix = np.eye(4)
+    matrix[:3, :3] = 0
+    matrix[row, 0], matrix[col, 1], matrix[normal, 2] = row_sign, col_sign, 1
+    matrix[row, 3] = shape[row] - 1 if row_sign < 0 else 0
+    matrix[col, 3] = shape[col] - 1 if col_sign < 0 else 0
+    matrix[normal, 3] = index
+    return ras.replace(data=np.ascontiguousarray(plane), affine=ras.affine @ matrix)
 
 
 def _window(img, data, start, keep_affine):
