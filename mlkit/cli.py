@@ -23,6 +23,7 @@ COMMANDS = {
     "info": ("mlkit.commands.info", "Describe images: format, shape, voxel size, orientation, range, history."),
     "transform": ("mlkit.commands.transform", "Point and geometric operations on images and volumes."),
     "regress": ("mlkit.commands.regress", "Linear regression done right: exact, gradient descent, L1/L2/elastic net, small MLP."),
+    "view": ("mlkit.commands.view", "Draw volumes, photos and segmentations as a PNG: planes, lightboxes, mosaics."),
     "sample": ("mlkit.commands.sample", "Write the sample MRI volume that ships with mlkit."),
     "completion": ("mlkit.commands.completion", "Print the shell completion script for bash, zsh or fish."),
 }

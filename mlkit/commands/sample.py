@@ -1,27 +1,49 @@
-"""`mlkit sample`: the bundled sample volume, so a newcomer can try every command."""
+"""`mlkit sample`: the bundled samples, so a newcomer can try every command."""
 
 import click
 
 
 @click.command()
-@click.option("-o", "--output", metavar="OUT", help="File to write (default: the stream on stdout).")
-def command(output):
-    """Write the sample T1 MRI volume that ships with mlkit (33 x 41 x 25, 2 mm,
-    from nibabel's test data) to OUT or to stdout as an mlkit stream.
+@click.argument("name", required=False, metavar="[NAME]")
+@click.option("-o", "--output", metavar="OUT", help="File to write [default: the stream on stdout].")
+@click.option("--list", "listing", is_flag=True, help="List the samples (also what a bare `mlkit sample` does on a terminal).")
+def command(name, output, listing):
+    """Write a bundled sample (t1 by default) to OUT, or to stdout as an mlkit stream.
+    A file with the sample's own extension is a byte-for-byte copy.
 
     \b
     Examples:
-      mlkit sample -o t1.nii.gz
+      mlkit sample t1_seg -o t1_seg.nii.gz
       mlkit sample | mlkit transform rotate --angle 15 - -o demo/
     """
-    from mlkit.io.read import read_image
-    from mlkit.io.write import StreamWriter, refuse_terminal, write_image
-    from mlkit.samples import path
+    import sys
 
-    img = read_image(path("t1"))
+    from mlkit.samples import SAMPLES
+
+    if listing or (name is None and output is None and sys.stdout.isatty()):
+        for key, (filename, what) in SAMPLES.items():
+            click.echo(f"{key:<10}{filename:<16}{what}")
+        return 0
+    name = name or "t1"
+    if name not in SAMPLES:
+        raise click.BadParameter(f"no sample {name!r}; choose from {', '.join(SAMPLES)}", param_hint="NAME")
+    _write(name, output)
+    return 0
+
+
+def _write(name, output):
+    import shutil
+
+    from mlkit.io.read import read_image, suffix
+    from mlkit.io.write import StreamWriter, atomic_write, refuse_terminal, write_image
+    from mlkit.samples import SAMPLES, path
+
+    source = path(name)
     if output in (None, "-"):
         refuse_terminal()
-        StreamWriter().write(img)
+        StreamWriter().write(read_image(source))
+    elif suffix(output) == suffix(SAMPLES[name][0]):
+        with open(source, "rb") as raw, atomic_write(output) as out:
+            shutil.copyfileobj(raw, out)
     else:
-        write_image(img, output)
-    return 0
+        write_image(read_image(source), output)

@@ -1,0 +1,107 @@
+"""`mlkit view`: look at volumes, photos and segmentations without leaving the terminal."""
+
+import click
+
+from mlkit.commands._options import Numbers, inputs_argument
+
+
+@click.command()
+@inputs_argument
+@click.option("-o", "--output", metavar="OUT.png", help="PNG file, or - for stdout [default: inline on kitty/iTerm2, "
+              "else stdout when it is a pipe].")
+@click.option("--overlay", "overlays", multiple=True, metavar="SEG", help="Label image drawn over each input "
+              "(one per input, in order, or one for all).")
+@click.option("--pairs", is_flag=True, help="The inputs alternate image, segmentation (as `augment --seg ... -o -` writes them).")
+@click.option("--style", type=click.Choice(["contour", "fill"]), default="contour", show_default=True,
+              help="Overlay labels as outlines or as a translucent fill.")
+@click.option("--at", type=Numbers(), metavar="X,Y,Z", help="Where the three planes cross: voxel indices (or --mm) [default: the centre].")
+@click.option("--mm", is_flag=True, help="--at is in scanner millimetres.")
+@click.option("--slices", type=click.IntRange(1, 64), help="A lightbox of N slices across --axis instead of three planes.")
+@click.option("--axis", type=click.IntRange(0, 2), default=2, show_default=True, help="Array axis the --slices cut across.")
+@click.option("--volume", type=click.IntRange(0), default=0, show_default=True, help="Which volume of a 4D series.")
+@click.option("--window", type=Numbers(), metavar="LO,HI", help="Intensity window [default: the 1st-99th percentiles].")
+@click.option("--radiological", is_flag=True, help="The patient's right on the left of axial and coronal planes.")
+@click.option("--columns", type=click.IntRange(1), help="Panels per row of a mosaic [default: as square as it gets].")
+def command(inputs, output, overlays, pairs, style, at, mm, slices, axis, volume, window, radiological, columns):
+    """Draw images as a PNG: volumes as their sagittal, coronal and axial planes through the
+    centre (anterior at the top of the axial plane, superior at the top of the others, the
+    patient's left on the left, square pixels whatever the voxel size), or a lightbox with
+    --slices; 2D images as they are. Several inputs, or a stream, make one mosaic, each panel
+    captioned with its name; --overlay and --pairs draw segmentations on top.
+
+    \b
+    Examples:
+      mlkit view t1.nii.gz --overlay t1_seg.nii.gz -o t1.png
+      mlkit augment t1.nii.gz --seg t1_seg.nii.gz -n 20 --seed 1 -o - | mlkit view - --pairs -o copies.png
+    """
+    from mlkit.view import Settings
+
+    if window is not None and (len(window) != 2 or window[0] >= window[1]):
+        raise click.BadParameter("give LO,HI with LO < HI", param_hint="--window")
+    if at is not None and len(at) != 3:
+        raise click.BadParameter("give X,Y,Z", param_hint="--at")
+    settings = Settings(at=tuple(at) if at else None, at_mm=mm, slices=slices, axis=axis, volume=volume,
+                        window=tuple(window) if window else None, radiological=radiological, overlay=style)
+    png = _render(inputs, overlays, pairs, settings, columns)
+    _show(png, output)
+    return 0
+
+
+def _render(inputs, overlays, pairs, settings, columns):
+    import cv2
+
+    from mlkit.errors import MlkitError
+    from mlkit.view import mosaic, picture
+
+    images, segs = _images(inputs, overlays, pairs)
+    panels = [picture(img, seg, settings, caption=img.name if len(images) > 1 else None) for img, seg in zip(images, segs)]
+    ok, buf = cv2.imencode(".png", mosaic(panels, columns)[..., ::-1])
+    if not ok:
+        raise MlkitError("OpenCV could not encode the picture as PNG")
+    return buf.tobytes()
+
+
+def _images(inputs, overlays, pairs):
+    """(images, their overlays or None), every input read before anything is drawn."""
+    from mlkit.errors import MlkitError, UsageError
+    from mlkit.io.batch import expand_inputs, input_label
+    from mlkit.io.read import read_image, read_images
+
+    images = []
+    for path in expand_inputs(inputs):
+        try:
+            images += list(read_images(path))
+        except MlkitError as exc:
+            raise MlkitError(f"{input_label(path)}: {exc.message}", exc.hint) from None
+    if pairs:
+        if len(images) % 2:
+            raise UsageError(f"--pairs needs image, segmentation pairs, but the inputs hold {len(images)} images")
+        return images[0::2], images[1::2]
+    segs = [read_image(p) for p in expand_inputs(list(overlays))] if overlays else []
+    if segs and len(segs) not in (1, len(images)):
+        raise UsageError(f"{len(images)} images but {len(segs)} overlays: give one per image, or one for all")
+    return images, (segs * len(images) if len(segs) == 1 else segs) or [None] * len(images)
+
+
+def _show(png, output):
+    import sys
+
+    from mlkit.errors import UsageError
+    from mlkit.io.write import atomic_write, refuse_terminal
+    from mlkit.view import inline_bytes, inline_protocol
+
+    if output not in (None, "-"):
+        if not output.lower().endswith(".png"):
+            raise UsageError(f"-o {output}: view writes PNG", "name it OUT.png, or -o - for stdout")
+        with atomic_write(output) as out:
+            out.write(png)
+        return
+    if output is None and sys.stdout.isatty():
+        protocol = inline_protocol()
+        if protocol is None:
+            raise UsageError("this terminal cannot show pictures inline", "give -o view.png, or run it in kitty or iTerm2")
+        png = inline_bytes(png, protocol)
+    else:
+        refuse_terminal()
+    sys.stdout.buffer.write(png)
+    sys.stdout.flush()

@@ -1,0 +1,221 @@
+"""Pictures of images: orthogonal planes or a lightbox in display orientation, intensity
+windows, label overlays, captions and mosaics. numpy and OpenCV only; no paths, no click."""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from mlkit.errors import MlkitError, UsageError
+from mlkit.transform.geometry import PLANE_NAMES, display_plane, to_ras
+
+# Distinct colours (RGB) for labels 1, 2, 3, ... (cycled): the Tableau 10 palette.
+PALETTE = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+                    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)], np.uint8)
+MIN_TILE = 160  # small volumes are enlarged so the longest side of a tile is at least this
+CAPTION_H = 18
+
+
+@dataclasses.dataclass
+class Settings:
+    at: tuple = None  # (x, y, z) in voxels or millimetres, where the three planes cross
+    at_mm: bool = False
+    slices: int = None  # a lightbox of N slices across `axis` instead of three planes
+    axis: int = 2
+    volume: int = 0
+    window: tuple = None  # (lo, hi); None: the 1st and 99th percentiles
+    percentiles: tuple = (1.0, 99.0)
+    radiological: bool = False
+    overlay: str = "contour"  # or "fill"
+    alpha: float = 0.4
+
+
+def picture(img, seg=None, settings=None, caption=None):
+    """One RGB uint8 panel for `img` (and its label overlay `seg`), captioned."""
+    settings = settings or Settings()
+    if img.spatial_ndim == 2:
+        tiles = [_photo_tile(img, seg, settings)]
+    else:
+        tiles = _volume_tiles(img, seg, settings)
+    panel = _row(tiles)
+    return _captioned(panel, caption) if caption else panel
+
+
+def mosaic(panels, columns=None):
+    """Panels in a grid (as square as it gets), on black."""
+    columns = columns or math.ceil(math.sqrt(len(panels)))
+    rows = [panels[i : i + columns] for i in range(0, len(panels), columns)]
+    width = max(p.shape[1] for p in panels)
+    height = max(p.shape[0] for p in panels)
+    out = np.zeros((height * len(rows), width * columns, 3), np.uint8)
+    for r, row in enumerate(rows):
+        for c, panel in enumerate(row):
+            out[r * height : r * height + panel.shape[0], c * width : c * width + panel.shape[1]] = panel
+    return out
+
+
+def _volume_tiles(img, seg, settings):
+    ras, ras_seg = _volume(img, settings), _seg_volume(img, seg, settings)
+    window = settings.window or _percentiles(ras.data, settings.percentiles)
+    planes = _lightbox_planes(img, ras, settings) if settings.slices else _crossing_planes(img, ras, settings)
+    tiles = []
+    for normal, index in planes:
+        gray = display_plane(ras, normal, index, settings.radiological)
+        labels = display_plane(ras_seg, normal, index, settings.radiological) if ras_seg is not None else None
+        tiles.append(_tile(gray, labels, window, settings))
+    return tiles
+
+
+def _volume(img, settings):
+    if img.channels:
+        raise MlkitError("a colour volume cannot be shown", "show one channel, or a 2D colour image")
+    data = img.data
+    if data.ndim > 3:
+        count = int(np.prod(data.shape[3:]))
+        if not 0 <= settings.volume < count:
+            raise UsageError(f"--volume {settings.volume} is outside 0..{count - 1}")
+        data = data.reshape(data.shape[:3] + (count,))[..., settings.volume]
+    return to_ras(img.replace(data=data))
+
+
+def _seg_volume(img, seg, settings):
+    if seg is None:
+        return None
+    if seg.data.shape[:3] != img.data.shape[:3] or not np.allclose(seg.affine, img.affine, atol=1e-3):
+        raise MlkitError(f"the overlay {seg.name} is not on the image's voxel grid (shape or affine differ)",
+                         "give the segmentation made for this image")
+    return _volume(seg, settings)
+
+
+def _crossing_planes(img, ras, settings):
+    """Sagittal, coronal and axial through the centre, or through `at`: millimetres, or voxel
+    indices of the file as stored."""
+    shape = ras.data.shape[:3]
+    if settings.at is None:
+        point = [n // 2 for n in shape]
+    else:
+        world = [*settings.at, 1] if settings.at_mm else img.affine @ [*settings.at, 1]
+        point = np.rint(np.linalg.inv(ras.affine) @ world)[:3].astype(int).tolist()
+    for axis, (p, n) in enumerate(zip(point, shape)):
+        if not 0 <= p < n:
+            raise UsageError(f"--at is outside the volume along {PLANE_NAMES[axis]} planes (0..{n - 1})")
+    return [(axis, int(point[axis])) for axis in (0, 1, 2)]
+
+
+def _lightbox_planes(img, ras, settings):
+    """N evenly spaced slices across the RAS axis that array axis `settings.axis` runs along."""
+    import nibabel.orientations as nio
+
+    if not 0 <= settings.axis < 3:
+        raise UsageError(f"--axis {settings.axis} is not 0, 1 or 2")
+    normal = int(nio.io_orientation(img.affine)[settings.axis][0])
+    size = ras.data.shape[normal]
+    count = min(settings.slices, size)
+    return [(normal, int(round(i))) for i in np.linspace(0, size - 1, count + 2)[1:-1]]
+
+
+def _percentiles(values, percentiles):
+    finite = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, percentiles)
+    return float(lo), float(hi) if hi > lo else float(lo) + 1.0
+
+
+def _tile(gray, labels, window, settings):
+    """A plane as RGB pixels of one size: square pixels whatever the voxel sizes."""
+    size = _display_size(gray)
+    rgb = np.repeat(_windowed(gray.data, window)[..., None], 3, axis=2)
+    rgb = _resize(rgb, size, nearest=False)
+    if labels is not None:
+        rgb = _overlay(rgb, _resize(labels.data, size, nearest=True), settings)
+    return rgb
+
+
+def _display_size(plane):
+    """(rows, cols) in display pixels: each voxel as tall and wide as it is in millimetres."""
+    rows_mm, cols_mm = plane.voxel_sizes[:2]
+    unit = min(rows_mm, cols_mm)
+    rows, cols = plane.data.shape[0] * rows_mm / unit, plane.data.shape[1] * cols_mm / unit
+    scale = max(1.0, MIN_TILE / max(rows, cols))
+    return max(1, round(rows * scale)), max(1, round(cols * scale))
+
+
+def _windowed(values, window):
+    lo, hi = window
+    scaled = (np.nan_to_num(values.astype(np.float64), nan=lo) - lo) / (hi - lo)
+    return np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)
+
+
+def _resize(pixels, size, nearest):
+    import cv2
+
+    if pixels.shape[:2] == size:
+        return pixels
+    flag = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    if nearest and pixels.dtype not in (np.uint8, np.uint16, np.int16, np.float32):
+        pixels = pixels.astype(np.int32).astype(np.float32)  # OpenCV resizes these types only
+    return cv2.resize(pixels, (size[1], size[0]), interpolation=flag)
+
+
+def _overlay(rgb, labels, settings):
+    labels = np.rint(np.nan_to_num(labels.astype(np.float64))).astype(np.int64)
+    colours = PALETTE[(np.maximum(labels, 1) - 1) % len(PALETTE)]
+    if settings.overlay == "fill":
+        mask = labels != 0
+        out = rgb.astype(np.float64)
+        out[mask] = (1 - settings.alpha) * out[mask] + settings.alpha * colours[mask]
+        return np.rint(out).astype(np.uint8)
+    edge = boundaries(labels)
+    out = rgb.copy()
+    out[edge] = colours[edge]
+    return out
+
+
+def boundaries(labels):
+    """Pixels of a label (not 0) with a 4-neighbour of another label: the contour lines."""
+    edge = np.zeros(labels.shape, bool)
+    edge[:-1] |= labels[:-1] != labels[1:]
+    edge[1:] |= labels[1:] != labels[:-1]
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    return edge & (labels != 0)
+
+
+def _photo_tile(img, seg, settings):
+    data = img.data
+    if img.channels and data.shape[-1] >= 3:
+        rgb = data[..., :3]
+        window = settings.window or ((0, 255) if rgb.dtype == np.uint8 else _percentiles(rgb, settings.percentiles))
+        rgb = _windowed(rgb, window) if rgb.dtype != np.uint8 or settings.window else rgb
+    else:
+        gray = data[..., 0] if img.channels else data
+        window = settings.window or ((0, 255) if gray.dtype == np.uint8 else _percentiles(gray, settings.percentiles))
+        rgb = np.repeat(_windowed(gray, window)[..., None], 3, axis=2)
+    if seg is not None:
+        if seg.data.shape[:2] != data.shape[:2]:
+            raise MlkitError(f"the overlay {seg.name} is {seg.data.shape[:2]}, the image {data.shape[:2]}",
+                             "give the segmentation made for this image")
+        rgb = _overlay(np.ascontiguousarray(rgb), seg.data, settings)
+    return np.ascontiguousarray(rgb)
+
+
+def _row(tiles, gap=2):
+    height = max(t.shape[0] for t in tiles)
+    width = sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1)
+    out = np.zeros((height, width, 3), np.uint8)
+    x = 0
+    for tile in tiles:
+        top = (height - tile.shape[0]) // 2
+        out[top : top + tile.shape[0], x : x + tile.shape[1]] = tile
+        x += tile.shape[1] + gap
+    return out
+
+
+def _captioned(panel, text):
+    import cv2
+
+    bar = np.zeros((CAPTION_H, panel.shape[1], 3), np.uint8)
+    fitted = text if len(text) * 7 <= panel.shape[1] else text[: max(1, panel.shape[1] // 7 - 1)] + "~"
+    cv2.putText(bar, fitted, (3, CAPTION_H - 5), cv2.FONT_HERSHEY_PLAIN, 0.9, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.vstack([bar, panel])

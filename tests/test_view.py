@@ -1,0 +1,139 @@
+"""mlkit view and the bundled samples: display orientation, overlays, mosaics, samples."""
+
+import os
+
+import cv2
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import pipeline, run_mlkit
+from mlkit.io import Image
+from mlkit.samples import SAMPLES, path
+from mlkit.view import Settings, boundaries, picture
+
+
+def _ras_phantom():
+    """A 20 x 24 x 16 RAS volume, 1 x 1 x 2 mm, bright towards anterior and superior and on
+    the right, so any wrong turn of a plane shows."""
+    i, j, k = np.meshgrid(np.arange(20), np.arange(24), np.arange(16), indexing="ij")
+    data = (10 * i + 20 * j + 40 * k).astype(np.float32)
+    data[2:5, 18:22, 10:14] = 5000  # a marker: left, anterior, superior
+    return Image(data=data, affine=np.diag([1.0, 1.0, 2.0, 1.0]))
+
+
+def _reoriented(img, flips, order):
+    """The same anatomy stored another way: axes permuted by `order`, then flipped."""
+    data, affine = img.data, img.affine.copy()
+    perm = np.eye(4)[:, [*order, 3]]
+    data, affine = np.transpose(data, order), affine @ perm
+    for axis in flips:
+        flip = np.eye(4)
+        flip[axis, axis], flip[axis, 3] = -1, data.shape[axis] - 1
+        data, affine = np.flip(data, axis), affine @ flip
+    return Image(data=np.ascontiguousarray(data), affine=affine)
+
+
+@pytest.mark.parametrize("flips, order", [((0, 1), (0, 1, 2)), ((), (2, 0, 1)), ((1,), (1, 2, 0))],
+                         ids=["LPS", "axes swapped", "swapped and flipped"])
+def test_a_reoriented_volume_gives_the_same_picture(flips, order):
+    img = _ras_phantom()
+    other = _reoriented(img, flips, order)
+    assert nib.aff2axcodes(other.affine) != ("R", "A", "S")
+    np.testing.assert_array_equal(picture(other), picture(img))
+
+
+def test_anterior_is_at_the_top_of_the_axial_plane_and_superior_of_the_others():
+    img = _ras_phantom()
+    sagittal, coronal, axial = (picture(img, settings=Settings(slices=1, axis=a)) for a in (0, 1, 2))
+    for tile, where in [(axial, "anterior"), (coronal, "superior"), (sagittal, "superior")]:
+        top, bottom = tile[: tile.shape[0] // 3].mean(), tile[-tile.shape[0] // 3 :].mean()
+        assert top > bottom, where
+    left, right = axial[:, : axial.shape[1] // 3].mean(), axial[:, -axial.shape[1] // 3 :].mean()
+    assert right > left  # neurological: the patient's right on the right
+    radiological = picture(img, settings=Settings(slices=1, axis=2, radiological=True))
+    np.testing.assert_array_equal(radiological, axial[:, ::-1])
+
+
+def test_anisotropic_voxels_are_drawn_with_square_pixels():
+    img = _ras_phantom()  # 20 x 24 x 16 voxels of 1 x 1 x 2 mm: 20 x 24 x 32 mm
+    coronal = picture(img, settings=Settings(slices=1, axis=1))
+    assert coronal.shape[0] / coronal.shape[1] == pytest.approx(32 / 20, rel=0.02)
+
+
+def test_overlay_contours_lie_on_the_label_boundaries():
+    img = _ras_phantom()
+    seg = np.zeros(img.data.shape, np.uint8)
+    seg[5:15, 6:18, 4:12] = 1
+    seg[8:12, 9:14, 6:10] = 2
+    settings = Settings(slices=1, axis=2, window=(0, 1e9))  # a black image: only the contours have colour
+    black = Image(data=np.zeros_like(img.data), affine=img.affine)
+    drawn = picture(black, Image(data=seg, affine=img.affine), settings)
+    plane = seg[:, ::-1, 8].T  # the middle axial plane (of 16, at 8): anterior up, right to the right
+    labels = cv2.resize(plane, (drawn.shape[1], drawn.shape[0]), interpolation=cv2.INTER_NEAREST)
+    np.testing.assert_array_equal(drawn.any(axis=2), boundaries(labels))
+    assert set(map(tuple, drawn[boundaries(labels)].reshape(-1, 3))) == {(31, 119, 180), (255, 127, 14)}
+
+
+def test_an_overlay_on_another_grid_is_refused(tmp_path):
+    seg = tmp_path / "seg.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.uint8), np.eye(4)), str(seg))
+    proc = run_mlkit("view", path("t1"), "--overlay", seg, "-o", tmp_path / "v.png")
+    assert proc.returncode == 1 and "not on the image's voxel grid" in proc.stderr.decode()
+    assert not (tmp_path / "v.png").exists()
+
+
+def test_a_mosaic_of_augmented_copies_with_their_segmentations(tmp_path):
+    codes, _, errs = pipeline(
+        ["augment", path("t1"), "--seg", path("t1_seg"), "-n", "4", "--seed", "1", "-o", "-"],
+        ["view", "-", "--pairs", "--columns", "2", "-o", tmp_path / "m.png"],
+    )
+    assert codes == [0, 0], errs
+    one = picture(Image(data=np.asanyarray(nib.load(path("t1")).dataobj), affine=nib.load(path("t1")).affine))
+    mosaic = cv2.imread(str(tmp_path / "m.png"))
+    caption = 18
+    assert mosaic.shape[:2] == (2 * (one.shape[0] + caption), 2 * one.shape[1])
+
+
+def test_view_writes_png_to_a_pipe_and_refuses_other_formats(tmp_path):
+    proc = run_mlkit("view", path("face"), "-o", "-")
+    assert proc.returncode == 0 and proc.stdout.startswith(b"\x89PNG")
+    shown = cv2.imdecode(np.frombuffer(proc.stdout, np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(shown, cv2.imread(path("face")))  # a photo is shown as it is
+    bad = run_mlkit("view", path("face"), "-o", tmp_path / "v.jpg")
+    assert bad.returncode == 2 and not (tmp_path / "v.jpg").exists()
+
+
+def test_inline_protocols():
+    from mlkit.view import inline_bytes, inline_protocol
+
+    assert inline_protocol({"TERM": "xterm-kitty"}) == "kitty"
+    assert inline_protocol({"TERM_PROGRAM": "iTerm.app"}) == "iterm2"
+    assert inline_protocol({"TERM": "xterm-256color"}) is None
+    assert inline_bytes(b"png", "iterm2").startswith(b"\x1b]1337;File=inline=1;size=3:cG5n")
+    assert inline_bytes(b"png", "kitty") == b"\x1b_Ga=T,f=100,m=0;cG5n\x1b\\\n"
+
+
+def test_samples_are_what_make_samples_makes(tmp_path):
+    import make_samples
+
+    t1 = np.asanyarray(nib.load(path("t1")).dataobj)
+    np.testing.assert_array_equal(np.asanyarray(nib.load(path("t1_seg")).dataobj), make_samples.t1_seg(t1))
+    assert set(np.unique(np.asanyarray(nib.load(path("t1_seg")).dataobj))) == {0, 1, 2, 3}
+    functional = nib.load(os.path.join(os.path.dirname(nib.__file__), "tests", "data", "functional.nii"))
+    np.testing.assert_array_equal(np.asanyarray(nib.load(path("fmri")).dataobj), np.asanyarray(functional.dataobj))
+    document = cv2.imread(path("document"), cv2.IMREAD_GRAYSCALE).astype(float)
+    assert np.abs(document - make_samples.document()).mean() < 2  # JPEG, quality 90
+    assert cv2.imread(path("face")).shape == (256, 256, 3)
+
+
+def test_sample_lists_and_writes(tmp_path):
+    listing = run_mlkit("sample", "--list").stdout.decode()
+    assert [line.split()[0] for line in listing.splitlines()] == list(SAMPLES)
+    assert run_mlkit("sample", "face", "-o", tmp_path / "f.jpg").returncode == 0
+    assert (tmp_path / "f.jpg").read_bytes() == open(path("face"), "rb").read()
+    assert run_mlkit("sample", "t1_seg", "-o", tmp_path / "s.nii").returncode == 0
+    np.testing.assert_array_equal(np.asanyarray(nib.load(str(tmp_path / "s.nii")).dataobj),
+                                  np.asanyarray(nib.load(path("t1_seg")).dataobj))
+    bad = run_mlkit("sample", "brain")
+    assert bad.returncode == 2 and b"choose from t1, t1_seg" in bad.stderr
