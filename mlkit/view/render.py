@@ -12,7 +12,6 @@ from mlkit.transform.geometry import PLANE_NAMES, display_plane, to_ras
 # Distinct colours (RGB) for labels 1, 2, 3, ... (cycled): the Tableau 10 palette.
 PALETTE = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                     (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)], np.uint8)
-MIN_TILE = 160  # small volumes are enlarged so the longest side of a tile is at least this
 CAPTION_H = 18
 
 
@@ -28,6 +27,7 @@ class Settings:
     radiological: bool = False
     overlay: str = "contour"  # or "fill"
     alpha: float = 0.4
+    tile: int = 160  # small volumes are enlarged so the longest side of a tile is at least this
 
 
 def picture(img, seg=None, settings=None, caption=None):
@@ -124,7 +124,7 @@ def _percentiles(values, percentiles):
 
 def _tile(gray, labels, window, settings):
     """A plane as RGB pixels of one size: square pixels whatever the voxel sizes."""
-    size = _display_size(gray)
+    size = _display_size(gray, settings.tile)
     rgb = np.repeat(_windowed(gray.data, window)[..., None], 3, axis=2)
     rgb = _resize(rgb, size, nearest=False)
     if labels is not None:
@@ -132,12 +132,12 @@ def _tile(gray, labels, window, settings):
     return rgb
 
 
-def _display_size(plane):
+def _display_size(plane, tile):
     """(rows, cols) in display pixels: each voxel as tall and wide as it is in millimetres."""
     rows_mm, cols_mm = plane.voxel_sizes[:2]
     unit = min(rows_mm, cols_mm)
     rows, cols = plane.data.shape[0] * rows_mm / unit, plane.data.shape[1] * cols_mm / unit
-    scale = max(1.0, MIN_TILE / max(rows, cols))
+    scale = max(1.0, tile / max(rows, cols))
     return max(1, round(rows * scale)), max(1, round(cols * scale))
 
 
