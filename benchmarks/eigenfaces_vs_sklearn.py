@@ -14,7 +14,7 @@ from sklearn.decomposition import PCA
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import median_time  # noqa: E402
 
-from mlkit.eigenfaces import components, prepare, recognize, train  # noqa: E402
+from mlkit.faces import components, prepare, recognize, train  # noqa: E402
 
 
 def training_time():

@@ -13,7 +13,8 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
 from conftest import measured, run_mlkit
-from mlkit.eigenfaces import components, face_distance, load_model, prepare, recognize, reconstruct, train
+from mlkit.faces import (components, detect_files, face_distance, load_model, prepare, recognize, recognize_files, reconstruct,
+                         save_model, train, train_files)
 from mlkit.errors import MlkitError
 from mlkit.io import Image, write_image
 
@@ -160,7 +161,7 @@ class Boom:
 
 def test_pickled_model_is_refused_without_running_it(tmp_path):
     path = tmp_path / "evil.npz"
-    train(prepare(LFW[:20], (25, 25)), ["a"] * 20, (25, 25)).save(str(path))
+    save_model(train(prepare(LFW[:20], (25, 25)), ["a"] * 20, (25, 25)), str(path))
     with np.load(path) as npz:
         fields = dict(npz)
     fields["labels"] = np.array([Boom()] * 20, dtype=object)  # unpickling this would run a shell command
@@ -178,7 +179,7 @@ def test_malformed_models(tmp_path, case):
         np.savez(path, mean=np.zeros(4))
     elif case == "shapes":
         X = prepare(LFW[:20], (25, 25))
-        train(X, ["a"] * 20, (25, 25)).save(str(path))
+        save_model(train(X, ["a"] * 20, (25, 25)), str(path))
         with np.load(path) as npz:
             fields = dict(npz)
         fields["eigenfaces"] = fields["eigenfaces"][:, :10]
@@ -215,7 +216,7 @@ def test_reconstruct_and_show(tmp_path, lfw_dirs):
 
 
 def saved_model(path, n=20):
-    train(prepare(LFW[:n], (25, 25)), [f"p{i % 4}" for i in range(n)], (25, 25)).save(str(path))
+    save_model(train(prepare(LFW[:n], (25, 25)), [f"p{i % 4}" for i in range(n)], (25, 25)), str(path))
     with np.load(path) as npz:
         return dict(npz)
 
@@ -403,3 +404,43 @@ def test_unreadable_model_files_are_one_line(tmp_path, case):
         (tmp_path / "bad.npz").write_bytes(data[:middle] + bytes(b ^ 0x5A for b in data[middle : middle + 64]) + data[middle + 64 :])
     line = one_error(run_mlkit("eigenfaces", "show", "bad.npz", "-o", "m.png", cwd=tmp_path))
     assert line.startswith("mlkit eigenfaces show: error: bad.npz: ") and not (tmp_path / "m.png").exists()
+
+
+# --- issue 10: the library and the CLI give the same result for the same parameters ---------------
+
+
+@pytest.mark.parametrize("sub", ["recognize", "detect"])
+def test_library_on_a_probe_set_equals_the_cli_json(probes, sub):
+    files = [str(probes / n) for n in ("good40.png", "nan.npy", "good41.png")]
+    calls = {"recognize": recognize_files, "detect": detect_files}
+    result = calls[sub](load_model(str(probes / "m.npz")), files, threshold=0.5)
+    proc = run_mlkit("eigenfaces", sub, "m.npz", *files, "--threshold", "0.5", "--format", "json", cwd=probes)
+    assert json.loads(proc.stdout) == result.rows and [r["name"] for r in result.rows] == ["good40", "good41"]
+    assert proc.returncode == 1 and len(result.failures) == 1 and result.inputs == 3
+    assert f"error: {result.failures[0]}" in proc.stderr.decode()
+
+
+def test_library_training_equals_the_cli(lfw_dirs, tmp_path):
+    faces = [str(lfw_dirs / "faces" / f"faces{i:03d}.png") for i in range(30)]
+    run_mlkit("eigenfaces", "train", *faces, "-o", tmp_path / "cli.npz", "--size", "20x25", "-k", "12", check=True)
+    ours = train_files(faces, str(tmp_path / "lib.npz"), size=(25, 20), k=12)
+    cli, saved = load_model(str(tmp_path / "cli.npz")), load_model(str(tmp_path / "lib.npz"))
+    assert cli.size == ours.size == (25, 20) and cli.k == ours.k == 12
+    for field in ("mean", "eigenfaces", "eigenvalues", "weights", "labels"):
+        np.testing.assert_array_equal(getattr(cli, field), getattr(ours, field))
+        np.testing.assert_array_equal(getattr(saved, field), getattr(ours, field))
+    assert (cli.detect_k, cli.face_threshold, cli.class_threshold) == (ours.detect_k, ours.face_threshold, ours.class_threshold)
+
+
+def test_two_rules_for_k_are_a_usage_error_in_the_library_too(probes):
+    from mlkit.errors import UsageError
+
+    with pytest.raises(UsageError):
+        train(prepare(LFW[:12], (25, 25)), ["a"] * 12, (25, 25), k=3, variance=0.9)
+    proc = run_mlkit("eigenfaces", "train", "good40.png", "good41.png", "-o", "x.npz", "-k", "3", "--variance", "0.9", cwd=probes)
+    assert proc.returncode == 2 and b"give one of -k" in proc.stderr and not (probes / "x.npz").exists()
+
+
+def test_size_takes_width_by_height(probes):
+    proc = run_mlkit("eigenfaces", "train", "good40.png", "good41.png", "-o", "x.npz", "--size", "25by20", cwd=probes)
+    assert proc.returncode == 2 and b"--size" in proc.stderr and not (probes / "x.npz").exists()

@@ -5,7 +5,7 @@ normalised (zero mean, unit variance each). The mean face is subtracted; the
 eigenvectors of the covariance come from the small N x N matrix A A^T when
 pixels outnumber images (the snapshot trick): eigenfaces = A^T v, normalised.
 
-    from mlkit.eigenfaces import train, project
+    from mlkit.faces import train, project
     model = train(vectors, labels, size=(25, 25), variance=0.95)
     weights, face_distance = project(model, vectors)
 
@@ -18,30 +18,19 @@ because further eigenfaces reconstruct non-faces as well.
 Deciding by the mean distance to all training faces misclassifies training
 faces themselves, so both decisions use the nearest class and the distance
 from face space.
+
+The math only: arrays in, arrays out; files are formats.py's, batches steps.py's.
 """
 
 import dataclasses
-import zipfile
-import zlib
 
 import numpy as np
 
-from mlkit.errors import MlkitError
+from mlkit.errors import MlkitError, UsageError
 
-# model member -> (dtype kinds it may have, number of dimensions)
-FIELDS = {
-    "mean": ("fiu", 1),
-    "eigenfaces": ("fiu", 2),
-    "eigenvalues": ("fiu", 1),
-    "weights": ("fiu", 2),
-    "labels": ("US", 1),
-    "size": ("iu", 1),
-    "normalize": ("biu", 0),
-    "detect_k": ("iu", 0),
-    "face_threshold": ("fiu", 0),
-    "class_threshold": ("fiu", 0),
-}
-RETRAIN = "retrain it with mlkit eigenfaces train"
+# The held-out split behind the default thresholds is fixed, so a model is a function of its
+# training images alone: the same images always give the same model file.
+SPLIT_SEED = 0
 
 
 @dataclasses.dataclass
@@ -61,125 +50,10 @@ class Model:
     def k(self):
         return len(self.eigenfaces)
 
-    def save(self, path):
-        from mlkit.io.write import atomic_write
-
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        fields["labels"] = np.asarray(self.labels, dtype=str)
-        fields["size"] = np.asarray(self.size, dtype=np.int64)
-        with atomic_write(path) as out:
-            np.savez(out, **fields)
-
-
-def load_model(path):
-    """Load a model .npz, checked field by field; never unpickles. Each member's .npy
-    header (dtype, shape) is checked, and its size held against the memory limit,
-    before its data is read."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            missing = [key for key in FIELDS if key + ".npy" not in archive.namelist()]
-            if missing:
-                raise MlkitError(f"not an eigenfaces model: it lacks {', '.join(missing)}", RETRAIN)
-            fields = {key: _read_member(archive, key) for key in FIELDS}
-        model = _model_from(fields)
-        _check_model(model)
-    except MlkitError as exc:
-        raise type(exc)(f"{path}: {exc.message}", exc.hint) from None
-    except (OSError, EOFError, ValueError, RuntimeError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error) as exc:
-        # a corrupt archive or member; RuntimeError: an encrypted one, NotImplementedError: unknown compression
-        raise MlkitError(f"{path}: cannot read the model ({_reason(exc)})", "is it a model saved by mlkit eigenfaces train?") from None
-    return model
-
-
-def _reason(exc):
-    text = str(exc).splitlines()[0] if str(exc) else "truncated or corrupt"
-    return exc.strerror if isinstance(exc, OSError) and exc.strerror else text
-
-
-def _read_member(archive, key):
-    """One array, its header checked before any of its data is read."""
-    import math
-
-    from numpy.lib import format as npy
-
-    from mlkit.io import limits
-
-    with archive.open(key + ".npy") as f:
-        shape, dtype = _member_header(f, key)
-        kinds, ndim = FIELDS[key]
-        if dtype.hasobject:
-            raise MlkitError(f"not a valid eigenfaces model: {key} holds Python objects", "models hold plain arrays only")
-        if dtype.kind not in kinds or len(shape) != ndim:
-            raise MlkitError(f"not a valid eigenfaces model: {key} is a {len(shape)}-D {dtype.name} array", RETRAIN)
-        limits.check(math.prod(shape) * dtype.itemsize, f"model member {key} ({'x'.join(map(str, shape)) or 'scalar'} {dtype.name})")
-    with archive.open(key + ".npy") as f:
-        return npy.read_array(f, allow_pickle=False)
-
-
-def _member_header(f, key):
-    from numpy.lib import format as npy
-
-    try:
-        version = npy.read_magic(f)
-        read = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
-        if read is None:
-            raise ValueError(f"unknown .npy version {version}")
-        shape, _, dtype = read(f)
-    except Exception as exc:  # numpy raises ValueError, SyntaxError, TokenError... for a corrupt header
-        raise MlkitError(f"not a valid eigenfaces model: the header of {key} is corrupt ({_reason(exc)})", RETRAIN) from None
-    return shape, dtype
-
-
-def _model_from(fields):
-    return Model(
-        mean=fields["mean"].astype(np.float64),
-        eigenfaces=fields["eigenfaces"].astype(np.float64),
-        eigenvalues=fields["eigenvalues"].astype(np.float64),
-        weights=fields["weights"].astype(np.float64),
-        labels=fields["labels"].astype(str),
-        size=tuple(int(v) for v in fields["size"]),
-        normalize=bool(fields["normalize"]),
-        detect_k=int(fields["detect_k"]),
-        face_threshold=float(fields["face_threshold"]),
-        class_threshold=float(fields["class_threshold"]),
-    )
-
-
-def _check_model(m):
-    """Shapes consistent with each other, values finite, thresholds numbers >= 0."""
-    problem = _shape_problem(m) or _value_problem(m)
-    if problem:
-        raise MlkitError(f"not a valid eigenfaces model: {problem}", RETRAIN)
-
-
-def _shape_problem(m):
-    if len(m.size) != 2 or min(m.size) < 1:
-        return f"size {list(m.size)} is not a height and a width"
-    pixels = m.size[0] * m.size[1]
-    if m.mean.shape != (pixels,):
-        return f"the mean face has {m.mean.size} pixels, the size {m.size[0]}x{m.size[1]} has {pixels}"
-    if m.k < 1 or m.eigenfaces.shape[1] != pixels:
-        return f"eigenfaces is {m.eigenfaces.shape[0]}x{m.eigenfaces.shape[1]}, expected k x {pixels} with k >= 1"
-    if len(m.eigenvalues) < m.k:
-        return f"{len(m.eigenvalues)} eigenvalues for {m.k} eigenfaces"
-    if len(m.labels) < 1 or m.weights.shape != (len(m.labels), m.k):
-        return f"weights is {m.weights.shape[0]}x{m.weights.shape[1]}, expected {len(m.labels)} labels x {m.k} eigenfaces"
-    if not 1 <= m.detect_k <= m.k:
-        return f"detect_k is {m.detect_k}, expected 1 to {m.k}"
-    return None
-
-
-def _value_problem(m):
-    for name in ("mean", "eigenfaces", "weights", "eigenvalues"):
-        if not np.isfinite(getattr(m, name)).all():
-            return f"{name} holds NaN or infinite values"
-    if not (m.eigenvalues > 0).all():
-        return "eigenvalues must be positive"
-    for name in ("face_threshold", "class_threshold"):
-        value = getattr(m, name)
-        if not value >= 0:  # NaN fails too; +inf (no limit) is what train gives small sets
-            return f"{name} is {value}: a threshold is a number >= 0"
-    return None
+    @property
+    def explained(self):
+        """Share of the training variance the kept eigenfaces explain."""
+        return float(self.eigenvalues[: self.k].sum() / self.eigenvalues.sum())
 
 
 def prepare(gray_images, size, normalize=True):
@@ -187,16 +61,16 @@ def prepare(gray_images, size, normalize=True):
     import cv2
 
     height, width = size
-    rows = []
-    for image in gray_images:
-        resized = cv2.resize(np.asarray(image, np.float64), (width, height), interpolation=cv2.INTER_AREA)
-        rows.append(resized.ravel())
-    X = np.vstack(rows)
-    if normalize:
-        X = X - X.mean(axis=1, keepdims=True)
-        std = X.std(axis=1, keepdims=True)
-        X = X / np.where(std > 0, std, 1)
-    return X
+    rows = [cv2.resize(np.asarray(image, np.float64), (width, height), interpolation=cv2.INTER_AREA).ravel() for image in gray_images]
+    X = np.vstack(rows) if rows else np.empty((0, height * width))
+    return _normalized(X) if normalize else X
+
+
+def _normalized(X):
+    """Each row at zero mean and unit variance (a constant row stays at zero)."""
+    X = X - X.mean(axis=1, keepdims=True)
+    std = X.std(axis=1, keepdims=True)
+    return X / np.where(std > 0, std, 1)
 
 
 def components(X):
@@ -226,7 +100,8 @@ def components(X):
 
 
 def choose_k(eigenvalues, k=None, variance=None, min_eigenvalue=None):
-    """How many eigenfaces to keep: a fixed k, a cumulative variance, or an eigenvalue floor."""
+    """How many eigenfaces to keep: a fixed k, a cumulative variance, or an eigenvalue floor
+    (the first given; none means 95% of the variance)."""
     if k is not None:
         return max(1, min(k, len(eigenvalues)))
     if min_eigenvalue is not None:
@@ -235,8 +110,15 @@ def choose_k(eigenvalues, k=None, variance=None, min_eigenvalue=None):
     return int(min(np.searchsorted(share, variance if variance is not None else 0.95) + 1, len(eigenvalues)))
 
 
+def check_k_rule(k=None, variance=None, min_eigenvalue=None):
+    """One way of choosing k at most: a usage error otherwise."""
+    if sum(v is not None for v in (k, variance, min_eigenvalue)) > 1:
+        raise UsageError("give one of -k, --variance and --min-eigenvalue")
+
+
 def train(X, labels, size, normalize=True, k=None, variance=None, min_eigenvalue=None, detect_variance=0.4, detect_k=None):
     """A Model from prepared rows X (N, P). Thresholds come from held-out training images."""
+    check_k_rule(k, variance, min_eigenvalue)
     mean, faces, values = components(X)
     keep = choose_k(values, k, variance, min_eigenvalue)
     detect = min(keep, detect_k or choose_k(values, variance=detect_variance))
@@ -246,7 +128,7 @@ def train(X, labels, size, normalize=True, k=None, variance=None, min_eigenvalue
     return model
 
 
-def _default_thresholds(X, keep, detect, seed=0):
+def _default_thresholds(X, keep, detect):
     """Face distance and class distance that 95% of unseen faces stay under.
 
     A model's own training faces lie closer to face space than new faces will,
@@ -255,7 +137,7 @@ def _default_thresholds(X, keep, detect, seed=0):
     n = len(X)
     if n < 10:
         return np.inf, np.inf
-    order = np.random.default_rng(seed).permutation(n)
+    order = np.random.default_rng(SPLIT_SEED).permutation(n)
     test, fit = order[: max(2, n // 5)], order[max(2, n // 5) :]
     mean, faces, _ = components(X[fit])
     faces = faces[: min(keep, len(faces))]
@@ -289,14 +171,27 @@ def reconstruct(model, X, k=None):
     return model.mean + ((X - model.mean) @ faces.T) @ faces
 
 
-def recognize(model, X):
-    """Per row: (label, distance to the nearest training image, face distance, unknown)."""
+def reconstruct_image(model, plane, k=None):
+    """One gray image at the model's size and its reconstruction, both (H, W) in the image's
+    own intensity scale (a normalising model's contrast is undone)."""
+    original = prepare([plane], model.size, normalize=False)[0]
+    row = _normalized(original[None]) if model.normalize else original[None]
+    recon = reconstruct(model, row, k)[0]
+    if model.normalize:
+        recon = recon * original.std() + original.mean()
+    return original.reshape(model.size), recon.reshape(model.size)
+
+
+def recognize(model, X, face_threshold=None):
+    """Per row: (label, distance to the nearest training image, face distance, unknown).
+    `face_threshold` replaces the model's for this call."""
     weights, _ = project(model, X)
     distance = face_distance(model, X)
     dist = np.sqrt(((weights[:, None, :] - model.weights[None]) ** 2).sum(-1))
     nearest = dist.argmin(axis=1)
     best = dist[np.arange(len(X)), nearest]
-    unknown = (distance > model.face_threshold) | (best > model.class_threshold)
+    limit = model.face_threshold if face_threshold is None else face_threshold
+    unknown = (distance > limit) | (best > model.class_threshold)
     return model.labels[nearest], best, distance, unknown
 
 
