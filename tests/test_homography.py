@@ -126,7 +126,7 @@ def test_cli_estimate_formats_and_points_csv(tmp_path):
     csv_path.write_text("src_x,src_y,dst_x,dst_y\n" + "".join(f"{a},{b},{c},{d}\n" for (a, b), (c, d) in zip(src, dst)))
     out = json.loads(run_mlkit("homography", "estimate", "--points", csv_path).stdout)
     np.testing.assert_allclose(out["H"], H_TRUE, atol=1e-8)
-    assert set(out) == {"H", "inliers", "rmse_px"} and all(out["inliers"])
+    assert set(out) == {"H", "inliers", "rmse_px", "seed"} and all(out["inliers"])  # issue 10: the seed drawn
     txt = run_mlkit("homography", "estimate", "--points", "-", "--format", "txt", stdin=csv_path.read_bytes()).stdout.decode()
     np.testing.assert_allclose(np.loadtxt(txt.splitlines()), H_TRUE, atol=1e-8)
     assert run_mlkit("homography", "estimate", "--points", csv_path, "-o", tmp_path / "H.npy").returncode == 0
@@ -303,3 +303,64 @@ def test_fit_across_the_horizon_is_refused_and_a_horizon_in_view_is_quiet(tmp_pa
     ours = read_image(str(tmp_path / "w.png")).data
     theirs = cv2.warpPerspective(skimage.data.camera(), H, (300, 300))
     assert (np.abs(ours.astype(int) - theirs) > 1).mean() < 0.01
+
+
+# --- issue 10: cv2.warpPerspective itself, --interp and --seed as in every command -----------------
+
+
+def test_library_warp_is_opencv_exactly_for_uint8_rgb():
+    photo = skimage.data.astronaut()
+    for order in ("linear", 1):
+        np.testing.assert_array_equal(warp(photo, H_TRUE, (600, 500), order), cv2.warpPerspective(photo, H_TRUE, (600, 500)))
+
+
+def test_more_than_four_channels_and_volumes_equal_opencv_plane_by_plane():
+    rng = np.random.default_rng(0)
+    for channels in (2, 5, 6, 7):
+        data = (rng.random((120, 90, channels)) * 1000).astype(np.float32)
+        out = warp(data, H_TRUE, (100, 80), "cubic")
+        planes = [cv2.warpPerspective(np.ascontiguousarray(data[..., k]), H_TRUE, (100, 80), flags=cv2.INTER_CUBIC) for k in range(channels)]
+        np.testing.assert_array_equal(out, np.stack(planes, axis=-1))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int32", "uint32", "int64", "float64"])
+def test_library_nearest_warp_keeps_only_the_labels(dtype):
+    labels = np.array([1, 2, 3, 100], dtype) if dtype in ("uint8", "int8") else np.array([1, 2, 2**31 - 7, 123456789], dtype)
+    seg = labels[np.random.default_rng(1).integers(0, 4, (64, 48)).repeat(4, 0).repeat(4, 1)]
+    out = warp(seg, H_TRUE, (230, 250), "nearest")
+    assert out.dtype == seg.dtype and set(np.unique(out)) <= set(labels) | {0}
+    assert set(np.unique(out)) >= set(labels)  # nothing lost either: each label covers many pixels
+
+
+def test_cli_interp_nearest_keeps_only_the_labels(tmp_path):
+    seg = np.random.default_rng(2).choice(np.array([3, 50, 201], np.uint8), (60, 80)).repeat(3, 0).repeat(3, 1)
+    write_image(Image(data=seg), str(tmp_path / "seg.png"))
+    (tmp_path / "H.json").write_text(json.dumps({"H": H_TRUE.tolist()}))
+    proc = run_mlkit("homography", "warp", tmp_path / "seg.png", "--matrix", tmp_path / "H.json", "--size", "300x250", "--interp", "nearest", "-o", tmp_path / "w.png")
+    assert proc.returncode == 0, proc.stderr
+    out = read_image(str(tmp_path / "w.png")).data
+    assert set(np.unique(out)) == {0, 3, 50, 201}
+    np.testing.assert_array_equal(out, cv2.warpPerspective(seg, H_TRUE, (300, 250), flags=cv2.INTER_NEAREST))
+
+
+def test_cli_warp_equals_the_library_call(tmp_path, camera_png):
+    (tmp_path / "H.json").write_text(json.dumps({"H": H_TRUE.tolist()}))
+    proc = run_mlkit("homography", "warp", camera_png, "--matrix", tmp_path / "H.json", "--size", "300x250", "--interp", "cubic", "-o", tmp_path / "w.nii")
+    assert proc.returncode == 0, proc.stderr
+    out = read_image(str(tmp_path / "w.nii"))
+    np.testing.assert_array_equal(out.data, warp(read_image(camera_png).data, H_TRUE, (300, 250), order=3))
+    assert out.history[-1]["params"]["order"] == 3 and out.history[-1]["seed"] is None  # no random samples
+    assert run_mlkit("homography", "warp", camera_png, "--matrix", tmp_path / "H.json", "--size", "9x9", "--order", "2").returncode == 2
+
+
+def test_a_drawn_seed_is_recorded_and_repeats_the_run(tmp_path, camera_png):
+    src, dst, _ = pairs(60, 5, noise=0.5, outliers=0.3)
+    text = {"--src": " ".join(f"{x},{y}" for x, y in src), "--dst": " ".join(f"{x},{y}" for x, y in dst)}
+    args = ["homography", "estimate", *(v for kv in text.items() for v in kv)]
+    first = json.loads(run_mlkit(*args).stdout)
+    again = json.loads(run_mlkit(*args, "--seed", first["seed"]).stdout)
+    assert isinstance(first["seed"], int) and again == first
+    assert first == estimate(src, dst, seed=first["seed"]).as_dict()
+    proc = run_mlkit("homography", "warp", camera_png, *list(args[2:]), "--size", "20x20", "-o", tmp_path / "w.nii")
+    assert proc.returncode == 0, proc.stderr
+    assert isinstance(read_image(str(tmp_path / "w.nii")).history[-1]["seed"], int)

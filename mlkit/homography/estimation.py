@@ -1,4 +1,5 @@
-"""Planar homographies: estimate from point pairs (DLT, RANSAC, LMedS), warp, match.
+"""Estimating a planar homography from point pairs: normalised DLT, RANSAC or LMedS, then
+Levenberg-Marquardt on the reprojection error.
 
 A homography H (3x3, 8 degrees of freedom, H[2,2] = 1) maps source pixel
 coordinates to destination ones (x right, y down). Each pair gives two rows of
@@ -8,18 +9,12 @@ SVD itself when the rank is in doubt), then refined by Levenberg-Marquardt on
 the reprojection error (as cv2.findHomography does). RANSAC scores batches of
 minimal 4-pair hypotheses at once (each an 8x8 solve with h33 = 1) and refits
 on all inliers at the end.
-
-    from mlkit.homography import estimate, warp
-    result = estimate(src, dst, robust="ransac")
-    out = warp(image, result.H, (300, 200))
 """
 
 import dataclasses
-import os
 
 import numpy as np
 
-from mlkit.dtypes import to_dtype
 from mlkit.errors import MlkitError
 
 BATCH = 256  # most RANSAC hypotheses scored at once
@@ -31,9 +26,10 @@ class Result:
     H: np.ndarray
     inliers: np.ndarray  # bool, one per pair
     rmse_px: float  # over the inliers
+    seed: "int | None" = None  # of the random samples; None when there were none
 
     def as_dict(self):
-        return {"H": self.H.tolist(), "inliers": self.inliers.tolist(), "rmse_px": self.rmse_px}
+        return {"H": self.H.tolist(), "inliers": self.inliers.tolist(), "rmse_px": self.rmse_px, "seed": self.seed}
 
 
 def check_pairs(src, dst):
@@ -256,7 +252,7 @@ def estimate(src, dst, robust=None, threshold=3.0, max_iters=2000, confidence=0.
     norms = hartley(src), hartley(dst)
     if robust == "none" or len(src) == 4:
         H = refine(dlt(src, dst), src, dst)
-        inliers = np.ones(len(src), bool)
+        inliers, seed = np.ones(len(src), bool), None
     elif robust == "ransac":
         def score(sq):
             inl = sq < threshold**2
@@ -274,7 +270,7 @@ def estimate(src, dst, robust=None, threshold=3.0, max_iters=2000, confidence=0.
     else:
         raise MlkitError(f"unknown robust method {robust!r}", "use none, ransac or lmeds")
     err = errors(H, src, dst)[inliers]
-    return Result(H=H / H[2, 2], inliers=inliers, rmse_px=float(np.sqrt((err**2).mean())))
+    return Result(H=H / H[2, 2], inliers=inliers, rmse_px=float(np.sqrt((err**2).mean())), seed=seed)
 
 
 def _refit(H, src, dst, norms, is_inlier):
@@ -285,166 +281,3 @@ def _refit(H, src, dst, norms, is_inlier):
     refit = refine(H, src[inliers], dst[inliers], norms=norms)  # the best sample's H is close: LM from there
     final = is_inlier(errors(refit, src, dst))
     return (refit, final) if final.sum() >= 4 else (H, inliers)
-
-
-# --- warping ------------------------------------------------------------------------------------
-
-INTERP = {"nearest": 0, "linear": 1, "cubic": 2}  # cv2.INTER_NEAREST, INTER_LINEAR, INTER_CUBIC
-MAP_PIXELS = 1 << 22  # coordinate-map pixels per chunk (32 MiB of maps), buffers reused across chunks
-
-
-def canvas(H, image_shape, size=None, fit=False, dst_points=None):
-    """(H moved onto the canvas, (width, height)).
-
-    size: (w, h) with the canvas at the origin; fit: big enough for the whole
-    warped image; otherwise the bounding box of the destination points.
-    """
-    if size is not None:
-        return H, tuple(int(v) for v in size)
-    if fit:
-        h, w = image_shape[:2]
-        corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
-        _check_bounded(H, corners)
-        box = project(H, corners)
-    elif dst_points is not None:
-        box = np.asarray(dst_points, float)
-    else:
-        raise MlkitError("no canvas: give --size WxH or --fit (a matrix carries no destination points)")
-    low = np.floor(box.min(axis=0))
-    high = np.ceil(box.max(axis=0))
-    width, height = (high - low + 1).astype(int)
-    if width * height > 400_000_000:
-        raise MlkitError(f"the canvas would be {width}x{height} pixels", "give --size, or check H")
-    shift = np.array([[1, 0, -low[0]], [0, 1, -low[1]], [0, 0, 1.0]])
-    return shift @ H, (int(width), int(height))
-
-
-def _check_bounded(H, corners):
-    """The image's corners (so, w being linear, all of it) on one side of the horizon."""
-    w = corners @ H[2, :2] + H[2, 2]
-    if not (np.all(w > 1e-12 * np.abs(w).max()) or np.all(w < -1e-12 * np.abs(w).max())):
-        raise MlkitError(
-            "H sends part of the image to infinity (across the horizon line): no finite canvas holds it", "give --size WxH, or check H"
-        )
-
-
-def warp(image, H, size, interp="linear", border="constant"):
-    """Inverse mapping: each output pixel takes the source value at H^-1 (x, y).
-
-    `image` is H x W (x C). OpenCV remaps 4 channels at a time; more (the slices
-    of a volume, say) share the same coordinate maps.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    import cv2
-
-    width, height = size
-    flags = INTERP[interp]
-    mode = cv2.BORDER_CONSTANT if border == "constant" else cv2.BORDER_REPLICATE
-    work = image if image.dtype in (np.uint8, np.uint16, np.int16, np.float32, np.float64) else image.astype(np.float32)
-    out = np.empty((height, width) + work.shape[2:], work.dtype)
-    if work.ndim == 3 and work.shape[2] > 4:
-        groups = [(slice(c, c + 4), np.ascontiguousarray(work[..., c : c + 4])) for c in range(0, work.shape[2], 4)]
-    else:
-        groups = [(Ellipsis, work)]
-    inverse = np.linalg.inv(H).astype(np.float32)
-    chunk = max(64, MAP_PIXELS // width)
-    buffers = np.empty((2, min(chunk, height), width), np.float32)  # reused by every chunk
-    pool = ThreadPoolExecutor(min(2, os.cpu_count() or 1))
-    for top in range(0, height, chunk):
-        rows = min(chunk, height - top)
-        map_x, map_y = buffers[0, :rows], buffers[1, :rows]
-        _source_coordinates(inverse, width, top, rows, map_x, map_y, pool)
-        for channels, source in groups:
-            if channels is Ellipsis:  # straight into the output, no copy
-                cv2.remap(source, map_x, map_y, flags, dst=out[top : top + rows], borderMode=mode, borderValue=0)
-                continue
-            moved = cv2.remap(source, map_x, map_y, flags, borderMode=mode, borderValue=0)
-            out[top : top + rows, :, channels] = moved.reshape(out[top : top + rows, :, channels].shape)
-    pool.shutdown()
-    return out if out.dtype == image.dtype else to_dtype(out, image.dtype)
-
-
-def _source_coordinates(inverse, width, top, rows, map_x, map_y, pool):
-    """H^-1 applied to the pixel grid of `rows` rows from `top`, into the float32 x and
-    y maps that cv2.remap takes. Two threads over row bands, 32 rows at a time so the
-    temporaries stay in cache (numpy releases the GIL); computed naively the maps
-    cost as much as the interpolation itself."""
-    xs = np.arange(width, dtype=np.float32)
-    across = [inverse[r, 0] * xs for r in range(3)]
-
-    def band(bounds):
-        first, last = bounds
-        scale = np.empty((32, width), np.float32)  # reused: no fresh pages per block
-        with np.errstate(divide="ignore", invalid="ignore"):  # pixels on the horizon map nowhere, as in OpenCV
-            for start in range(first, last, 32):
-                stop = min(start + 32, last)
-                n = stop - start
-                ys = np.arange(top + start, top + stop, dtype=np.float32)[:, None]
-                np.add(across[2], inverse[2, 1] * ys + inverse[2, 2], out=scale[:n])
-                np.reciprocal(scale[:n], out=scale[:n])
-                for axis, out in ((0, map_x), (1, map_y)):
-                    np.add(across[axis], inverse[axis, 1] * ys + inverse[axis, 2], out=out[start:stop])
-                    out[start:stop] *= scale[:n]
-
-    edges = np.linspace(0, rows, pool._max_workers + 1).astype(int)
-    list(pool.map(band, zip(edges[:-1], edges[1:])))
-
-
-def warp_image(img, H, size, interp="linear", border="constant"):
-    """An Image warped plane by plane (3D volumes: every slice along the last axis, same H)."""
-    data = img.data
-    if img.channels or data.ndim == 2:
-        return img.replace(data=warp(data, H, size, interp, border))
-    planes = data.reshape(data.shape[:2] + (-1,))
-    out = np.stack([warp(planes[..., k], H, size, interp, border) for k in range(planes.shape[2])], axis=-1)
-    return img.replace(data=out.reshape(out.shape[:2] + data.shape[2:]))
-
-
-# --- matching -----------------------------------------------------------------------------------
-
-
-FEATURES = ("orb", "sift")  # both in OpenCV's main module; AKAZE is gone from OpenCV 5
-
-
-def match(gray1, gray2, features="orb", ratio=0.75, max_features=5000):
-    """Point pairs found automatically: ORB or SIFT features, Lowe's ratio test."""
-    import cv2
-
-    detector, norm = _detector(cv2, features, max_features)
-    k1, d1 = detector.detectAndCompute(_as_uint8(gray1), None)
-    k2, d2 = detector.detectAndCompute(_as_uint8(gray2), None)
-    if d1 is None or d2 is None or len(k1) < 4 or len(k2) < 4:
-        raise MlkitError("too few features found to match", "use textured images, or give the points")
-    pairs = cv2.BFMatcher(norm).knnMatch(d1, d2, k=2)
-    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < ratio * m[1].distance]
-    if len(good) < 4:
-        raise MlkitError(f"only {len(good)} matches pass the ratio test", "raise --ratio or use other images")
-    src = np.array([k1[m.queryIdx].pt for m in good])
-    dst = np.array([k2[m.trainIdx].pt for m in good])
-    return src, dst, (k1, k2, good)
-
-
-def _detector(cv2, features, max_features):
-    """The feature detector and the norm its descriptors are compared with."""
-    if features == "orb":
-        return cv2.ORB_create(nfeatures=max_features), cv2.NORM_HAMMING  # binary descriptors
-    if features == "sift":
-        return cv2.SIFT_create(nfeatures=max_features), cv2.NORM_L2
-    raise MlkitError(f"unknown features {features!r}", f"choose from {', '.join(FEATURES)}")
-
-
-def _as_uint8(gray):
-    if gray.dtype == np.uint8:
-        return gray
-    lo, hi = float(gray.min()), float(gray.max())
-    return np.zeros(gray.shape, np.uint8) if hi == lo else ((gray - lo) * (255 / (hi - lo))).astype(np.uint8)
-
-
-def draw_matches(image1, image2, found, inliers):
-    """Side by side with the inlier matches drawn (for --draw)."""
-    import cv2
-
-    k1, k2, good = found
-    kept = [m for m, ok in zip(good, inliers) if ok]
-    return cv2.drawMatches(_as_uint8(image1), k1, _as_uint8(image2), k2, kept, None, flags=2)

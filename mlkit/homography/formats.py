@@ -1,15 +1,17 @@
-"""Files around homographies: point-pair CSVs, matrix files, and the batch warp step."""
+"""The homography file formats: point-pair CSVs and 'x,y' lists, matrix files (.json, .txt,
+.npy; loaded without pickles, size-checked, validated), and --size's WxH."""
 
 import csv
 import io
 import json
+import os
 import sys
 import tokenize
 import warnings
 
 import numpy as np
 
-from mlkit.errors import MlkitError
+from mlkit.errors import MlkitError, UsageError
 
 HEADER = ["src_x", "src_y", "dst_x", "dst_y"]
 
@@ -76,8 +78,6 @@ def read_matrix(path):
 
 
 def _matrix_values(path):
-    import os
-
     if os.path.getsize(path) > MATRIX_FILE_BYTES:  # read nothing of a file that cannot be a 3x3 matrix
         raise ValueError(f"{os.path.getsize(path)} bytes is far too big for a 3x3 matrix")
     if path.endswith(".npy"):
@@ -93,11 +93,13 @@ def _matrix_values(path):
         return np.loadtxt(path, dtype=float, ndmin=2)
 
 
-def write_result(result, fmt, output, extra=None):
+def write_result(result, fmt=None, output=None, extra=None):
+    """H as a matrix file: JSON (one object: H, inliers, rmse_px, seed and `extra`; what
+    read_matrix reads back), text (3 lines of 3 numbers) or .npy; to `output`, or stdout."""
     fmt = fmt or _format_of(output)
     payload = {**result.as_dict(), **(extra or {})}
     if fmt == "json":
-        data = (json.dumps(payload) + "\n").encode()
+        data = (json.dumps(payload, allow_nan=False) + "\n").encode()
     elif fmt == "txt":
         data = "".join(" ".join(f"{v:.17g}" for v in row) + "\n" for row in result.H).encode()
     else:
@@ -127,57 +129,13 @@ def _format_of(output):
 
 
 def parse_size(text):
+    """'300x200' -> (300, 200); None stays None. A wrong value is a usage error."""
     if text is None:
         return None
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise MlkitError(f"--size takes WxH, e.g. 300x200, got {text!r}") from None
+        raise UsageError(f"--size takes WxH, e.g. 300x200, got {text!r}") from None
     if width < 1 or height < 1:
-        raise MlkitError(f"--size {text}: both sides must be positive")
+        raise UsageError(f"--size {text}: both sides must be positive")
     return width, height
-
-
-def warp_step(img, seedseq, H, size, fit, dst_points, interp, border, cmdline=None):
-    """Batch work function for `mlkit homography warp`."""
-    from mlkit import provenance
-    from mlkit.homography import canvas, warp_image
-
-    moved, out_size = canvas(H, img.data.shape, size, fit, dst_points)
-    out = warp_image(img, moved, out_size, interp, border)
-    params = {"H": moved.tolist(), "size": list(out_size), "interp": interp, "border": border}
-    return [out.with_entry(provenance.entry("homography warp", params, cmdline=cmdline))]
-
-
-def match_images(path1, path2, features, ratio, draw, estimate):
-    """Match two images, estimate H; optionally draw the inlier matches."""
-    from mlkit.homography import draw_matches, match
-    from mlkit.io import Image, write_image
-
-    gray1, gray2 = (_gray(_read(path), path) for path in (path1, path2))
-    src, dst, found = match(gray1, gray2, features, ratio)
-    result = estimate((src, dst))
-    if draw:
-        picture = draw_matches(gray1, gray2, found, result.inliers)
-        write_image(Image(data=picture[..., ::-1].copy(), channels=True, format="png"), draw)
-    return found, result
-
-
-def _read(path):
-    from mlkit.io import read_image
-
-    try:
-        return read_image(path)
-    except MlkitError as exc:
-        raise type(exc)(f"{path}: {exc.message}", exc.hint) from None
-
-
-def _gray(img, path):
-    from mlkit.io.image import to_gray
-
-    if img.spatial_ndim != 2:
-        raise MlkitError(f"{path}: match needs 2D images, got shape {'x'.join(map(str, img.data.shape))}")
-    gray = to_gray(img)
-    if not np.isfinite(gray).all():
-        raise MlkitError(f"{path}: the image holds NaN or infinite values", "replace them before matching")
-    return gray
