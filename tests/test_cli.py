@@ -1,6 +1,5 @@
 """The CLI contract: lazy --help, one-line errors, exit codes, no bytes to a terminal, quiet | head."""
 
-import json
 import os
 import pty
 import subprocess

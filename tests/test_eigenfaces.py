@@ -2,7 +2,6 @@
 
 import json
 import os
-import pickle
 import zipfile
 
 import cv2
@@ -242,7 +241,6 @@ def one_error(proc):
 
 def test_a_2mb_model_declaring_a_2gb_array_is_refused_at_once(tmp_path):
     import subprocess
-    import sys
 
     from numpy.lib import format as npy
 

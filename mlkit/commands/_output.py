@@ -57,6 +57,8 @@ def _cell(value):
 
 
 def _csv(rows):
+    if not rows:
+        return ""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     names = _columns(rows)
