@@ -156,8 +156,8 @@ def test_a_non_finite_loss_stops_loudly(sine):
         fit_mlp(X, y * 1e30, ["a", "b"], "y", (4,), "relu", "l2", 1e-4, Schedule(lr=1e30, epochs=5, optimizer="sgd"), "cpu")
 
 
-def test_the_gd_check_is_in_the_library():
-    from mlkit.regression import Table, fit_gd, fit_table  # noqa: F401  (the package re-exports them)
+def test_the_gd_check_is_in_the_library(tmp_path, invoke):
+    from mlkit.regression import Table, fit_gd, fit_table
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 2))
@@ -168,3 +168,29 @@ def test_the_gd_check_is_in_the_library():
     assert slow.exact["relative"] > 1e-3
     good = fit_gd(X, y, Schedule(lr=0.1, epochs=500), ["a", "b"], "y")
     assert good.warnings == [] and good.exact is None
+
+    path = tmp_path / "d.csv"  # the library call and the command give the same answer and warning
+    path.write_text("a,b,y\n" + "".join(f"{float(a)!r},{float(b)!r},{float(t)!r}\n" for (a, b), t in zip(X, y)))
+    fit = fit_table(Table(str(path)), "gd", lr=0.01, epochs=5)
+    result = invoke("regress", path, "--method", "gd", "--lr", "0.01", "--epochs", "5", "--format", "json")
+    [printed] = json.loads(result.stdout)
+    assert result.stderr.strip() == f"mlkit regress: warning: {fit.warnings[0]}"
+    assert list(printed["coefficients"].values()) == fit.coef.tolist() and printed["exact"]["intercept"] == fit.exact["intercept"]
+
+
+def test_keras_files_that_are_no_regress_model_are_refused(tmp_path):
+    from mlkit.deep.models import save_model as save_keras
+    from mlkit.deep.runtime import import_tf
+    from mlkit.regression.formats import keras_name, load_model
+
+    keras = import_tf()[1]
+    (tmp_path / "text.keras").write_text("not a model")
+    save_keras(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), str(tmp_path / "plain.keras"))
+    conv = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(1, 3), keras.layers.Flatten(), keras.layers.Dense(1)],
+                            name=keras_name(["a", "b"], "y"))
+    save_keras(conv, str(tmp_path / "conv.keras"))
+    for name, words in [("text", "not a Keras model file"), ("plain", "not an mlkit regress model"), ("conv", "a Conv2D layer")]:
+        path = str(tmp_path / f"{name}.keras")
+        with pytest.raises(MlkitError, match=words) as caught:
+            load_model(path)
+        assert caught.value.message.count(path) == 1

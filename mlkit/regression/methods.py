@@ -76,8 +76,8 @@ def _fit_arrays(method, X, y, table, seed, opts):
         ratio = 1.0 if method == "lasso" else opts["l1_ratio"]
         return linear.fit_elastic_net(X, y, opts["alpha"], ratio, table.x_cols, table.y_col, opts["standardize"])
     except MlkitError as exc:
-        if opts.get("checkpoint_dir") and exc.message.startswith(opts["checkpoint_dir"]):
-            raise  # about the checkpoint folder, which it names
+        if exc.message.startswith(("--", opts.get("checkpoint_dir") or "--")):
+            raise  # about an option (--device) or the checkpoint folder, which it names
         raise type(exc)(f"{table.name}: {exc.message}", exc.hint) from None
 
 
