@@ -9,8 +9,8 @@ from sklearn.linear_model import ElasticNet, Lasso, Ridge
 
 from conftest import run_mlkit
 from mlkit.errors import MlkitError
-from mlkit.regression import data as data_module
-from mlkit.regression.data import Table
+from mlkit.regression import formats as data_module
+from mlkit.regression.formats import Table
 from mlkit.regression.linear import Schedule, disagreement, fit_elastic_net, fit_exact, fit_gd, fit_ridge
 
 
@@ -27,6 +27,13 @@ def write_csv(path, X, y, names=None, sep=","):
     rows = [sep.join(names)] + [sep.join(f"{v:.17g}" for v in row) for row in np.column_stack([X, y])]
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+def one_result(stdout, **kwargs):
+    """The JSON report: a list with one object per fit (issue 10: the shape every command's JSON has)."""
+    results = json.loads(stdout, **kwargs)
+    assert isinstance(results, list) and len(results) == 1, results
+    return results[0]
 
 
 def test_exact_agrees_with_numpy_lstsq(tmp_path):
@@ -132,11 +139,11 @@ def test_cli_warns_when_gd_is_plausible_but_wrong(tmp_path):
     proc = run_mlkit("regress", path, "--method", "gd", "--lr", "0.01", "--epochs", "5", "--format", "json")
     assert proc.returncode == 0
     assert b"learning rate too low or too few epochs" in proc.stderr  # the loss was still falling (issue 9: not "too high")
-    result = json.loads(proc.stdout)
+    result = one_result(proc.stdout)
     assert result["converged"] is False and result["epochs_run"] == 5 and "final_loss" in result
     assert result["exact"]["relative_difference"] > 1e-3  # both answers are shown
     good = run_mlkit("regress", path, "--method", "gd", "--lr", "0.1", "--epochs", "500", "--format", "json")
-    assert good.stderr == b"" and "exact" not in json.loads(good.stdout)
+    assert good.stderr == b"" and "exact" not in one_result(good.stdout)
 
 
 def test_cli_diverging_gd_fails_loudly(tmp_path):
@@ -146,7 +153,7 @@ def test_cli_diverging_gd_fails_loudly(tmp_path):
 
 
 def test_mlp_l1_is_sparser_than_l2():
-    from mlkit.regression.mlp import fit_mlp
+    from mlkit.regression.train import fit_mlp
 
     rng = np.random.default_rng(0)
     x = rng.uniform(-2, 2, (200, 1))
@@ -164,17 +171,17 @@ def test_mlp_l1_is_sparser_than_l2():
 def test_cli_json_table_csv_and_stdin(tmp_path):
     X, y, _ = synthetic(n=100, p=2)
     path = write_csv(tmp_path / "d.csv", X, y, names=["size", "age", "price"])
-    result = json.loads(run_mlkit("regress", path, "--format", "json").stdout)
+    result = one_result(run_mlkit("regress", path, "--format", "json").stdout)
     assert {"method", "coefficients", "intercept", "r2", "rmse", "mae", "n", "std_err", "t", "p_value", "ci95"} <= set(result)
     assert list(result["coefficients"]) == ["size", "age"] and result["n"] == 100
-    picked = json.loads(run_mlkit("regress", path, "--x", "age", "--y", "price", "--format", "json").stdout)
+    picked = one_result(run_mlkit("regress", path, "--x", "age", "--y", "price", "--format", "json").stdout)
     assert list(picked["coefficients"]) == ["age"]
     table = run_mlkit("regress", path).stdout.decode()
     assert "intercept" in table and "std_err" in table
     csv_out = run_mlkit("regress", "-", "--format", "csv", stdin=path.read_bytes()).stdout.decode().splitlines()
     assert csv_out[0] == "term,coef,std_err,t,p_value,ci95_low,ci95_high" and len(csv_out) == 4
     tsv = write_csv(tmp_path / "d.tsv", X, y, names=["size", "age", "price"], sep="\t")
-    assert json.loads(run_mlkit("regress", tsv, "--format", "json").stdout)["coefficients"] == result["coefficients"]
+    assert one_result(run_mlkit("regress", tsv, "--format", "json").stdout)["coefficients"] == result["coefficients"]
 
 
 def test_cli_save_predict_and_plot(tmp_path):
@@ -221,7 +228,7 @@ def test_dropna_skips_bad_rows(tmp_path):
     path.write_text("a,b\n1,2\n2,\n3,4\nnan,1\n4,6\n")
     proc = run_mlkit("regress", path, "--dropna", "--format", "json")
     assert proc.returncode == 0 and b"skipped 2 rows" in proc.stderr
-    assert json.loads(proc.stdout)["n"] == 3
+    assert one_result(proc.stdout)["n"] == 3
 
 
 # --- issue 9 -------------------------------------------------------------------------------------------
@@ -266,7 +273,7 @@ def sine_csv(tmp_path):
 def test_mlp_defaults_fit_a_sine_quietly(sine_csv, tmp_path):
     proc = run_mlkit("regress", sine_csv, "--method", "mlp", "--format", "json", "--save", tmp_path / "m.json")
     assert proc.returncode == 0 and proc.stderr == b"", proc.stderr  # no TensorFlow or absl lines
-    result = json.loads(proc.stdout)
+    result = one_result(proc.stdout)
     assert result["r2"] > 0.98 and result["alpha"] == 1e-4  # the CLI used to pass --alpha 1.0: r2 = 0.0001
     out = run_mlkit("regress", tmp_path / "m.json", "--predict", sine_csv, check=True).stdout.decode().splitlines()[1:]
     x, pred = np.array([line.split(",") for line in out], float).T
@@ -276,7 +283,7 @@ def test_mlp_defaults_fit_a_sine_quietly(sine_csv, tmp_path):
 
 def test_penalised_methods_keep_their_default_alpha(tmp_path):
     X, y, _ = synthetic(n=100, p=2)
-    result = json.loads(run_mlkit("regress", write_csv(tmp_path / "d.csv", X, y), "--method", "ridge", "--format", "json").stdout)
+    result = one_result(run_mlkit("regress", write_csv(tmp_path / "d.csv", X, y), "--method", "ridge", "--format", "json").stdout)
     assert result["alpha"] == 1.0
     np.testing.assert_allclose(list(result["coefficients"].values()), Ridge(alpha=1.0).fit(X, y).coef_, atol=1e-8)
 
@@ -311,7 +318,7 @@ def test_json_results_are_valid_json(tmp_path):
     def refuse(token):
         raise AssertionError(f"{token} is not JSON")
 
-    result = json.loads(proc.stdout, parse_constant=refuse)
+    result = one_result(proc.stdout, parse_constant=refuse)
     assert proc.returncode == 0 and result["r2"] is None and result["intercept"] == pytest.approx(5)
 
 
@@ -385,14 +392,14 @@ def test_files_that_are_no_model_are_one_line(tmp_path, content):
 
 @pytest.mark.parametrize("method", ["ridge", "mlp"])
 def test_the_valid_models_load(tmp_path, method):
-    from mlkit.regression.report import load_model
+    from mlkit.regression.formats import load_model
 
     _saved(tmp_path, method)
     assert load_model(str(tmp_path / "m.json")).x_cols == ["a", "b"]
 
 
 def test_a_valid_mlp_model_predicts_by_hand(tmp_path):
-    from mlkit.regression.report import load_model
+    from mlkit.regression.formats import load_model
 
     model, _ = _saved(tmp_path, "mlp")
     X = np.array([[1.0, 2.0], [-3.0, 0.5]])

@@ -16,6 +16,8 @@ class Fit:
     intercept: float
     n: int
     details: dict = dataclasses.field(default_factory=dict)
+    exact: dict = None  # the exact least-squares answer beside this one, when it was checked or asked for
+    warnings: list = dataclasses.field(default_factory=list)
 
     def predict(self, X):
         return X @ self.coef + self.intercept
@@ -112,6 +114,7 @@ def lstsq(X, y):
 
 
 PATIENCE = 3  # epochs in a row of a rising loss, above the loss at zero weights: diverging
+AGREEMENT = 1e-3  # gradient descent further than this from the exact solution earns a warning
 
 
 @dataclasses.dataclass
@@ -131,6 +134,9 @@ def fit_gd(X, y, schedule, x_cols, y_col, standardize=False):
     Per mini-batch the gradient is -2/B sum (y - y_hat) x (and -2/B sum (y - y_hat)
     for the intercept). With batch size 1 and no shuffling this is the classic
     per-row loop in file order: w <- w - lr * (-2 * err * x_i).
+
+    The answer is checked against the exact one: further than 0.1% away, the fit carries
+    a warning (fit.warnings) and the exact answer (fit.exact).
     """
     Xs, scale = _standardized(X) if standardize else (X, None)
     n, p = Xs.shape
@@ -156,7 +162,35 @@ def fit_gd(X, y, schedule, x_cols, y_col, standardize=False):
     coef, intercept = _unscaled(w, b, scale)
     details = {"final_loss": losses[-1], "epochs_run": len(losses), "converged": converged, "loss_history": losses,
                "loss_trend": loss_trend(start, losses)}
-    return Fit("gd" if batch == n else "sgd", x_cols, y_col, coef, intercept, n, details)
+    fit = Fit("gd" if batch == n else "sgd", x_cols, y_col, coef, intercept, n, details)
+    check_against_exact(fit, X, y, schedule.optimizer)
+    return fit
+
+
+def check_against_exact(fit, X, y, optimizer="sgd"):
+    """Gradient descent can end plausible but wrong: when it is more than 0.1% from the exact
+    least-squares answer, add a warning that says why and the exact answer to `fit`."""
+    exact = compare_exact(fit, X, y)
+    if exact["relative"] > AGREEMENT:
+        fit.exact = exact
+        fit.warnings.append(f"{fit.method} ended {exact['relative']:.2%} away from the exact least-squares solution "
+                            f"({_cause(fit.details['loss_trend'], optimizer)}); both are shown")
+    return exact
+
+
+def compare_exact(fit, X, y):
+    """The exact least-squares answer and the relative distance of `fit` from it."""
+    relative, intercept, coef = disagreement(fit, X, y)
+    return {"coef": coef.tolist(), "intercept": intercept, "relative": relative}
+
+
+def _cause(trend, optimizer):
+    """Why descent ended off the mark, read from its loss curve."""
+    if trend == "falling":
+        return "the loss was still falling: learning rate too low or too few epochs"
+    if optimizer != "sgd":  # momentum and Adam overshoot and swing back by design
+        return "the loss still oscillates: more epochs, or a lower --lr"
+    return "the loss rose in the later epochs: learning rate too high"
 
 
 def _check_divergence(start, losses, lr):

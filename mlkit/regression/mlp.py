@@ -1,152 +1,63 @@
-"""A small multilayer perceptron (Keras) for regression, with L1 or L2 weight penalties.
+"""The regress MLP in plain numpy: its weights as lists, its predictions, its sparsity.
 
-On an over-sized network (1-10-10-10-1) an L1 penalty drives whole rows and
-columns of the weight matrices to zero: neurons get disconnected. L2 only
-shrinks. Inputs and target are standardised inside; predictions are not.
+On an over-sized network (1-10-10-10-1) an L1 penalty drives whole rows and columns of the
+weight matrices to zero: neurons get disconnected. L2 only shrinks. The Keras network lives in
+model.py and is trained in train.py; what is read back from it here needs no TensorFlow.
 """
 
-import os
+import dataclasses
 
 import numpy as np
 
 from mlkit.errors import MlkitError
 from mlkit.regression.linear import Fit
+from mlkit.regression.model import LEAKY_SLOPE
 
 ACTIVATIONS = ("relu", "leaky-relu", "prelu", "elu", "sigmoid", "tanh")
 SPARSE = 1e-3  # |w| below this counts as zero
-LEAKY_SLOPE = 0.01
+AFTER_DENSE = {"LeakyReLU": "leaky-relu", "PReLU": "prelu"}  # activations that are layers of their own
 
 
-def _import_keras():
-    """Import Keras (TensorFlow) without its start-up chatter on stderr (no-GPU notices
-    are printed by native code before any log level applies); --debug keeps it."""
-    from mlkit import ui
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if ui.state["debug"]:
-        import keras
-
-        return keras
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            import keras
-            import tensorflow  # noqa: F401  (its native start-up logs land here too)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-    return keras
-
-
-def fit_mlp(X, y, x_cols, y_col, hidden=(10, 10, 10), activation="relu", penalty="l2", alpha=1e-4, schedule=None):
-    keras = _import_keras()
-
-    keras.utils.set_random_seed(schedule.seed)
-    x_mean, x_std = X.mean(axis=0), X.std(axis=0)
-    if (x_std == 0).any():
-        raise MlkitError("a feature column is constant", "drop it with --x")
-    y_mean, y_std = float(y.mean()), float(y.std()) or 1.0
-    model = _network(keras, X.shape[1], hidden, activation, penalty, alpha)
-    losses = _train(model, _optimizer(keras, schedule), (X - x_mean) / x_std, (y - y_mean) / y_std, schedule)
-    layers = _export(model, activation)
-    if not np.isfinite(losses[-1]):
-        raise MlkitError("training diverged (the loss is not finite)", "lower --lr")
-    net = {"layers": layers, "x_mean": x_mean.tolist(), "x_std": x_std.tolist(), "y_mean": y_mean, "y_std": y_std}
-    details = {
-        "final_loss": losses[-1],
-        "epochs_run": len(losses),
-        "penalty": penalty,
-        "alpha": alpha,
-        "hidden": list(hidden),
-        "activation": activation,
-        "sparsity": sparsity(layers),
-        "disconnected_neurons": disconnected(layers),
-        "network": net,
-    }
-    return MlpFit("mlp", x_cols, y_col, np.zeros(0), 0.0, len(y), details)
-
-
+@dataclasses.dataclass
 class MlpFit(Fit):
+    model: object = None  # the Keras network (what --save MODEL.keras writes), when there is one
+
     def predict(self, X):
         return forward(self.details["network"], X)
 
 
-def _network(keras, n_inputs, hidden, activation, penalty, alpha):
-    if activation not in ACTIVATIONS:
-        raise MlkitError(f"unknown activation {activation!r}", f"choose from {', '.join(ACTIVATIONS)}")
-    regularizer = keras.regularizers.L1(alpha) if penalty == "l1" else keras.regularizers.L2(alpha)
-    layers = [keras.Input((n_inputs,))]
-    for size in hidden:
-        built_in = activation if activation in ("relu", "elu", "sigmoid", "tanh") else None
-        layers.append(keras.layers.Dense(size, activation=built_in, kernel_regularizer=regularizer))
-        if activation == "leaky-relu":
-            layers.append(keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE))
-        elif activation == "prelu":
-            layers.append(keras.layers.PReLU())
-    layers.append(keras.layers.Dense(1, kernel_regularizer=regularizer))
-    return keras.Sequential(layers)
+def network_of(model):
+    """The network as plain lists: x_mean, x_std, y_mean, y_std, and per Dense layer its
+    kernel, bias and activation (with PReLU slopes). Layers a regress MLP has not are refused."""
+    layers = []
+    net = {"layers": layers}
+    for layer in model.layers:
+        kind, config = type(layer).__name__, layer.get_config()
+        if kind == "Normalization":
+            net["x_mean"] = _floats(config.get("mean"))
+            net["x_std"] = [float(np.sqrt(v)) if v >= 0 else float("nan") for v in _floats(config.get("variance"))]
+        elif kind == "Rescaling":
+            net["y_std"], net["y_mean"] = config.get("scale"), config.get("offset")
+        elif kind == "Dense" and config.get("use_bias", True):
+            activation = config.get("activation")
+            layers.append({"W": layer.kernel.numpy().tolist(), "b": layer.bias.numpy().tolist(),
+                           "activation": None if activation == "linear" else activation})
+        elif kind in AFTER_DENSE and layers and layers[-1]["activation"] is None:
+            layers[-1]["activation"] = AFTER_DENSE[kind]
+            if kind == "PReLU":
+                layers[-1]["slopes"] = layer.get_weights()[0].ravel().tolist()
+            elif config.get("negative_slope") != LEAKY_SLOPE:
+                raise MlkitError(f"a LeakyReLU slope of {config.get('negative_slope')}, not {LEAKY_SLOPE}")
+        elif kind != "InputLayer":
+            raise MlkitError(f"a {kind} layer, which a regress MLP does not have")
+    return net
 
 
-def _train(model, optimizer, X, y, schedule):
-    """Mini-batch training with one compiled step per batch (Keras' fit() costs ~50 ms per
-    epoch in overhead, which small tabular problems cannot afford). Returns epoch losses:
-    mean squared error plus the weight penalty."""
-    import tensorflow as tf
-
-    X, y = tf.constant(X, tf.float32), tf.constant(y[:, None], tf.float32)
-
-    @tf.function
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean((model(xb, training=True) - yb) ** 2) + tf.add_n(model.losses)
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-        return loss
-
-    @tf.function
-    def full_loss():
-        return tf.reduce_mean((model(X) - y) ** 2) + tf.add_n(model.losses)
-
-    rng = np.random.default_rng(schedule.seed)
-    n = int(X.shape[0])
-    batch = schedule.batch_size or n
-    losses = []
-    for _ in range(schedule.epochs):
-        order = rng.permutation(n) if schedule.shuffle else np.arange(n)
-        for start in range(0, n, batch):
-            idx = order[start : start + batch]
-            if batch == n and not schedule.shuffle:
-                step(X, y)
-            else:
-                step(tf.gather(X, idx), tf.gather(y, idx))
-        losses.append(float(full_loss()))
-        if not np.isfinite(losses[-1]):
-            break
-    return losses
-
-
-def _optimizer(keras, schedule):
-    if schedule.optimizer == "adam":
-        return keras.optimizers.Adam(schedule.lr)
-    return keras.optimizers.SGD(schedule.lr, momentum=0.9 if schedule.optimizer == "momentum" else 0.0)
-
-
-def _export(model, activation):
-    """Plain lists: kernel, bias, and the activation (with PReLU slopes) of every Dense layer."""
-    out = []
-    layers = model.layers
-    for i, layer in enumerate(layers):
-        if not hasattr(layer, "kernel"):
-            continue
-        entry = {"W": layer.kernel.numpy().tolist(), "b": layer.bias.numpy().tolist(), "activation": None}
-        is_last = all(not hasattr(other, "kernel") for other in layers[i + 1 :])
-        if not is_last:
-            entry["activation"] = activation
-            following = layers[i + 1] if i + 1 < len(layers) else None
-            if activation == "prelu":
-                entry["slopes"] = following.get_weights()[0].ravel().tolist()
-        out.append(entry)
-    return out
+def _floats(value):
+    try:
+        return [float(v) for v in np.ravel(np.asarray(value, float))]
+    except (TypeError, ValueError):
+        raise MlkitError("the standardisation is not a list of numbers") from None
 
 
 def forward(net, X):

@@ -1,19 +1,14 @@
-"""What `regress` prints and writes: JSON, a table, CSV, saved models, plots."""
-
-import json
-import math
+"""What `regress` reports: the result as a dict, its table and CSV rows, predictions, plots."""
 
 import numpy as np
 
-from mlkit.errors import MlkitError
-
-MODEL_FORMAT = "mlkit-regress-1"
 HIDDEN = ("loss_history", "loss_trend", "network")  # kept in saved models, left out of printed results
 
 
-def as_dict(fit, compare=None):
-    """The JSON result: method, coefficients by column, intercept, scores, n, and
-    the method's own details (OLS statistics, or loss / epochs / convergence)."""
+def as_dict(fit):
+    """The result: method, coefficients by column, intercept, scores, n, the method's own
+    details (OLS statistics, or loss / epochs / convergence) and, when it was checked or
+    asked for, the exact least-squares answer beside it."""
     out = {
         "method": fit.method,
         "coefficients": {c: float(v) + 0.0 for c, v in zip(fit.x_cols, fit.coef)},  # + 0.0: no -0.0
@@ -26,20 +21,11 @@ def as_dict(fit, compare=None):
         if key in ("std_err", "t", "p_value", "ci95"):
             value = dict(zip(["intercept", *fit.x_cols], value))
         out[key] = value
-    if compare is not None:
-        out["exact"] = {"coefficients": dict(zip(fit.x_cols, compare["coef"])), "intercept": compare["intercept"], "relative_difference": compare["relative"]}
+    if fit.exact is not None:
+        exact = fit.exact
+        out["exact"] = {"coefficients": dict(zip(fit.x_cols, exact["coef"])), "intercept": exact["intercept"],
+                        "relative_difference": exact["relative"]}
     return out
-
-
-def json_safe(value):
-    """NaN and infinities as null (JSON has neither), in nested dicts and lists."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def as_table(result):
@@ -83,149 +69,16 @@ def _num(value):
     return "-" if value is None else f"{value:.6g}"
 
 
-def as_csv(result):
+def csv_rows(result):
+    """One row per term: coef, and with OLS statistics std_err, t, p_value and the 95% interval."""
     terms = ["intercept", *result["coefficients"]]
     values = [result["intercept"], *result["coefficients"].values()]
-    header = ["term", "coef"]
-    rows = [[t, v] for t, v in zip(terms, values)]
+    rows = [{"term": t, "coef": v} for t, v in zip(terms, values)]
     if "std_err" in result:
-        header += ["std_err", "t", "p_value", "ci95_low", "ci95_high"]
         for row, t in zip(rows, terms):
-            row += [result["std_err"][t], result["t"][t], result["p_value"][t], *result["ci95"][t]]
-    lines = [",".join(header)] + [",".join("" if v is None else str(v) for v in row) for row in rows]
-    return "\n".join(lines)
-
-
-# --- saved models -----------------------------------------------------------------------------------
-
-
-def save_model(fit, path):
-    from mlkit.io.write import atomic_write
-
-    payload = {
-        "format": MODEL_FORMAT,
-        "method": fit.method,
-        "x_cols": list(fit.x_cols),
-        "y_col": fit.y_col,
-        "coef": [float(v) for v in fit.coef],
-        "intercept": fit.intercept,
-        "network": fit.details.get("network"),
-    }
-    with atomic_write(path) as out:
-        out.write(json.dumps(payload, indent=1).encode())
-
-
-SAVE_HINT = "save a model with mlkit regress DATA --save MODEL.json"
-METHODS = ("exact", "gd", "sgd", "lasso", "ridge", "elastic-net", "mlp")  # as in commands/regress.py
-
-
-def load_model(path):
-    """A saved model: plain JSON, checked field by field; an error names the file and the field."""
-    try:
-        return _model_from(_read_json(path))
-    except MlkitError as exc:
-        raise type(exc)(f"{path}: {exc.message}", exc.hint or SAVE_HINT) from None
-
-
-def _read_json(path):
-    import os
-
-    from mlkit.io import limits
-
-    try:
-        limits.check(os.path.getsize(path), "the model file")
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as exc:
-        raise MlkitError(f"cannot read the model: {exc.strerror or exc}") from None
-    except RecursionError:
-        raise MlkitError("not a model: its JSON is nested too deeply") from None
-    except ValueError as exc:
-        raise MlkitError(f"not a model: not valid JSON ({str(exc).splitlines()[0]})") from None
-
-
-def _model_from(payload):
-    from mlkit.regression.linear import Fit
-    from mlkit.regression.mlp import MlpFit
-
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise MlkitError("not an mlkit regress model (saved with --save)")
-    method = _field(payload, "method", str)
-    if method not in METHODS:
-        raise MlkitError(f"method is {method!r}, not one of {', '.join(METHODS)}")
-    x_cols = _field(payload, "x_cols", list)
-    if not x_cols or not all(isinstance(c, str) for c in x_cols) or len(set(x_cols)) != len(x_cols):
-        raise MlkitError("x_cols must be a list of distinct column names")
-    y_col = payload.get("y_col")
-    if y_col is not None and not isinstance(y_col, str):
-        raise MlkitError("y_col must be a column name")
-    if method == "mlp":
-        network = _field(payload, "network", dict)
-        _check_network(network, len(x_cols))
-        return MlpFit("mlp", x_cols, y_col, np.zeros(0), 0.0, 0, {"network": network})
-    coef = _vector(_field(payload, "coef", list), len(x_cols), "coef")
-    return Fit(method, x_cols, y_col, coef, _number(payload.get("intercept"), "intercept"), 0)
-
-
-def _field(payload, key, kind):
-    if key not in payload:
-        raise MlkitError(f"{key!r} is missing")
-    if not isinstance(payload[key], kind):
-        raise MlkitError(f"{key} must be a {'text' if kind is str else kind.__name__}")
-    return payload[key]
-
-
-def _number(value, what, positive=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise MlkitError(f"{what} is {json.dumps(value)[:40]}, not a finite number")
-    if positive and value <= 0:
-        raise MlkitError(f"{what} is {value}: it must be positive")
-    return float(value)
-
-
-def _vector(values, n, what, positive=False):
-    if not isinstance(values, list) or len(values) != n:
-        raise MlkitError(f"{what} must be a list of {n} number{'s' if n != 1 else ''}")
-    return np.array([_number(v, f"{what}[{i}]", positive) for i, v in enumerate(values)], float)
-
-
-def _check_network(net, n_inputs):
-    """Standardisation of the right lengths (std > 0) and layers that chain from the
-    inputs to one output, all numbers finite."""
-    from mlkit.regression.mlp import ACTIVATIONS
-
-    _vector(net.get("x_mean"), n_inputs, "network x_mean")
-    _vector(net.get("x_std"), n_inputs, "network x_std", positive=True)
-    _number(net.get("y_mean"), "network y_mean")
-    _number(net.get("y_std"), "network y_std", positive=True)
-    layers = net.get("layers")
-    if not isinstance(layers, list) or not layers or not all(isinstance(layer, dict) for layer in layers):
-        raise MlkitError("network layers must be a non-empty list")
-    width = n_inputs
-    for i, layer in enumerate(layers):
-        what = f"network layer {i + 1}"
-        rows = layer.get("W")
-        if not isinstance(rows, list) or len(rows) != width or not rows or not isinstance(rows[0], list) or not rows[0]:
-            raise MlkitError(f"{what}: W must be a {width} x N list of lists")
-        out = len(rows[0])
-        for r, row in enumerate(rows):
-            _vector(row, out, f"{what} W[{r}]")
-        _vector(layer.get("b"), out, f"{what} b")
-        kind = layer.get("activation")
-        fits = kind is None if i == len(layers) - 1 else kind in ACTIVATIONS
-        if not fits:
-            raise MlkitError(f"{what}: activation {kind!r}", f"hidden layers use one of {', '.join(ACTIVATIONS)}, the last none")
-        if kind == "prelu":
-            _vector(layer.get("slopes"), out, f"{what} slopes")
-        width = out
-    if width != 1:
-        raise MlkitError(f"the network ends in {width} outputs, not 1")
-
-
-def is_model_file(path):
-    """Models are JSON; data are CSV or TSV. So a .json argument is read as a model
-    (and a broken one is reported as a broken model)."""
-    return path != "-" and path.lower().endswith(".json")
+            low, high = result["ci95"][t]
+            row.update(std_err=result["std_err"][t], t=result["t"][t], p_value=result["p_value"][t], ci95_low=low, ci95_high=high)
+    return rows
 
 
 def predictions_csv(fit, table):
