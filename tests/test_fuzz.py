@@ -75,7 +75,7 @@ def _preload():
     """Import what the commands import, so a case's peak memory is its own."""
     import importlib
 
-    for name in ("cli", "io.read", "io.batch", "faces", "regression.report", "commands.info", "commands.transform",
+    for name in ("cli", "io.read", "io.batch", "faces", "regression.report", "regression.formats", "commands.info", "commands.transform",
                  "commands.eigenfaces", "commands.regress"):
         importlib.import_module("mlkit." + name)
 
