@@ -206,3 +206,100 @@ def test_pipes_from_stdin_to_stdout(conv, tmp_path):
     original, decoded = nib.load(samples.path()), nib.load(str(tmp_path / "t1.nii.gz"))
     assert decoded.shape == original.shape and decoded.get_data_dtype().name == original.get_data_dtype().name
     np.testing.assert_allclose(decoded.affine, original.affine, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def container(conv, sets):
+    from click.testing import CliRunner
+
+    from mlkit.cli import cli
+
+    mlz = sets["root"] / "test.mlz"
+    assert CliRunner().invoke(cli, ["compress", "encode", conv[0], sets["test"], "-o", str(mlz), "--device", "cpu"]).exit_code == 0
+    return mlz.read_bytes()
+
+
+def _damaged(raw):
+    import struct
+    import zlib
+
+    body = bytearray(raw[26:])
+    body[len(body) // 2] ^= 0x40
+    flipped = bytes(raw[:26]) + bytes(body)
+    head = bytearray(raw[:26])
+    head[5] ^= 0xFF  # the fingerprint
+    forged = bytearray(raw[:22]) + struct.pack("<I", zlib.crc32(bytes(body))) + bytes(body)  # CRC fixed up: the coder notices
+    return {"truncated": (raw[:-7], "truncated"), "corrupted": (flipped, "CRC-32"), "magic": (b"PNG!" + raw[4:], "wrong magic"),
+            "other model": (bytes(head) + raw[26:], "made with another model"), "forged": (bytes(forged), "damaged .mlz"),
+            "empty": (b"", "shorter than")}
+
+
+@pytest.mark.parametrize("case", ["truncated", "corrupted", "magic", "other model", "forged", "empty"])
+def test_a_bad_container_is_one_line_and_nothing_written(conv, container, invoke, tmp_path, case):
+    raw, text = _damaged(container)[case]
+    (tmp_path / "bad.mlz").write_bytes(raw)
+    result = invoke("compress", "decode", conv[0], tmp_path / "bad.mlz", "-o", f"{tmp_path}/out/", "--device", "cpu")
+    _one_error(result, text)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_container_from_another_model_is_refused(sets, container, invoke, tmp_path):
+    other = tmp_path / "other.keras"
+    assert invoke("compress", "train", sets["test"], "-o", other, "--latent", "8", "--size", "16x16", "--epochs", "1",
+                  "--seed", "9", "--device", "cpu").exit_code == 0
+    (tmp_path / "c.mlz").write_bytes(container)
+    result = invoke("compress", "decode", other, tmp_path / "c.mlz", "-o", tmp_path / "x.png", "--device", "cpu")
+    _one_error(result, "made with another model")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_model_that_is_not_keras_is_one_line(sets, invoke, tmp_path):
+    (tmp_path / "m.keras").write_text("not a model")
+    result = invoke("compress", "encode", tmp_path / "m.keras", sets["test"], "-o", tmp_path / "c.mlz", "--device", "cpu")
+    _one_error(result, "not a Keras model file")
+    assert not (tmp_path / "c.mlz").exists()
+
+
+def test_header_fields_are_checked_one_by_one(container):
+    from mlkit.compress import formats
+
+    header, levels = formats.unpack(container)
+    good = json.loads(json.dumps(header))
+    bad = {"dtype": ("images", 0, "dtype", "object"), "shape": ("images", 0, "shape", [16, -1]),
+           "affine": ("images", 0, "affine", [1.0] * 15), "hi": ("images", 0, "hi", -5.0),
+           "axis": ("images", 0, "slice_axis", 3)}
+    for where, (key, index, field, value) in bad.items():
+        header = json.loads(json.dumps(good))
+        header[key][index][field] = value
+        with pytest.raises(ImageFormatError, match=f"header field images\\[0\\].{field}"):
+            formats.unpack(formats.pack("00" * 8, header, levels))
+    header = json.loads(json.dumps(good))
+    header["scale"] = header["scale"][:-1]
+    with pytest.raises(ImageFormatError, match="header field scale"):
+        formats.unpack(formats.pack("00" * 8, header, levels))
+    header = json.loads(json.dumps(good))
+    header["images"][0]["shape"] = [100000, 100000]
+    with pytest.raises(ImageFormatError, match="over the"):
+        formats.unpack(formats.pack("00" * 8, header, levels))
+
+
+def test_codes_never_go_to_a_terminal(container, tmp_path):
+    from mlkit.compress.steps import write_container, write_images
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+    with pytest.raises(MlkitError, match="terminal"):
+        write_container(container, "-", stdout=Terminal())
+    with pytest.raises(MlkitError, match="terminal"):
+        write_images([], "-", stdout=Terminal())
+
+
+def test_quantised_codes_are_within_half_a_step():
+    from mlkit.compress.codec import quantise
+
+    codes = np.random.default_rng(1).normal(size=(50, 8)).astype(np.float32)
+    levels, scale, offset = quantise(codes, 8)
+    assert levels.max() <= 255 and levels.min() == 0
+    assert np.abs(offset + levels * scale - codes).max() <= scale.max() / 2 + 1e-6
