@@ -1,6 +1,6 @@
 """Write the rate-distortion data sets as files: held-out splits of scikit-learn's digits
 (8x8 upscaled to 16x16), scikit-image's lfw_subset faces (25x25 cropped to 24x24), and
-out-of-domain pictures (skimage.data photos cut into 16x16 and 24x24 patches).
+nibabel's example4d MRI (volume 1 to train, volume 2 held out), and out-of-domain pictures (skimage.data photos cut into 16x16 and 24x24 patches).
 
     python benchmarks/compress_data.py DATA_DIR
 """
@@ -40,6 +40,17 @@ def faces(root):
     _write(f"{root}/faces/test", [crops[i] for i in order[80:]], "f")
 
 
+def mri(root):
+    """nibabel's example4d (128 x 96 x 24 x 2): the first volume to train on, the second held out."""
+    import nibabel as nib
+
+    source = nib.load(os.path.join(os.path.dirname(nib.__file__), "tests", "data", "example4d.nii.gz"))
+    data = np.asanyarray(source.dataobj)
+    for t, part in ((0, "train"), (1, "test")):
+        os.makedirs(f"{root}/mri/{part}", exist_ok=True)
+        nib.save(nib.Nifti1Image(data[..., t], source.affine), f"{root}/mri/{part}/example4d_t{t}.nii.gz")
+
+
 def patches(root, size, name):
     from skimage import data
 
@@ -53,6 +64,7 @@ if __name__ == "__main__":
     root = sys.argv[1] if len(sys.argv) > 1 else "compress-data"
     digits(root)
     faces(root)
+    mri(root)
     patches(root, 16, "camera16")
     patches(root, 24, "camera24")
     print(root)

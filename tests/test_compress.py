@@ -139,7 +139,7 @@ def test_slice_axis_cuts_and_reassembles_along_that_axis(conv, invoke, tmp_path,
     model, _ = conv
     mlz = tmp_path / "a.mlz"
     assert invoke("compress", "encode", model, anatomical, "-o", mlz, "--slice-axis", "0", "--device", "cpu").exit_code == 0
-    header, levels = formats.unpack(mlz.read_bytes())
+    header, _, _, levels = formats.unpack(mlz.read_bytes())
     shape = nib.load(anatomical).shape
     assert header["images"][0]["slice_axis"] == 0 and levels.shape == (shape[0], 8)
     assert invoke("compress", "decode", model, mlz, "-o", tmp_path / "a.nii", "--device", "cpu").exit_code == 0
@@ -263,7 +263,7 @@ def test_a_model_that_is_not_keras_is_one_line(sets, invoke, tmp_path):
 def test_header_fields_are_checked_one_by_one(container):
     from mlkit.compress import formats
 
-    header, levels = formats.unpack(container)
+    header, scale, offset, levels = formats.unpack(container)
     good = json.loads(json.dumps(header))
     bad = {"dtype": ("images", 0, "dtype", "object"), "shape": ("images", 0, "shape", [16, -1]),
            "affine": ("images", 0, "affine", [1.0] * 15), "hi": ("images", 0, "hi", -5.0),
@@ -272,15 +272,15 @@ def test_header_fields_are_checked_one_by_one(container):
         header = json.loads(json.dumps(good))
         header[key][index][field] = value
         with pytest.raises(ImageFormatError, match=f"header field images\\[0\\].{field}"):
-            formats.unpack(formats.pack("00" * 8, header, levels))
-    header = json.loads(json.dumps(good))
-    header["scale"] = header["scale"][:-1]
-    with pytest.raises(ImageFormatError, match="header field scale"):
-        formats.unpack(formats.pack("00" * 8, header, levels))
+            formats.unpack(formats.pack("00" * 8, header, scale, offset, levels))
+    with pytest.raises(ImageFormatError, match="not finite"):
+        formats.unpack(formats.pack("00" * 8, good, scale * np.inf, offset, levels))
+    with pytest.raises(ImageFormatError, match="bytes after the header"):
+        formats.unpack(formats.pack("00" * 8, good, scale[:-1], offset, levels))
     header = json.loads(json.dumps(good))
     header["images"][0]["shape"] = [100000, 100000]
     with pytest.raises(ImageFormatError, match="over the"):
-        formats.unpack(formats.pack("00" * 8, header, levels))
+        formats.unpack(formats.pack("00" * 8, header, scale, offset, levels))
 
 
 def test_codes_never_go_to_a_terminal(container, tmp_path):

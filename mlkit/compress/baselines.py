@@ -112,7 +112,7 @@ class Baselines:
         while low <= high:
             q = (low + high) // 2
             bpp, scores = self.tiled(codec, q)
-            if _mean([s[0] for s in scores]) >= target_db:
+            if mean_finite([s[0] for s in scores]) >= target_db:
                 best, high = (q, bpp, scores), q - 1
             else:
                 low = q + 1
@@ -133,10 +133,11 @@ class Baselines:
         points = []
         for q in CURVE:
             bpp, scores = self.tiled(codec, q)
-            points.append((bpp, _mean([s[0] for s in scores])))
+            points.append((bpp, mean_finite([s[0] for s in scores])))
         return points
 
 
-def _mean(values):
+def mean_finite(values):
+    """The mean of the finite values (a lossless image has an infinite PSNR); inf if none."""
     finite = [v for v in values if math.isfinite(v)]
     return float(np.mean(finite)) if finite else float("inf")

@@ -59,17 +59,16 @@ def encode(codec, images, bits=8, slice_axis=2):
     codes = ae.run(codec.encoder, to_model(flat, codec.size, codec.channels))
     levels, scale, offset = quantise(codes, bits)
     header = {"bits": bits, "latent": codec.latent, "size": [*codec.size, codec.channels],
-              "scale": [float(v) for v in scale], "offset": [float(v) for v in offset],
               "images": [dataclasses.asdict(m) | {"shape": list(m.shape)} for m in metas]}
-    return formats.pack(codec.fingerprint, header, levels)
+    return formats.pack(codec.fingerprint, header, scale, offset, levels)
 
 
 def decode(codec, raw):
     """[(meta, voxels)] from .mlz bytes; refused when another model made them."""
-    header, levels = formats.unpack(raw, codec.fingerprint)
+    header, scale, offset, levels = formats.unpack(raw, codec.fingerprint)
     if header["latent"] != codec.latent or tuple(header["size"]) != (*codec.size, codec.channels):
         raise formats.ImageFormatError("the container's code size does not fit this model", "decode with the model that encoded it")
-    codes = np.asarray(header["offset"], np.float32) + levels.astype(np.float32) * np.asarray(header["scale"], np.float32)
+    codes = offset + levels.astype(np.float32) * scale
     recon = ae.run(codec.decoder, codes)
     out, start = [], 0
     for entry in header["images"]:

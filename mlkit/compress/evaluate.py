@@ -1,11 +1,9 @@
 """`compress eval`: the autoencoder's rate and distortion beside JPEG, WebP, AVIF, PNG, gzip."""
 
-import math
-
 import numpy as np
 
 from mlkit.compress import codec as ae_codec, metrics
-from mlkit.compress.baselines import LOSSY, Baselines
+from mlkit.compress.baselines import LOSSY, Baselines, mean_finite as _mean
 
 CODECS = tuple(LOSSY)
 
@@ -57,8 +55,3 @@ def _mean_row(rows, lossy, lossless, raw, pixels):
     mean["png"] = {"bpp": lossless["png"]["bpp"], "bpp_per_file": lossless["png"]["bpp_per_file"]}
     mean["gzip"] = {"bpp": lossless["gzip"]["bpp"]}
     return mean
-
-
-def _mean(values):
-    finite = [float(v) for v in values if math.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("inf")

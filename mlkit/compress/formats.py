@@ -10,9 +10,9 @@
     22     4     CRC-32 of the coded body
     26     ...   the coded body; nothing after it
 
-The body is a uint32 header size, the header (UTF-8 JSON) and the codes. The header holds
-`bits`, `latent`, `size` [h, w, c] of the model, `scale` and `offset` (one float per code
-number: value = offset + level * scale), and `images`: per image name, shape, dtype, affine
+The body is a uint32 header size, the header (UTF-8 JSON), `scale` then `offset` (float32
+little-endian, one per code number: value = offset + level * scale) and the codes. The header
+holds `bits`, `latent`, `size` [h, w, c] of the model and `images`: per image name, shape, dtype, affine
 (16 numbers, row-major; null for the identity), intensity scaling lo/hi, volume, slice_axis,
 suffix and format. The codes are the quantised levels, one byte each (two, little-endian, above
 8 bits), stored number by number (all images' first number, then the second...), which lets the
@@ -41,12 +41,14 @@ _LZMA = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 _DTYPES = ("bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float16", "float32", "float64")
 
 
-def pack(fingerprint, header, levels):
-    """The container's bytes. levels: N x latent unsigned integers below 2**bits."""
+def pack(fingerprint, header, scale, offset, levels):
+    """The container's bytes. levels: N x latent unsigned integers below 2**bits; scale and
+    offset: one float32 per code number."""
     width = "<u1" if header["bits"] <= 8 else "<u2"
     codes = np.ascontiguousarray(np.asarray(levels).T, dtype=width).tobytes()
     text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
-    body = struct.pack("<I", len(text)) + text + codes
+    numbers = np.asarray(scale, "<f4").tobytes() + np.asarray(offset, "<f4").tobytes()
+    body = struct.pack("<I", len(text)) + text + numbers + codes
     coder, coded = min(((k, _code(k, body)) for k in CODERS), key=lambda kv: len(kv[1]))
     return HEAD.pack(MAGIC, VERSION, bytes.fromhex(fingerprint), coder, len(body), len(coded), zlib.crc32(coded)) + coded
 
@@ -60,7 +62,8 @@ def _code(coder, body):
 
 
 def unpack(raw, fingerprint=None):
-    """(header, levels N x latent) from the container's bytes; refused if `fingerprint` differs."""
+    """(header, scale, offset, levels N x latent) from the container's bytes; refused if
+    `fingerprint` differs."""
     if len(raw) < HEAD.size:
         raise ImageFormatError(f"not an .mlz container: {len(raw)} bytes, shorter than its {HEAD.size}-byte head")
     magic, version, stamp, coder, size, coded_size, crc = HEAD.unpack_from(raw)
@@ -111,14 +114,17 @@ def _split(body):
         raise ImageFormatError("damaged .mlz container: the header is not JSON") from None
     check_header(header)
     n = sum(meta_from(img).count for img in header["images"])
-    width = 1 if header["bits"] <= 8 else 2
-    codes = body[4 + text_size :]
-    if len(codes) != n * header["latent"] * width:
-        raise ImageFormatError(f"damaged .mlz container: {len(codes)} code bytes, {n} planes need {n * header['latent'] * width}")
-    levels = np.frombuffer(codes, "<u1" if width == 1 else "<u2").reshape(header["latent"], n).T
+    latent, width = header["latent"], 1 if header["bits"] <= 8 else 2
+    rest = body[4 + text_size :]
+    if len(rest) != 8 * latent + n * latent * width:
+        raise ImageFormatError(f"damaged .mlz container: {len(rest)} bytes after the header, {n} planes need {8 * latent + n * latent * width}")
+    numbers = np.frombuffer(rest[: 8 * latent], "<f4").astype(np.float32)
+    if not np.isfinite(numbers).all():
+        raise ImageFormatError("damaged .mlz container: a code scale or offset is not finite")
+    levels = np.frombuffer(rest[8 * latent :], "<u1" if width == 1 else "<u2").reshape(latent, n).T
     if levels.size and int(levels.max()) >= 1 << header["bits"]:
         raise ImageFormatError(f"damaged .mlz container: a code level is over {header['bits']} bits")
-    return header, levels
+    return header, numbers[:latent], numbers[latent:], levels
 
 
 def _fail(field, why):
@@ -147,18 +153,16 @@ def check_header(header):
     """Every field present and of the right type and range, or one clear error."""
     if not isinstance(header, dict):
         _fail("(top)", "is not an object")
-    for key in ("bits", "latent", "size", "scale", "offset", "images"):
+    for key in ("bits", "latent", "size", "images"):
         if key not in header:
             _fail(key, "is missing")
     _int(header["bits"], "bits", 1, 16)
-    latent = _int(header["latent"], "latent", 1, 1 << 16)
+    _int(header["latent"], "latent", 1, 1 << 16)
     size = header["size"]
     if not isinstance(size, list) or len(size) != 3:
         _fail("size", "is not [h, w, c]")
     for n in size:
         _int(n, "size", 1, 1 << 16)
-    _floats(header["scale"], "scale", latent)
-    _floats(header["offset"], "offset", latent)
     if not isinstance(header["images"], list) or not header["images"]:
         _fail("images", "is not a non-empty list")
     for i, img in enumerate(header["images"]):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 COLOURS = {"autoencoder": (214, 39, 40), "jpeg": (31, 119, 180), "webp": (44, 160, 44), "avif": (148, 103, 189)}
-W, H, LEFT, RIGHT, TOP, BOTTOM = 640, 420, 60, 150, 20, 50
+W, H, LEFT, RIGHT, TOP, BOTTOM = 640, 420, 60, 150, 34, 50
 
 
 def draw(path, series, matched):
@@ -52,4 +52,4 @@ def _axes(cv2, canvas, at, xmax, ylo, yhi):
         x, y = at(0, db)
         cv2.putText(canvas, str(db), (x - 30, y + 4), font, 0.4, black, 1, cv2.LINE_AA)
     cv2.putText(canvas, "bits per pixel (headers once per set)", (LEFT + 90, H - 12), font, 0.45, black, 1, cv2.LINE_AA)
-    cv2.putText(canvas, "PSNR dB", (6, TOP + 10), font, 0.45, black, 1, cv2.LINE_AA)
+    cv2.putText(canvas, "PSNR (dB)", (6, 16), font, 0.45, black, 1, cv2.LINE_AA)
