@@ -84,7 +84,8 @@ def train(inputs, output, kind, latent, epochs, batch_size, size, val_split, pat
 
     if not output.endswith(".keras"):
         raise click.BadParameter(f"{output}: a model file must end in .keras", param_hint="-o")
-    settings = Settings(kind, latent, epochs, batch_size, size or first_size(inputs, slice_axis), val_split, seed, slice_axis, patience)
+    settings = Settings(kind=kind, latent=latent, epochs=epochs, batch_size=batch_size, size=size or first_size(inputs, slice_axis),
+                        val_split=val_split, seed=seed, slice_axis=slice_axis, patience=patience)
     check(settings)
     runtime = _runtime(device, seed)
     images, _ = load_image_set(inputs, settings.size, slice_axis=slice_axis, mode="stretch")

@@ -30,6 +30,7 @@ import zlib
 
 import numpy as np
 
+from mlkit.compress.planes import Meta
 from mlkit.errors import ImageFormatError
 from mlkit.io import limits
 
@@ -200,6 +201,4 @@ def _check_image(img, where):
 
 def meta_from(img):
     """A checked header entry as the planes.Meta it was written from."""
-    from mlkit.compress.planes import Meta
-
     return Meta(**{**img, "shape": tuple(img["shape"])})
