@@ -303,3 +303,32 @@ def test_quantised_codes_are_within_half_a_step():
     levels, scale, offset = quantise(codes, 8)
     assert levels.max() <= 255 and levels.min() == 0
     assert np.abs(offset + levels * scale - codes).max() <= scale.max() / 2 + 1e-6
+
+
+def test_train_on_volume_slices_and_bad_sizes(invoke, tmp_path, anatomical):
+    from mlkit.compress import load
+    from mlkit.deep.runtime import import_tf
+
+    model = tmp_path / "v.keras"
+    result = invoke("compress", "train", anatomical, "-o", model, "--kind", "dense", "--latent", "4", "--slice-axis", "0",
+                    "--epochs", "1", "--seed", "2", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert load(str(model), import_tf()[1]).size == (41, 25)  # an axis-0 slice of 33 x 41 x 25
+    result = invoke("compress", "train", anatomical, "-o", tmp_path / "c.keras", "--kind", "conv", "--size", "15x15",
+                    "--device", "cpu")
+    assert result.exit_code == 2 and "multiples of 4" in result.stderr
+    assert not (tmp_path / "c.keras").exists()
+
+
+def test_training_resumes_from_its_checkpoints(sets, conv, invoke, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(conv[1], run)
+    result = invoke("compress", "train", sets["train"], "-o", tmp_path / "m.keras", "--kind", "conv", "--latent", "8",
+                    "--size", "16x16", "--epochs", "5", "--batch-size", "16", "--seed", "3", "--checkpoint-dir", run,
+                    "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    steps = [json.loads(line)["step"] for line in open(run / "metrics.jsonl")]
+    per_epoch = (96 - round(96 * 0.1)) // 16
+    assert steps == list(range(1, 5 * per_epoch + 1))
