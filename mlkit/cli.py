@@ -25,6 +25,7 @@ COMMANDS = {
     "regress": ("mlkit.commands.regress", "Linear regression done right: exact, gradient descent, L1/L2/elastic net, small MLP."),
     "view": ("mlkit.commands.view", "Draw volumes, photos and segmentations as a PNG: planes, lightboxes, mosaics."),
     "sample": ("mlkit.commands.sample", "Write the sample MRI volume that ships with mlkit."),
+    "compress": ("mlkit.commands.compress", "Autoencoder compression of image sets (.mlz), measured against JPEG, WebP, AVIF."),
     "completion": ("mlkit.commands.completion", "Print the shell completion script for bash, zsh or fish."),
 }
 

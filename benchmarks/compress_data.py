@@ -1,0 +1,70 @@
+"""Write the rate-distortion data sets as files: held-out splits of scikit-learn's digits
+(8x8 upscaled to 16x16), scikit-image's lfw_subset faces (25x25 cropped to 24x24), and
+nibabel's example4d MRI (volume 1 to train, volume 2 held out), and out-of-domain pictures (skimage.data photos cut into 16x16 and 24x24 patches).
+
+    python benchmarks/compress_data.py DATA_DIR
+"""
+
+import os
+import sys
+
+import cv2
+import numpy as np
+
+
+def _write(folder, images, prefix):
+    os.makedirs(folder, exist_ok=True)
+    for i, img in enumerate(images):
+        cv2.imwrite(os.path.join(folder, f"{prefix}{i:04d}.png"), img)
+
+
+def digits(root):
+    from sklearn.datasets import load_digits
+
+    x = load_digits().images  # 0..16
+    big = [cv2.resize((v / 16 * 255).astype(np.float32), (16, 16), interpolation=cv2.INTER_LINEAR) for v in x]
+    big = [np.clip(np.rint(b), 0, 255).astype(np.uint8) for b in big]
+    order = np.random.default_rng(0).permutation(len(big))
+    cut = int(0.8 * len(big))
+    _write(f"{root}/digits/train", [big[i] for i in order[:cut]], "d")
+    _write(f"{root}/digits/test", [big[i] for i in order[cut:]], "d")
+
+
+def faces(root):
+    from skimage.data import lfw_subset
+
+    x = lfw_subset()[:100]  # the first 100 are faces, the rest non-faces; floats in [0, 1]
+    crops = [np.clip(np.rint(f[:24, :24] * 255), 0, 255).astype(np.uint8) for f in x]
+    order = np.random.default_rng(0).permutation(len(crops))
+    _write(f"{root}/faces/train", [crops[i] for i in order[:80]], "f")
+    _write(f"{root}/faces/test", [crops[i] for i in order[80:]], "f")
+
+
+def mri(root):
+    """nibabel's example4d (128 x 96 x 24 x 2): the first volume to train on, the second held out."""
+    import nibabel as nib
+
+    source = nib.load(os.path.join(os.path.dirname(nib.__file__), "tests", "data", "example4d.nii.gz"))
+    data = np.asanyarray(source.dataobj)
+    for t, part in ((0, "train"), (1, "test")):
+        os.makedirs(f"{root}/mri/{part}", exist_ok=True)
+        nib.save(nib.Nifti1Image(data[..., t], source.affine), f"{root}/mri/{part}/example4d_t{t}.nii.gz")
+
+
+def patches(root, size, name):
+    from skimage import data
+
+    photo = data.camera()
+    h, w = photo.shape
+    tiles = [photo[r : r + size, c : c + size] for r in range(0, h - size + 1, size * 4) for c in range(0, w - size + 1, size * 4)]
+    _write(f"{root}/{name}", tiles[:100], "p")
+
+
+if __name__ == "__main__":
+    root = sys.argv[1] if len(sys.argv) > 1 else "compress-data"
+    digits(root)
+    faces(root)
+    mri(root)
+    patches(root, 16, "camera16")
+    patches(root, 24, "camera24")
+    print(root)

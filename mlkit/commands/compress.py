@@ -1,0 +1,189 @@
+"""`mlkit compress`: autoencoder compression of image sets, with honest rate-distortion numbers."""
+
+import click
+
+from mlkit.commands._options import inputs_argument, seed_option
+from mlkit.commands._output import emit, format_option
+
+DEVICE_HELP = "Where to run: auto (every visible GPU, else the CPU), cpu or gpu."
+KINDS = ("dense", "conv", "sparse")
+
+
+def device_option(fn):
+    return click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
+                        help=DEVICE_HELP)(fn)
+
+
+def slice_axis_option(fn):
+    return click.option("--slice-axis", type=click.IntRange(0, 2), default=2, show_default=True,
+                        help="Axis along which volumes are cut into 2D slices.")(fn)
+
+
+def bits_option(fn):
+    return click.option("--bits", type=click.IntRange(1, 16), default=8, show_default=True,
+                        help="Quantisation of each code number.")(fn)
+
+
+@click.group()
+def command():
+    """Train an autoencoder on an image set, then store images as its small codes (.mlz) and
+    rebuild them. It compresses only images like those it was trained on: measure with eval.
+
+    \b
+    Examples:
+      mlkit compress train digits/ -o ae.keras --kind conv --latent 16 --size 16x16
+      mlkit compress encode ae.keras test/ -o test.mlz
+      mlkit compress decode ae.keras test.mlz -o out/
+      mlkit compress eval ae.keras test/ --format json --plot rd.png
+    """
+
+
+def _size(ctx, param, value):
+    if value is None:
+        return None
+    parts = value.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise click.BadParameter(f"{value!r} is not HxW (e.g. 16x16)")
+    return int(parts[0]), int(parts[1])
+
+
+def _runtime(device, seed=None):
+    from mlkit.deep.runtime import Runtime
+
+    return Runtime(device=device, seed=seed)
+
+
+@command.command()
+@inputs_argument
+@click.option("-o", "--output", required=True, metavar="MODEL.keras", help="Where to save the trained model.")
+@click.option("--kind", type=click.Choice(KINDS), default="conv", show_default=True,
+              help="dense, conv, or sparse (dense with an L1 penalty on the code's activity).")
+@click.option("--latent", type=click.IntRange(1, 4096), default=32, show_default=True, help="Numbers in each image's code.")
+@click.option("--epochs", type=click.IntRange(1), default=50, show_default=True, help="Most passes over the training images.")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--size", callback=_size, metavar="HxW", help="Model input size [default: the first image's].")
+@click.option("--val-split", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of the images held out for the validation loss and early stopping.")
+@click.option("--patience", type=click.IntRange(1), default=5, show_default=True,
+              help="Stop after this many epochs without a better validation loss (the best weights are kept).")
+@click.option("--checkpoint-dir", metavar="DIR", help="Checkpoints here, and resume from them.")
+@seed_option
+@slice_axis_option
+@device_option
+def train(inputs, output, kind, latent, epochs, batch_size, size, val_split, patience, checkpoint_dir, seed, slice_axis, device):
+    """Train an autoencoder on 2D images or the 2D slices of 3D/4D NIfTI volumes.
+
+    \b
+    Example:
+      mlkit compress train faces/ -o ae.keras --kind conv --latent 32 --size 24x24 --epochs 100
+    """
+    from mlkit import ui
+    from mlkit.compress import Settings, train as fit
+    from mlkit.compress.train import check, first_size
+    from mlkit.deep.data import load_image_set
+
+    if not output.endswith(".keras"):
+        raise click.BadParameter(f"{output}: a model file must end in .keras", param_hint="-o")
+    settings = Settings(kind=kind, latent=latent, epochs=epochs, batch_size=batch_size, size=size or first_size(inputs, slice_axis),
+                        val_split=val_split, seed=seed, slice_axis=slice_axis, patience=patience)
+    check(settings)
+    runtime = _runtime(device, seed)
+    images, _ = load_image_set(inputs, settings.size, slice_axis=slice_axis, mode="stretch")
+    summary = fit(runtime, images, settings, output, checkpoint_dir)
+    early = ", stopped early" if summary["stopped_early"] else ""
+    ui.info(f"{output}: {kind} autoencoder, {summary['train']} training and {summary['val']} validation images, "
+            f"{summary['epochs']} epochs{early}, best validation loss {summary['best_val_loss']:.5g} at epoch {summary['best_epoch']} (seed {seed})")
+    return 0
+
+
+def _codec(model_path, device):
+    from mlkit.compress import load
+
+    return load(model_path, _runtime(device).keras)
+
+
+def _output_or_stdout(output):
+    import sys
+
+    if output is None and sys.stdout.isatty():
+        raise click.UsageError("give -o, or pipe the output into another command")
+    return output or "-"
+
+
+@command.command()
+@click.argument("model_path", metavar="MODEL")
+@inputs_argument
+@click.option("-o", "--output", metavar="CODES.mlz", help="The container, or - for stdout (the default when piped).")
+@bits_option
+@slice_axis_option
+@device_option
+def encode(model_path, inputs, output, bits, slice_axis, device):
+    """Store images as their quantised, entropy-coded codes (an .mlz container).
+
+    \b
+    Examples:
+      mlkit compress encode ae.keras test/*.png -o test.mlz
+      mlkit sample | mlkit compress encode mri.keras - | mlkit compress decode mri.keras - -o t1.nii.gz
+    """
+    from mlkit.compress import encode as pack
+    from mlkit.compress.steps import read_set, write_container
+
+    output = _output_or_stdout(output)
+    codec = _codec(model_path, device)
+    write_container(pack(codec, read_set(inputs), bits, slice_axis), output)
+    return 0
+
+
+@command.command()
+@click.argument("model_path", metavar="MODEL")
+@click.argument("codes", metavar="CODES.mlz")
+@click.option("-o", "--output", metavar="OUT", help="A folder (ending in / or existing), one file, or - for the mlkit stream.")
+@device_option
+def decode(model_path, codes, output, device):
+    """Rebuild the images in an .mlz container under their names, shapes, dtypes and affines.
+
+    \b
+    Example:
+      mlkit compress decode ae.keras test.mlz -o out/
+    """
+    from mlkit import provenance
+    from mlkit.compress import decode as unpack
+    from mlkit.compress.steps import read_container, reconstructions, write_images
+
+    output = _output_or_stdout(output)
+    codec = _codec(model_path, device)
+    write_images(reconstructions(unpack(codec, read_container(codes)), provenance.command_line()), output)
+    return 0
+
+
+def _text(row):
+    codecs = "  ".join(f"{n} q{row[n]['quality']} {row[n]['psnr_db']:.2f} dB {row[n]['bpp']:.3f} bpp"
+                       for n in ("jpeg", "webp", "avif") if row[n]["psnr_db"] is not None)
+    ssim = "-" if row["ssim"] is None else f"{row['ssim']:.4f}"
+    psnr = "inf" if row["psnr_db"] is None else f"{row['psnr_db']:.2f}"
+    return (f"{row['image']}: {psnr} dB  ssim {ssim}  {row['bpp']:.3f} bpp  ratio {row['ratio']:.1f}  |  {codecs}"
+            f"  png {row['png']['bpp']:.3f}  gzip {row['gzip']['bpp']:.3f} bpp")
+
+
+@command.command(name="eval")
+@click.argument("model_path", metavar="MODEL")
+@inputs_argument
+@bits_option
+@slice_axis_option
+@click.option("--plot", metavar="RD.png", help="Draw the rate-distortion points of all the codecs here.")
+@format_option()
+@device_option
+def evaluate(model_path, inputs, bits, slice_axis, plot, fmt, device):
+    """PSNR, SSIM, bits per pixel and ratio per image and for the set, beside JPEG, WebP and AVIF
+    at the quality matching the autoencoder's PSNR, and lossless PNG and gzip.
+
+    \b
+    Example:
+      mlkit compress eval ae.keras test/ --format json --plot rd.png
+    """
+    from mlkit.compress import evaluate as measure
+    from mlkit.compress.steps import read_set
+
+    codec = _codec(model_path, device)
+    emit(measure(codec, read_set(inputs), bits, slice_axis, plot), fmt, _text)
+    return 0

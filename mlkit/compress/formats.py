@@ -1,0 +1,204 @@
+"""The .mlz container: the codes of an image set, tied to the model that made them.
+
+    offset size  field
+    0      4     magic b"\\x89MLZ"
+    4      1     version (1)
+    5      8     the model's fingerprint (mlkit.deep.models.fingerprint, 16 hex digits as 8 bytes)
+    13     1     entropy coder of the body: 0 stored, 1 zlib (raw deflate, level 9), 2 lzma (raw LZMA2, preset 9e)
+    14     4     body size once decoded (uint32, little-endian)
+    18     4     coded body size (uint32)
+    22     4     CRC-32 of the coded body
+    26     ...   the coded body; nothing after it
+
+The body is a uint32 header size, the header (UTF-8 JSON), `scale` then `offset` (float32
+little-endian, one per code number: value = offset + level * scale) and the codes. The header
+holds `bits`, `latent`, `size` [h, w, c] of the model and `images`: per image name, shape, dtype, affine
+(16 numbers, row-major; null for the identity), intensity scaling lo/hi, volume, slice_axis,
+suffix and format. The codes are the quantised levels, one byte each (two, little-endian, above
+8 bits), stored number by number (all images' first number, then the second...), which lets the
+entropy coder see the runs and the small spread within one number.
+
+Encoding tries both coders and keeps the smaller body (lzma wins on large sets, deflate's smaller
+framing on tiny ones). Reading checks every field before using it and every size against
+mlkit.io.limits, so a damaged file is one message and nothing is written.
+"""
+
+import json
+import lzma
+import struct
+import zlib
+
+import numpy as np
+
+from mlkit.compress.planes import Meta
+from mlkit.errors import ImageFormatError
+from mlkit.io import limits
+
+MAGIC = b"\x89MLZ"
+VERSION = 1
+HEAD = struct.Struct("<4sB8sBIII")
+CODERS = {0: "stored", 1: "zlib", 2: "lzma"}
+_LZMA = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+_DTYPES = ("bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float16", "float32", "float64")
+
+
+def pack(fingerprint, header, scale, offset, levels):
+    """The container's bytes. levels: N x latent unsigned integers below 2**bits; scale and
+    offset: one float32 per code number."""
+    width = "<u1" if header["bits"] <= 8 else "<u2"
+    codes = np.ascontiguousarray(np.asarray(levels).T, dtype=width).tobytes()
+    text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    numbers = np.asarray(scale, "<f4").tobytes() + np.asarray(offset, "<f4").tobytes()
+    body = struct.pack("<I", len(text)) + text + numbers + codes
+    coder, coded = min(((k, _code(k, body)) for k in CODERS), key=lambda kv: len(kv[1]))
+    return HEAD.pack(MAGIC, VERSION, bytes.fromhex(fingerprint), coder, len(body), len(coded), zlib.crc32(coded)) + coded
+
+
+def _code(coder, body):
+    if coder == 1:
+        return zlib.compress(body, 9, wbits=-15)
+    if coder == 2:
+        return lzma.compress(body, format=lzma.FORMAT_RAW, filters=_LZMA)
+    return body
+
+
+def unpack(raw, fingerprint=None):
+    """(header, scale, offset, levels N x latent) from the container's bytes; refused if
+    `fingerprint` differs."""
+    if len(raw) < HEAD.size:
+        raise ImageFormatError(f"not an .mlz container: {len(raw)} bytes, shorter than its {HEAD.size}-byte head")
+    magic, version, stamp, coder, size, coded_size, crc = HEAD.unpack_from(raw)
+    if magic != MAGIC:
+        raise ImageFormatError("not an .mlz container (wrong magic)", "give a file written by mlkit compress encode")
+    if version != VERSION:
+        raise ImageFormatError(f".mlz version {version}, this mlkit reads version {VERSION}", "upgrade mlkit")
+    if fingerprint is not None and stamp.hex() != fingerprint:
+        raise ImageFormatError(f"made with another model (fingerprint {stamp.hex()}, this model is {fingerprint})",
+                               "decode with the model that encoded it")
+    if coder not in CODERS:
+        raise ImageFormatError(f"damaged .mlz container: unknown coder {coder}")
+    coded = raw[HEAD.size :]
+    if len(coded) != coded_size:
+        raise ImageFormatError(f"truncated or padded .mlz container: {len(coded)} body bytes, the head says {coded_size}")
+    if zlib.crc32(coded) != crc:
+        raise ImageFormatError("damaged .mlz container: the body fails its CRC-32 check")
+    limits.check(size, "the .mlz body")
+    body = _decode(coder, coded, size)
+    return _split(body)
+
+
+def _decode(coder, coded, size):
+    try:
+        if coder == 1:
+            inflater = zlib.decompressobj(wbits=-15)
+            body = inflater.decompress(coded, size + 1)
+        elif coder == 2:
+            body = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA).decompress(coded, max_length=size + 1)
+        else:
+            body = coded
+    except (zlib.error, lzma.LZMAError) as exc:
+        raise ImageFormatError(f"damaged .mlz container: the {CODERS[coder]} body does not decode ({exc})") from None
+    if len(body) != size:
+        raise ImageFormatError(f"damaged .mlz container: the body decodes to {len(body)} bytes, the head says {size}")
+    return body
+
+
+def _split(body):
+    if len(body) < 4:
+        raise ImageFormatError("damaged .mlz container: no header")
+    (text_size,) = struct.unpack_from("<I", body)
+    if 4 + text_size > len(body):
+        raise ImageFormatError("damaged .mlz container: the header runs past the body")
+    try:
+        header = json.loads(body[4 : 4 + text_size].decode())
+    except (UnicodeDecodeError, ValueError):
+        raise ImageFormatError("damaged .mlz container: the header is not JSON") from None
+    check_header(header)
+    n = sum(meta_from(img).count for img in header["images"])
+    latent, width = header["latent"], 1 if header["bits"] <= 8 else 2
+    rest = body[4 + text_size :]
+    if len(rest) != 8 * latent + n * latent * width:
+        raise ImageFormatError(f"damaged .mlz container: {len(rest)} bytes after the header, {n} planes need {8 * latent + n * latent * width}")
+    numbers = np.frombuffer(rest[: 8 * latent], "<f4").astype(np.float32)
+    if not np.isfinite(numbers).all():
+        raise ImageFormatError("damaged .mlz container: a code scale or offset is not finite")
+    levels = np.frombuffer(rest[8 * latent :], "<u1" if width == 1 else "<u2").reshape(latent, n).T
+    if levels.size and int(levels.max()) >= 1 << header["bits"]:
+        raise ImageFormatError(f"damaged .mlz container: a code level is over {header['bits']} bits")
+    return header, numbers[:latent], numbers[latent:], levels
+
+
+def _fail(field, why):
+    raise ImageFormatError(f"damaged .mlz container: header field {field} {why}")
+
+
+def _int(value, field, low, high):
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        _fail(field, f"is not an integer in {low}..{high}")
+    return value
+
+
+def _float(value, field):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
+        _fail(field, "is not a finite number")
+    return float(value)
+
+
+def _floats(value, field, count):
+    if not isinstance(value, list) or len(value) != count:
+        _fail(field, f"is not a list of {count} numbers")
+    return [_float(v, field) for v in value]
+
+
+def check_header(header):
+    """Every field present and of the right type and range, or one clear error."""
+    if not isinstance(header, dict):
+        _fail("(top)", "is not an object")
+    for key in ("bits", "latent", "size", "images"):
+        if key not in header:
+            _fail(key, "is missing")
+    _int(header["bits"], "bits", 1, 16)
+    _int(header["latent"], "latent", 1, 1 << 16)
+    size = header["size"]
+    if not isinstance(size, list) or len(size) != 3:
+        _fail("size", "is not [h, w, c]")
+    for n in size:
+        _int(n, "size", 1, 1 << 16)
+    if not isinstance(header["images"], list) or not header["images"]:
+        _fail("images", "is not a non-empty list")
+    for i, img in enumerate(header["images"]):
+        _check_image(img, f"images[{i}]")
+
+
+def _check_image(img, where):
+    if not isinstance(img, dict):
+        _fail(where, "is not an object")
+    for key in ("name", "shape", "dtype", "affine", "lo", "hi", "volume", "slice_axis", "suffix", "format"):
+        if key not in img:
+            _fail(f"{where}.{key}", "is missing")
+    for key in ("name", "suffix", "format"):
+        if not isinstance(img[key], str) or len(img[key]) > 255:
+            _fail(f"{where}.{key}", "is not a short string")
+    if img["dtype"] not in _DTYPES:
+        _fail(f"{where}.dtype", f"is not one of {', '.join(_DTYPES)}")
+    shape = img["shape"]
+    if not isinstance(shape, list) or not 2 <= len(shape) <= 7:
+        _fail(f"{where}.shape", "is not a list of 2 to 7 sizes")
+    for n in shape:
+        _int(n, f"{where}.shape", 1, 1 << 31)
+    limits.check(int(np.prod(shape, dtype=np.float64)) * np.dtype(img["dtype"]).itemsize, f"{img['name']}")
+    if img["affine"] is not None:
+        _floats(img["affine"], f"{where}.affine", 16)
+    if _float(img["hi"], f"{where}.hi") <= _float(img["lo"], f"{where}.lo"):
+        _fail(f"{where}.hi", "is not above lo")
+    if not isinstance(img["volume"], bool):
+        _fail(f"{where}.volume", "is not true or false")
+    _int(img["slice_axis"], f"{where}.slice_axis", 0, 2)
+    if img["volume"] and len(shape) < 3 or not img["volume"] and (len(shape) > 3 or len(shape) == 3 and shape[2] > 4):
+        _fail(f"{where}.shape", "does not fit an image or a volume")
+
+
+
+def meta_from(img):
+    """A checked header entry as the planes.Meta it was written from."""
+    return Meta(**{**img, "shape": tuple(img["shape"])})

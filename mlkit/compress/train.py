@@ -1,0 +1,145 @@
+"""Training an autoencoder: a held-out split, mlkit.deep.loop, early stopping on the
+validation loss with the best weights kept, and one .keras file at the end."""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from mlkit import ui
+from mlkit.compress import model as ae
+from mlkit.errors import UsageError
+
+
+@dataclasses.dataclass
+class Settings:
+    kind: str = "conv"
+    latent: int = 32
+    epochs: int = 50
+    batch_size: int = 32
+    size: tuple = None  # (h, w); None: the first image's
+    val_split: float = 0.1
+    seed: int = 0
+    slice_axis: int = 2
+    patience: int = 5
+    learning_rate: float = 1e-3
+
+
+def check(settings):
+    h, w = settings.size
+    if settings.kind == "conv" and (h % 4 or w % 4):
+        raise UsageError(f"--size {w}x{h}: the conv model needs sides that are multiples of 4", "use e.g. --size 16x16")
+    if not 0 <= settings.val_split < 1:
+        raise UsageError(f"--val-split {settings.val_split} is not in [0, 1)")
+
+
+def split(images, val_split, seed):
+    """(train, val): a seeded held-out share; no validation set from fewer than 2 images."""
+    n = len(images)
+    n_val = min(n - 1, max(1, round(n * val_split))) if val_split > 0 and n >= 2 else 0
+    order = np.random.default_rng(seed).permutation(n)
+    return images[order[n_val:]], images[order[:n_val]]
+
+
+class _Watch:
+    """Early stopping: the validation loss after each epoch, the best weights, a stop flag."""
+
+    def __init__(self, model, best_model, val, val_loss, patience, state=None):
+        self.model, self.best_model, self.val, self.val_loss, self.patience = model, best_model, val, val_loss, patience
+        state = state or {}
+        self.best, self.bad, self.best_epoch = state.get("best", math.inf), state.get("bad", 0), state.get("best_epoch", 0)
+        self.last, self.stop, self.epoch = state.get("last"), False, state.get("epoch", 0)
+
+    def state(self):
+        return {"best": self.best if math.isfinite(self.best) else None, "bad": self.bad, "best_epoch": self.best_epoch,
+                "last": self.last, "epoch": self.epoch}
+
+    def after_epoch(self, step, record):
+        self.epoch += 1
+        self.last = self._measure(record)
+        if self.last < self.best:
+            self.best, self.bad, self.best_epoch = self.last, 0, self.epoch
+            self.best_model.set_weights(self.model.get_weights())
+        else:
+            self.bad += 1
+            self.stop = self.bad >= self.patience
+
+    def _measure(self, record):
+        if len(self.val) == 0:
+            return float(record["loss"])
+        losses = [float(self.val_loss(self.val[i : i + 256])) * len(self.val[i : i + 256]) for i in range(0, len(self.val), 256)]
+        return sum(losses) / len(self.val)
+
+    def batches(self, source):
+        for batch in source:
+            if self.stop:
+                return
+            yield batch
+
+
+class _NoMetrics:
+    def write(self, record):
+        pass
+
+    def close(self):
+        pass
+
+
+def train(runtime, images, settings, output, checkpoint_dir=None):
+    """Fit an autoencoder to `images` (N x H x W x C in [0, 1]) and save the best weights to
+    `output`; a summary dict. With `checkpoint_dir`, checkpoints and resume."""
+    from mlkit.deep import checkpoint, data, loop
+    from mlkit.deep.models import save_model
+
+    tf, keras = runtime.tf, runtime.keras
+    train_set, val = split(images, settings.val_split, settings.seed)
+    batch_size = min(settings.batch_size, len(train_set))
+    if batch_size < settings.batch_size:
+        ui.info(f"{len(train_set)} training images: batches of {batch_size}")
+    per_epoch = len(train_set) // batch_size
+    with runtime.strategy.scope():
+        model = ae.build(settings.kind, settings.size, images.shape[3], settings.latent)
+        best_model = ae.build(settings.kind, settings.size, images.shape[3], settings.latent)
+        optimizer = keras.optimizers.Adam(settings.learning_rate)
+        optimizer.build(model.trainable_variables)
+    best_model.set_weights(model.get_weights())
+    objects = {"model": (model, optimizer), "best": (best_model, None)}
+    run = checkpoint.RunDir(checkpoint_dir, "compress", _config(settings), must_match=("kind", "latent", "size")) if checkpoint_dir else None
+    state = run.restore(objects) if run else None
+    start = state["step"] if state else 0
+    train_step, val_loss = ae.steps(model, optimizer)
+    watch = _Watch(model, best_model, val, val_loss, settings.patience, state)
+
+    def step(batch):
+        record = train_step(batch)
+        return record if watch.last is None else {**record, "val_loss": watch.last}
+
+    metrics = run.metrics(start) if run else _NoMetrics()
+    save = (lambda s: run.save(s, objects, watch.state())) if run else (lambda s: None)
+    runner = loop.Loop(total=settings.epochs * per_epoch, save=save, metrics=metrics, every={per_epoch: watch.after_epoch},
+                       label=f"compress train ({settings.kind})", steps_per_epoch=per_epoch, checkpoint_every=10 * per_epoch)
+    try:
+        done = runner.run(step, watch.batches(data.batches(tf, train_set, batch_size, settings.seed, start)), start=start)
+    finally:
+        metrics.close()
+    save_model(best_model, output)
+    return {"images": len(images), "train": len(train_set), "val": len(val), "steps": done, "epochs": watch.epoch,
+            "best_epoch": watch.best_epoch, "best_val_loss": watch.best, "stopped_early": watch.stop}
+
+
+def _config(settings):
+    config = dataclasses.asdict(settings)
+    config["size"] = list(settings.size)
+    return config
+
+
+def first_size(specs, slice_axis=2):
+    """(h, w) of the first image's first plane: the default model size."""
+    from mlkit.deep.data import find_images, planes
+    from mlkit.io.read import read_images
+
+    for img in read_images(find_images(specs)[0]):
+        found = planes(img, slice_axis)
+        if found:
+            return found[0].shape[:2]
+    raise UsageError("the first image has no usable plane", "give --size HxW")
