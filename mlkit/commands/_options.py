@@ -44,6 +44,24 @@ def _draw_seed(ctx, param, value):
     return secrets.randbits(32) if value is None else value
 
 
+DEVICE_HELP = "Where to run: auto (every visible GPU, else the CPU), cpu or gpu."
+
+
+def device_option(fn):
+    """--device auto|cpu|gpu and --deterministic, the same in every command that runs a network."""
+    fn = click.option("--deterministic", is_flag=True, expose_value=False, callback=_deterministic,
+                      help="TensorFlow's op determinism: repeatable on GPUs too, slower.")(fn)
+    return click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
+                        help=DEVICE_HELP)(fn)
+
+
+def _deterministic(ctx, param, value):
+    import os
+
+    if value:
+        os.environ["MLKIT_DETERMINISTIC"] = "1"  # read by mlkit.deep.runtime.Runtime
+
+
 INTERP = {"nearest": 0, "linear": 1, "cubic": 3}
 
 

@@ -2,16 +2,10 @@
 
 import click
 
-from mlkit.commands._options import inputs_argument, seed_option
+from mlkit.commands._options import device_option, inputs_argument, seed_option
 from mlkit.commands._output import emit, format_option
 
-DEVICE_HELP = "Where to run: auto (every visible GPU, else the CPU), cpu or gpu."
 KINDS = ("dense", "conv", "sparse")
-
-
-def device_option(fn):
-    return click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True,
-                        help=DEVICE_HELP)(fn)
 
 
 def slice_axis_option(fn):

@@ -2,7 +2,7 @@
 
 import click
 
-from mlkit.commands._options import seed_option
+from mlkit.commands._options import device_option, seed_option
 from mlkit.commands._output import format_option
 
 METHODS = ["exact", "gd", "sgd", "lasso", "ridge", "elastic-net", "mlp"]  # as mlkit.regression.methods.METHODS
@@ -40,7 +40,7 @@ def _columns(text):
 @click.option("--standardize", is_flag=True, help="Z-score the features first (coefficients are reported in original units).")
 @click.option("--hidden", default="10,10,10", show_default=True, callback=_hidden, help="MLP hidden layer sizes.")
 @click.option("--activation", type=click.Choice(["relu", "leaky-relu", "prelu", "elu", "sigmoid", "tanh"]), default="relu", show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True, help="MLP: where TensorFlow trains.")
+@device_option
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False), help="MLP: checkpoint here and resume from here (the same command continues).")
 @click.option("--checkpoint-every", type=click.IntRange(1), default=50, show_default=True, help="MLP: epochs between checkpoints.")
 @click.option("--dropna", is_flag=True, help="Skip rows with missing, NaN or infinite values.")

@@ -42,10 +42,12 @@ class Runtime:
 
     device: str = "auto"
     seed: int = None
-    deterministic: bool = False
+    deterministic: bool = None  # None: MLKIT_DETERMINISTIC=1 (what --deterministic sets)
     mixed_precision: bool = None  # None: on for GPUs, off for the CPU
 
     def __post_init__(self):
+        if self.deterministic is None:
+            self.deterministic = os.environ.get("MLKIT_DETERMINISTIC", "") not in ("", "0")
         if self.device not in DEVICES:
             raise MlkitError(f"unknown device {self.device!r}", f"choose from {', '.join(DEVICES)}")
         self.tf, self.keras = import_tf()
