@@ -198,3 +198,41 @@ def test_batches_resume_in_the_same_order(runtime, images):
     for a, b in zip(straight[5:], resumed):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(straight[0], [b.numpy() for _, b in zip(range(1), batches(tf, images, 4, seed=6))][0])
+
+
+REPLICA_RUN = """
+import sys
+import numpy as np
+from mlkit.deep import data
+from mlkit.deep.runtime import Runtime
+rt = Runtime(device="cpu", seed=3, cpu_replicas=int(sys.argv[1]))
+tf, keras = rt.tf, rt.keras
+images = np.random.default_rng(0).random((16, 6, 6, 1), dtype=np.float32)
+with rt.strategy.scope():
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(4, activation="tanh"),
+                              keras.layers.Dense(1)])
+    optimizer = keras.optimizers.SGD(0.1)
+    optimizer.build(model.trainable_variables)
+def step(batch):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean((model(batch) - tf.reduce_mean(batch, axis=[1, 2, 3])[:, None]) ** 2)
+        scaled = loss * rt.gradient_scale
+    optimizer.apply_gradients(zip(tape.gradient(scaled, model.trainable_variables), model.trainable_variables))
+    return {"loss": loss}
+run = rt.replicated(step)
+for _, batch in zip(range(5), rt.distribute(data.batches(tf, images, 8, seed=1))):
+    loss = float(run(batch)["loss"])
+print(rt.replicas, loss, *np.concatenate([w.ravel() for w in model.get_weights()]))
+"""
+
+
+def test_a_step_over_two_replicas_equals_one_device():
+    """The multi-GPU code path (MirroredStrategy, a replicated step, scaled gradients), on two
+    logical CPUs: the same weights as one device."""
+    runs = []
+    for replicas in (1, 2):
+        proc = subprocess.run([sys.executable, "-c", REPLICA_RUN, str(replicas)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs.append([float(v) for v in proc.stdout.split()])
+    assert [r[0] for r in runs] == [1, 2]
+    np.testing.assert_allclose(runs[1][1:], runs[0][1:], rtol=1e-5, atol=1e-6)

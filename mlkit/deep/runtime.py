@@ -44,6 +44,7 @@ class Runtime:
     seed: int = None
     deterministic: bool = None  # None: MLKIT_DETERMINISTIC=1 (what --deterministic sets)
     mixed_precision: bool = None  # None: on for GPUs, off for the CPU
+    cpu_replicas: int = 1  # >1 splits the CPU into that many mirrored devices (tests the GPU code path)
 
     def __post_init__(self):
         if self.deterministic is None:
@@ -66,6 +67,11 @@ class Runtime:
             raise MlkitError("--device gpu, but TensorFlow sees no GPU", "use --device cpu, or check CUDA and the driver")
         if self.device == "cpu" and gpus:
             tf.config.set_visible_devices([], "GPU")
+            gpus = []
+        if self.cpu_replicas > 1 and not gpus:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * self.cpu_replicas)
+        if self.device == "cpu":
             return []
         for gpu in gpus:
             with contextlib.suppress(RuntimeError, ValueError):
@@ -85,11 +91,38 @@ class Runtime:
             return tf.distribute.MultiWorkerMirroredStrategy()
         if len(self.gpus) > 1:
             return tf.distribute.MirroredStrategy()
+        if self.cpu_replicas > 1 and not self.gpus:
+            return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(self.cpu_replicas)])
         return tf.distribute.get_strategy()
 
     @property
     def replicas(self):
         return self.strategy.num_replicas_in_sync
+
+    @property
+    def gradient_scale(self):
+        """What a step multiplies its (batch-mean) loss by before taking gradients: the
+        optimizer sums the replicas' gradients, so each replica contributes 1/replicas."""
+        return 1.0 / self.replicas
+
+    def replicated(self, step):
+        """`step(batch) -> {name: scalar}` as one compiled step over every replica: each runs it
+        on its share of the batch, and the reported values are averaged. Steps scale their loss
+        by `gradient_scale` before the gradient. One device: just the compiled step."""
+        tf, strategy = self.tf, self.strategy
+        if self.replicas == 1:
+            return tf.function(step)
+
+        @tf.function
+        def run(batch):
+            results = strategy.run(step, args=(batch,))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in results.items()}
+
+        return run
+
+    def distribute(self, dataset):
+        """A tf.data dataset of global batches, split over the replicas."""
+        return dataset if self.replicas == 1 else self.strategy.experimental_distribute_dataset(dataset)
 
     def describe(self):
         """One line for the log: what the run uses."""
