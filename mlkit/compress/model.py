@@ -68,9 +68,10 @@ def halves(model):
     return model.get_layer("encoder"), model.get_layer("decoder")
 
 
-def steps(model, optimizer):
-    """(train_step, val_loss): compiled functions of a batch; the loss is the mean squared
-    error plus any activity penalty (the sparse model's L1 on the code)."""
+def steps(model, optimizer, gradient_scale=1.0):
+    """(train_step, val_loss) of a batch; the loss is the mean squared error plus any activity
+    penalty (the sparse model's L1 on the code). train_step is left for the runtime to compile
+    over its replicas (Runtime.replicated), which is why it scales the loss for the gradient."""
     tf, _ = import_tf()
 
     def loss_of(batch, training):
@@ -78,12 +79,12 @@ def steps(model, optimizer):
         penalty = tf.add_n(model.losses) if model.losses else tf.constant(0.0)
         return mse, penalty
 
-    @tf.function
     def train_step(batch):
         with tf.GradientTape() as tape:
             mse, penalty = loss_of(batch, True)
             loss = mse + penalty
-        grads = tape.gradient(loss, model.trainable_variables)
+            scaled = loss * gradient_scale
+        grads = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return {"loss": loss, "mse": mse}
 

@@ -107,7 +107,8 @@ def train(runtime, images, settings, output, checkpoint_dir=None):
     run = checkpoint.RunDir(checkpoint_dir, "compress", _config(settings), must_match=("kind", "latent", "size")) if checkpoint_dir else None
     state = run.restore(objects) if run else None
     start = state["step"] if state else 0
-    train_step, val_loss = ae.steps(model, optimizer)
+    replica_step, val_loss = ae.steps(model, optimizer, runtime.gradient_scale)
+    train_step = runtime.replicated(replica_step)
     watch = _Watch(model, best_model, val, val_loss, settings.patience, state)
 
     def step(batch):
@@ -119,7 +120,8 @@ def train(runtime, images, settings, output, checkpoint_dir=None):
     runner = loop.Loop(total=settings.epochs * per_epoch, save=save, metrics=metrics, every={per_epoch: watch.after_epoch},
                        label=f"compress train ({settings.kind})", steps_per_epoch=per_epoch, checkpoint_every=10 * per_epoch)
     try:
-        done = runner.run(step, watch.batches(data.batches(tf, train_set, batch_size, settings.seed, start)), start=start)
+        batches = runtime.distribute(data.batches(tf, train_set, batch_size, settings.seed, start))
+        done = runner.run(step, watch.batches(batches), start=start)
     finally:
         metrics.close()
     save_model(best_model, output)
