@@ -81,26 +81,32 @@ class Gan:
         z = tf.random.stateless_uniform((n, cfg["z_dim"]), seed=tf.stack([tf.cast(cfg["seed"], tf.int64), step * 1024 + tf.cast(replica, tf.int64)]),
                                         minval=-1.0, maxval=1.0)
         real = tf.cast(real, self.g.compute_dtype)
-        d_loss, d_real, d_fake = self._update_d(real, z)
-        for _ in range(cfg["g_steps"]):
-            g_loss = self._update_g(z)
+        # The first generator update starts from the very G(z) the discriminator step saw (G has
+        # not changed in between), so its forward pass is recorded once and not run again.
+        with tf.GradientTape() as g_tape:
+            fake = self.g(z, training=True)
+            with g_tape.stop_recording():
+                d_loss, d_real, d_fake = self._update_d(real, fake)
+            g_loss = self._g_loss(fake)
+        _apply(self.g_opt, g_tape, g_loss, self.g.trainable_variables)
+        for _ in range(cfg["g_steps"] - 1):
+            with tf.GradientTape() as tape:
+                g_loss = self._g_loss(self.g(z, training=True))
+            _apply(self.g_opt, tape, g_loss, self.g.trainable_variables)
         scale = tf.cast(self.strategy.num_replicas_in_sync, tf.float32)
         return {"d_loss": d_loss / scale, "g_loss": g_loss / scale, "d_real": d_real / scale, "d_fake": d_fake / scale}
 
-    def _update_d(self, real, z):
+    def _update_d(self, real, fake):
         with tf.GradientTape() as tape:
-            real_logits = self.d(real, training=True)
-            fake_logits = self.d(self.g(z, training=True), training=True)
+            real_logits, fake_logits = self.d(real, training=True), self.d(fake, training=True)
             loss = _bce(tf.ones_like(real_logits), real_logits) + _bce(tf.zeros_like(fake_logits), fake_logits)
         _apply(self.d_opt, tape, loss, self.d.trainable_variables)
         return loss, tf.reduce_mean(tf.sigmoid(real_logits)), tf.reduce_mean(tf.sigmoid(fake_logits))
 
-    def _update_g(self, z):
-        with tf.GradientTape() as tape:
-            fake_logits = self.d(self.g(z, training=True), training=True)
-            loss = _bce(tf.ones_like(fake_logits), fake_logits)
-        _apply(self.g_opt, tape, loss, self.g.trainable_variables)
-        return loss
+    def _g_loss(self, fake):
+        """Against the discriminator as it is now (after its update this step)."""
+        logits = self.d(fake, training=True)
+        return _bce(tf.ones_like(logits), logits)
 
     def sample(self, z):
         """Generator output for z (inference mode: batch norm's moving statistics), in [-1, 1]."""
