@@ -73,6 +73,8 @@ def test_training_writes_checkpoints_metrics_and_sample_grids(straight):
     assert sorted(os.listdir(os.path.join(run, "samples"))) == ["step-00000006.png", "step-00000012.png"]
     grid = read_image(os.path.join(run, "samples", "step-00000012.png"))
     assert grid.data.shape == (128, 128) and grid.data.dtype == np.uint8  # 8x8 samples of 16x16, gray
+    curve = read_image(os.path.join(run, "losses.png"))
+    assert curve.data.shape == (240, 480, 3) and curve.data.min() < 100  # lines drawn on white
     config = json.load(open(os.path.join(run, "run.json")))["config"]
     assert config["seed"] == 4 and config["channels"] == 1 and config["lr"] == 0.0002 and config["g_steps"] == 2
 
@@ -139,12 +141,17 @@ def test_mri_slices_of_nibabel_volumes(nib_data, invoke, tmp_path):
     slices = sum(np.ptp(volume[:, :, k]) > 0 for k in range(volume.shape[2]))
     run = str(tmp_path / "mri")
     result = invoke("train-gan", anatomical, "-c", run, *TINY[:-2], "--seed", "9", "--steps", "3", "--batch-size", "4",
-                    "--format", "json")
+                    "--logdir", tmp_path / "tb", "--format", "json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)[0]
     assert summary["images"] == slices and summary["step"] == 3
     assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in _metrics(run))
     assert os.listdir(os.path.join(run, "samples")) == ["step-00000003.png"]  # the last step's grid
+    tags = set()
+    for event_file in os.listdir(tmp_path / "tb"):
+        for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "tb" / event_file)):
+            tags |= {value.tag for value in event.summary.value}
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "samples", "z", "d_fake_outputs"} <= tags
 
 
 def test_generate_grids_folders_streams_and_walks(straight, invoke, tmp_path):

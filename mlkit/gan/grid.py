@@ -34,10 +34,9 @@ def walk(seed_a, seed_b, n, z_dim):
 
 def parse_grid(text):
     """'8x8' -> (8, 8)."""
-    try:
-        rows, cols = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"{text!r} is not ROWSxCOLS, e.g. 8x8") from None
-    if rows < 1 or cols < 1:
-        raise ValueError(f"{text!r}: rows and columns must be at least 1")
-    return rows, cols
+    import re
+
+    match = re.fullmatch(r"\s*([1-9]\d*)\s*[xX]\s*([1-9]\d*)\s*", text)
+    if match is None:
+        raise ValueError(f"{text!r} is not ROWSxCOLS with positive numbers, e.g. 8x8")
+    return int(match[1]), int(match[2])

@@ -7,9 +7,10 @@ import numpy as np
 
 from mlkit import ui
 from mlkit.gan import config as cfg
-from mlkit.gan import grid, steps
+from mlkit.gan import curve, grid, steps
 
 SAMPLES = "samples"
+LOSS_CURVE = "losses.png"
 
 
 def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_total=None, epochs=20,
@@ -77,13 +78,16 @@ def _check_batch(config, replicas):
 
 
 class Sampler:
-    """Writes the sample grid of the fixed z (drawn from the run's seed) under CKPT/samples/."""
+    """Writes the sample grid of the fixed z (drawn from the run's seed) under CKPT/samples/,
+    and the loss curve so far as CKPT/losses.png."""
 
     def __init__(self, gan, config, checkpoint_dir, summary=None):
         rows, cols = cfg.GRID
         self.gan, self.summary, self.rows, self.cols = gan, summary, rows, cols
         self.z = grid.latent([config["seed"], 1], rows * cols, config["z_dim"])
         self.folder = os.path.join(checkpoint_dir, SAMPLES)
+        self.metrics = os.path.join(checkpoint_dir, "metrics.jsonl")
+        self.curve = os.path.join(checkpoint_dir, LOSS_CURVE)
         self.last = None
 
     def __call__(self, step, record):
@@ -91,6 +95,8 @@ class Sampler:
         entry = steps.entry("train-gan", {"step": int(step), "grid": f"{self.rows}x{self.cols}"})
         os.makedirs(self.folder, exist_ok=True)
         self.last = steps.write([steps.picture(pixels, f"step-{step:08d}", entry)], self.folder + os.sep)[0]
+        losses = curve.draw(curve.read_losses(self.metrics))
+        steps.write([steps.picture(losses, "losses", entry)], self.curve)
         if self.summary is not None:
             self.summary.images(step, pixels, self.z, self.gan)
 
