@@ -23,6 +23,7 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
     from mlkit.deep.runtime import Runtime
 
     settings = cfg.settings(**settings)
+    _check_tensorboard(logdir)
     runtime = Runtime(device=device, seed=seed if seed is not None else drawn_seed)
     images, _ = deep_data.load_image_set(data, (settings["image_size"],) * 2, settings["channels"], settings["slice_axis"])
     images = images * 2 - 1  # the generator's tanh range
@@ -67,6 +68,16 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
     return {"checkpoint_dir": checkpoint_dir, "started_at": start, "step": done, "images": config["images"],
             "epochs": round(done / per_epoch, 3), "latest": run.latest(), "samples": sampler.last,
             "device": runtime.describe()}
+
+
+def _check_tensorboard(logdir):
+    import importlib.util
+
+    from mlkit.errors import MlkitError
+
+    if logdir and importlib.util.find_spec("tensorboard") is None:
+        raise MlkitError("--logdir needs the tensorboard package, which is not installed",
+                         "pip install tensorboard, or drop --logdir (metrics.jsonl has every step)")
 
 
 def _check_batch(config, replicas):
