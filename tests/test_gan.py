@@ -176,6 +176,9 @@ def test_generate_grids_folders_streams_and_walks(straight, invoke, tmp_path):
     assert a.shape == (32, 48) and a.dtype == np.uint8
     np.testing.assert_array_equal(a, b)  # same seed, same images
     assert not np.array_equal(a, c)
+    assert invoke("generate", "-c", run, "--grid", "2x3", "--seed", 3, "--step", 10, "-o", tmp_path / "s10.png").exit_code == 0
+    at_ten = read_image(str(tmp_path / "s10.png"))
+    assert at_ten.history[0]["params"]["step"] == 10 and not np.array_equal(at_ten.data, a)
 
     assert invoke("generate", "-c", run, "-n", "5", "--seed", "3", "-o", f"{tmp_path}/each/").exit_code == 0
     files = sorted(os.listdir(tmp_path / "each"))
@@ -231,6 +234,8 @@ def test_errors_are_one_line_and_write_nothing(faces, straight, invoke, tmp_path
     _one_error(invoke("generate", "-c", faces, "-o", tmp_path / "x.png"), 1, "not an mlkit gan run")
     _one_error(invoke("generate", "-c", run, "-n", "5", "-o", tmp_path / "x.png"), 2, "give a folder")
     _one_error(invoke("generate", "-c", run, "--grid", "3by3", "-o", tmp_path / "x.png"), 2, "ROWSxCOLS")
+    _one_error(invoke("generate", "-c", run, "--step", "7", "-o", tmp_path / "x.png", "--grid", "2x2"), 1,
+               "no checkpoint at step 7 (kept: 5, 10, 12)")
     assert not (tmp_path / "x.png").exists()
 
 

@@ -2,7 +2,7 @@
 
 import os
 
-from mlkit.deep.checkpoint import RUN_FILE, RunDir
+from mlkit.deep.checkpoint import PREFIX, RUN_FILE, RunDir
 from mlkit.errors import MlkitError
 
 KIND = "gan"
@@ -29,3 +29,13 @@ def open_run(path):
     if run.latest() is None:
         raise MlkitError(f"{path}: no checkpoint yet", "train for at least one step first")
     return run, config
+
+
+def checkpoint_at(run, step=None):
+    """The latest checkpoint's folder, or the one written at `step`."""
+    if step is None:
+        return run.latest()
+    kept = {int(os.path.basename(p)[len(PREFIX):]): p for p in run.checkpoints()}
+    if step not in kept:
+        raise MlkitError(f"{run.path}: no checkpoint at step {step}", f"kept: {', '.join(map(str, sorted(kept)))}")
+    return kept[step]

@@ -3,8 +3,9 @@
 from mlkit.gan import formats, grid, steps
 
 
-def load_generator(checkpoint_dir, device="auto"):
-    """(generator, config, checkpoint path): the latest checkpoint's generator."""
+def load_generator(checkpoint_dir, device="auto", step=None):
+    """(generator, config, checkpoint path, step): the generator of the latest checkpoint, or
+    of the one at `step`."""
     from mlkit.deep.runtime import Runtime
 
     run, config = formats.open_run(checkpoint_dir)
@@ -12,15 +13,15 @@ def load_generator(checkpoint_dir, device="auto"):
     from mlkit.gan.model import generator
 
     g = generator(config["image_size"], config["channels"], config["z_dim"], config["gf_dim"])
-    latest = run.latest()
+    latest = formats.checkpoint_at(run, step)
     state = run.restore({"generator": (g, None)}, latest)
     return g, config, latest, state["step"]
 
 
-def generate(checkpoint_dir, n=64, seed=0, rows_cols=None, interpolate=None, device="auto"):
+def generate(checkpoint_dir, n=64, seed=0, rows_cols=None, interpolate=None, device="auto", step=None):
     """Images (mlkit Image objects): n samples from z drawn with `seed`, one per image or tiled
     into a rows x cols grid; with interpolate=(seed_a, seed_b), an n-frame strip between them."""
-    g, config, latest, step = load_generator(checkpoint_dir, device)
+    g, config, latest, step = load_generator(checkpoint_dir, device, step)
     if interpolate is not None:
         z = grid.walk(interpolate[0], interpolate[1], n, config["z_dim"])
         rows_cols = (1, n)
