@@ -2,7 +2,7 @@
 trained on the real digits: the generated samples should spread over >= 8 of the 10 classes
 with a mean top probability >= 0.8.
 
-    python benchmarks/gan_digits.py --steps 500,1000,2000 [--budget 1800] [--work DIR]
+    python benchmarks/gan_digits.py --steps 500,1000,2000 [--budget 1800] [--work DIR] [--train-args '--gf-dim 32']
 
 Trains with the mlkit CLI to each step count in turn (each stage resumes the previous one:
 the same command, automatic resume), then generates 500 samples with `mlkit generate`
@@ -69,6 +69,7 @@ def main():
     parser.add_argument("--budget", type=float, default=1800, help="stop starting new stages after this many seconds")
     parser.add_argument("--work", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-args", default="", help="more train-gan options, e.g. '--gf-dim 32 --df-dim 32'")
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="gan_digits_")
     data, run = os.path.join(work, "digits"), os.path.join(work, "run")
@@ -85,7 +86,8 @@ def main():
             break
         t0 = time.monotonic()
         mlkit("train-gan", data, "-c", run, "--image-size", "16", "--channels", "1", "--batch-size", "64",
-              "--steps", str(target), "--seed", str(args.seed), "--sample-every", "500", "--checkpoint-every", "500")
+              "--steps", str(target), "--seed", str(args.seed), "--sample-every", "500", "--checkpoint-every", "500",
+              *args.train_args.split())
         seconds = time.monotonic() - t0
         out = os.path.join(work, f"samples_{target}")
         mlkit("generate", "-c", run, "-n", str(SAMPLES), "--seed", "1", "-o", out + "/")
