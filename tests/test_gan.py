@@ -117,22 +117,27 @@ def test_resume_continues_the_step_counter_with_the_checkpointed_state(faces, st
     assert any(not np.array_equal(a, b) for a, b in zip(at_seven, straight_g))
 
 
-def test_ctrl_c_checkpoints_then_exits_130(faces, invoke, tmp_path, monkeypatch):
+@pytest.mark.parametrize("lands", ["before the update", "after the update"])
+def test_ctrl_c_checkpoints_then_exits_130(faces, invoke, tmp_path, monkeypatch, lands):
     from mlkit.gan.model import Gan
 
     train_step = Gan.train_step
 
     def interrupted(self, batch, step):
-        if step == 4:
+        if step == 4 and lands == "before the update":
             raise KeyboardInterrupt
-        return train_step(self, batch, step)
+        record = train_step(self, batch, step)
+        if step == 4:
+            raise KeyboardInterrupt  # as when Ctrl-C arrives while the compiled step runs
+        return record
 
     monkeypatch.setattr(Gan, "train_step", interrupted)
     run = str(tmp_path / "c")
     result = _train(invoke, faces, run, "--steps", "50")
     assert result.exit_code == 130 and "interrupted" in result.stderr
-    assert sorted(n for n in os.listdir(run) if n.startswith("ckpt-")) == ["ckpt-00000003"]
-    assert json.load(open(os.path.join(run, "ckpt-00000003", "state.json")))["step"] == 3
+    expected = 3 if lands == "before the update" else 4  # the checkpoint is named after the steps its weights saw
+    assert sorted(n for n in os.listdir(run) if n.startswith("ckpt-")) == [f"ckpt-{expected:08d}"]
+    assert json.load(open(os.path.join(run, f"ckpt-{expected:08d}", "state.json")))["step"] == expected
 
 
 def test_mri_slices_of_nibabel_volumes(nib_data, invoke, tmp_path):

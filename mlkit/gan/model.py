@@ -66,6 +66,10 @@ class Gan:
     def objects(self):
         return {"generator": (self.g, self.g_opt), "discriminator": (self.d, self.d_opt)}
 
+    def steps_done(self):
+        """Discriminator updates applied so far (restored with the optimizer state)."""
+        return int(self.d_opt.iterations.numpy())
+
     def train_step(self, batch, step):
         """One discriminator update and g_steps generator updates; the losses as floats."""
         return {k: float(v) for k, v in self._step(batch, tf.constant(step, tf.int64)).items()}

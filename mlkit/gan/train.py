@@ -56,7 +56,12 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
         counter["step"] += 1
         return record
 
-    runner = loop.Loop(total=total, save=lambda s: run.save(s, gan.objects()), metrics=metrics,
+    def save(done):
+        # Ctrl-C lands when the compiled step returns, after its update but before the loop
+        # counts it: the optimizer's own counter says how many steps the weights have seen.
+        run.save(gan.steps_done(), gan.objects())
+
+    runner = loop.Loop(total=total, save=save, metrics=metrics,
                        checkpoint_every=checkpoint_every, every={sample_every: sampler}, summary=summary,
                        label="train-gan", steps_per_epoch=per_epoch)
     try:
