@@ -92,11 +92,13 @@ class Gan:
             with g_tape.stop_recording():
                 d_loss, d_real, d_fake = self._update_d(real, fake)
             g_loss = self._g_loss(fake)
-        _apply(self.g_opt, g_tape, g_loss, self.g.trainable_variables)
+            scaled = _scaled(self.g_opt, g_loss)
+        _apply(self.g_opt, g_tape, scaled, self.g.trainable_variables)
         for _ in range(cfg["g_steps"] - 1):
             with tf.GradientTape() as tape:
                 g_loss = self._g_loss(self.g(z, training=True))
-            _apply(self.g_opt, tape, g_loss, self.g.trainable_variables)
+                scaled = _scaled(self.g_opt, g_loss)
+            _apply(self.g_opt, tape, scaled, self.g.trainable_variables)
         scale = tf.cast(self.strategy.num_replicas_in_sync, tf.float32)
         return {"d_loss": d_loss / scale, "g_loss": g_loss / scale, "d_real": d_real / scale, "d_fake": d_fake / scale}
 
@@ -104,7 +106,8 @@ class Gan:
         with tf.GradientTape() as tape:
             real_logits, fake_logits = self.d(real, training=True), self.d(fake, training=True)
             loss = _bce(tf.ones_like(real_logits), real_logits) + _bce(tf.zeros_like(fake_logits), fake_logits)
-        _apply(self.d_opt, tape, loss, self.d.trainable_variables)
+            scaled = _scaled(self.d_opt, loss)
+        _apply(self.d_opt, tape, scaled, self.d.trainable_variables)
         return loss, tf.reduce_mean(tf.sigmoid(real_logits)), tf.reduce_mean(tf.sigmoid(fake_logits))
 
     def _g_loss(self, fake):
@@ -124,6 +127,13 @@ def _bce(labels, logits):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32)))
 
 
-def _apply(optimizer, tape, loss, variables):
-    scaled = optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
+def _scaled(optimizer, loss):
+    """The loss the gradient is taken of (inside the tape). Each replica's loss is a mean over
+    its share of the batch and the optimizer sums the replicas' gradients, so each contributes
+    1/replicas; under mixed precision the loss scale multiplies it too (and is undone in apply)."""
+    loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
+    return optimizer.scale_loss(loss) if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) else loss
+
+
+def _apply(optimizer, tape, scaled, variables):
     optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
