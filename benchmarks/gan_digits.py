@@ -63,6 +63,12 @@ def judge(model, samples_dir):
     return classes, float(proba.max(axis=1).mean()), counts
 
 
+def latest_step(run):
+    if not os.path.isdir(run):
+        return 0
+    return max((int(n[5:]) for n in os.listdir(run) if n.startswith("ckpt-") and n[5:].isdigit()), default=0)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", default="500,1000,2000,3000")
@@ -79,7 +85,7 @@ def main():
           f"mean top probability on held-out real digits {reference:.3f}")
     print("| steps | train s (stage) | steps/s | classes | mean top prob | passes | per-class counts |")
     print("|---|---|---|---|---|---|---|")
-    began, done = time.monotonic(), 0
+    began, done = time.monotonic(), latest_step(run)  # a rerun resumes the run in --work
     for target in [int(s) for s in args.steps.split(",")]:
         if time.monotonic() - began > args.budget:
             print(f"budget of {args.budget:.0f} s spent: stopped before {target} steps")
