@@ -24,8 +24,10 @@ COMMANDS = {
     "transform": ("mlkit.commands.transform", "Point and geometric operations on images and volumes."),
     "regress": ("mlkit.commands.regress", "Linear regression done right: exact, gradient descent, L1/L2/elastic net, small MLP."),
     "view": ("mlkit.commands.view", "Draw volumes, photos and segmentations as a PNG: planes, lightboxes, mosaics."),
-    "sample": ("mlkit.commands.sample", "Write the sample MRI volume that ships with mlkit."),
+    "sample": ("mlkit.commands.sample", "List and write the bundled samples: MRI volumes, a segmentation, photos."),
     "compress": ("mlkit.commands.compress", "Autoencoder compression of image sets (.mlz), measured against JPEG, WebP, AVIF."),
+    "train-gan": ("mlkit.commands.train_gan", "Train a DCGAN on image folders or MRI slices, with checkpoints and resume."),
+    "generate": ("mlkit.commands.generate", "Generate images, grids or latent walks from a train-gan checkpoint."),
     "completion": ("mlkit.commands.completion", "Print the shell completion script for bash, zsh or fish."),
 }
 

@@ -25,11 +25,13 @@ PREFIX = "ckpt-"
 class RunDir:
     """A checkpoint folder for one kind of training run.
 
-    config: the run's settings (JSON-ready); must_match: the keys a resumed run may not change.
+    config: the run's settings (JSON-ready); must_match: the keys a resumed run may not change;
+    defaults: settings that a stored run's own values override (a seed drawn when none was given).
     """
 
-    def __init__(self, path, kind, config, must_match=(), keep=3):
-        self.path, self.kind, self.config, self.keep = path, kind, config, keep
+    def __init__(self, path, kind, config, must_match=(), keep=3, defaults=None):
+        self.path, self.kind, self.keep = path, kind, keep
+        self.config, self._defaults = config, defaults or {}
         self._open(must_match)
 
     def _open(self, must_match):
@@ -42,6 +44,7 @@ class RunDir:
             raise MlkitError(f"{self.path} is a file, not a checkpoint folder", "give a folder")
         else:
             os.makedirs(self.path, exist_ok=True)
+            self.config = {**self._defaults, **self.config}
             self._write_json(RUN_FILE, {"kind": self.kind, "config": self.config})
 
     def _check_compatible(self, stored, must_match):
@@ -55,7 +58,7 @@ class RunDir:
                 f"{self.path} was started with {key}={old.get(key)!r}, not {self.config.get(key)!r}",
                 "resume with the same settings, or give a new folder",
             )
-        self.config = {**old, **self.config}
+        self.config = {**self._defaults, **old, **self.config}
 
     def checkpoints(self):
         """Completed checkpoints, oldest first."""

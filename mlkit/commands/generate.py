@@ -1,0 +1,49 @@
+"""`mlkit generate`: new images from a `train-gan` checkpoint."""
+
+import click
+
+from mlkit.commands._options import device_option, seed_option
+
+
+def _grid(ctx, param, value):
+    from mlkit.gan.grid import parse_grid
+
+    if value is None:
+        return None
+    try:
+        return parse_grid(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command()
+@click.option("-c", "--checkpoint-dir", required=True, metavar="DIR", help="A folder made by mlkit train-gan.")
+@click.option("-n", "--count", type=click.IntRange(1, 4096), help="Samples (or walk frames) [default: rows*cols of --grid, else 64; 10 for --interpolate].")
+@click.option("--grid", "rows_cols", metavar="ROWSxCOLS", callback=_grid, help="Tile the samples into one image, e.g. 8x8.")
+@click.option("--interpolate", type=click.IntRange(0), nargs=2, metavar="SEED_A SEED_B", help="A strip of -n frames walking the latent space from SEED_A's z to SEED_B's.")
+@click.option("--step", type=click.IntRange(1), help="Use the checkpoint of this step (one of the kept ones) [default: the latest].")
+@seed_option
+@click.option("-o", "--output", metavar="OUT", help="A file (grid.png), a folder (ending in /) or - for the mlkit stream (the default when piped).")
+@device_option
+def command(checkpoint_dir, count, rows_cols, interpolate, step, seed, output, device):
+    """Generate images with the latest (or --step's) checkpoint's generator: one image per
+    sample, or one grid with --grid, or a latent walk with --interpolate. The
+    same checkpoint and --seed give the same images.
+
+    \b
+    Examples:
+      mlkit generate -c runs/faces --grid 8x8 --seed 3 -o grid.png
+      mlkit generate -c runs/faces -n 100 --seed 3 -o samples/
+      mlkit generate -c runs/faces --interpolate 3 7 -n 12 -o walk.png
+    """
+    from mlkit.gan import generate, write
+
+    if interpolate and rows_cols:
+        raise click.UsageError("--interpolate writes one strip: drop --grid")
+    if count is None:
+        count = 10 if interpolate else (rows_cols[0] * rows_cols[1] if rows_cols else 64)
+    if rows_cols and count > rows_cols[0] * rows_cols[1]:
+        raise click.BadParameter(f"{count} samples do not fit a {rows_cols[0]}x{rows_cols[1]} grid", param_hint="-n")
+    images = generate(checkpoint_dir, n=count, seed=seed, rows_cols=rows_cols, interpolate=interpolate, device=device,
+                      step=step)
+    write(images, output)

@@ -1,0 +1,30 @@
+"""The settings of a GAN run, checked before anything is loaded, and the ones a resume keeps."""
+
+from mlkit.errors import UsageError
+
+ARCHITECTURE = ("image_size", "channels", "z_dim", "gf_dim", "df_dim")
+# A resumed run may change the learning rate or the cadences, not what the weights or the
+# data order depend on.
+MUST_MATCH = ARCHITECTURE + ("batch_size", "seed", "images", "slice_axis")
+DEFAULTS = {"image_size": 64, "channels": "auto", "z_dim": 100, "gf_dim": 64, "df_dim": 64, "batch_size": 64,
+            "lr": 0.0002, "beta1": 0.5, "g_steps": 2, "slice_axis": 2}
+GRID = (8, 8)  # the training sample grid, from a fixed z
+
+
+def settings(**given):
+    """The run's settings: DEFAULTS overridden by `given`, checked."""
+    unknown = set(given) - set(DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown GAN settings: {', '.join(sorted(unknown))}")
+    config = {**DEFAULTS, **given}
+    size = config["image_size"]
+    if not isinstance(size, int) or size < 8 or size & (size - 1):
+        raise UsageError(f"--image-size {size} is not a power of two >= 8", "use 16, 32, 64, 128 ...")
+    for key in ("z_dim", "gf_dim", "df_dim", "batch_size", "g_steps"):
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, not {config[key]!r}")
+    if not 0 < config["lr"] < 1 or not 0 <= config["beta1"] < 1:
+        raise UsageError("--lr must lie in (0, 1) and --beta1 in [0, 1)")
+    if config["channels"] not in ("auto", 1, 3):
+        raise UsageError(f"--channels {config['channels']!r} is not auto, 1 or 3")
+    return config

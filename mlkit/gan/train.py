@@ -1,0 +1,137 @@
+"""`train-gan` as a library call: data, run folder, model, loop, sample grids, TensorBoard."""
+
+import math
+import os
+
+import numpy as np
+
+from mlkit import ui
+from mlkit.gan import config as cfg
+from mlkit.gan import curve, grid, steps
+
+SAMPLES = "samples"
+LOSS_CURVE = "losses.png"
+
+
+def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_total=None, epochs=20,
+          sample_every=100, checkpoint_every=500, logdir=None, device="auto"):
+    """Train (or resume) a DCGAN on `data` in `checkpoint_dir`; a summary dict.
+
+    seed: the --seed given, or None to keep a resumed run's own (a new run takes drawn_seed).
+    steps_total: train until this global step; else `epochs` passes over the data."""
+    from mlkit.deep import checkpoint, data as deep_data, loop
+    from mlkit.deep.runtime import Runtime
+
+    settings = cfg.settings(**settings)
+    _check_tensorboard(logdir)
+    runtime = Runtime(device=device, seed=seed if seed is not None else drawn_seed)
+    images, _ = deep_data.load_image_set(data, (settings["image_size"],) * 2, settings["channels"], settings["slice_axis"])
+    images = images * 2 - 1  # the generator's tanh range
+    config = {**settings, "channels": int(images.shape[3]), "images": int(images.shape[0])}
+    if seed is not None:
+        config["seed"] = int(seed)
+    run = checkpoint.RunDir(checkpoint_dir, "gan", config, must_match=cfg.MUST_MATCH, defaults={"seed": int(drawn_seed)})
+    config = run.config
+    _check_batch(config, runtime.replicas)
+
+    from mlkit.gan.model import Gan
+
+    gan = Gan(config, runtime.strategy, runtime.mixed_precision)
+    state = run.restore(gan.objects())
+    start = state["step"] if state else 0
+    per_epoch = config["images"] / config["batch_size"]
+    total = steps_total if steps_total is not None else math.ceil(epochs * per_epoch)
+    if start:
+        ui.info(f"resuming {checkpoint_dir} at step {start}")
+    tf = runtime.tf
+    batches = runtime.strategy.experimental_distribute_dataset(
+        deep_data.batches(tf, images, config["batch_size"], config["seed"], start_step=start))
+    summary = _tensorboard(tf, logdir)
+    sampler = Sampler(gan, config, checkpoint_dir, summary)
+    metrics = run.metrics(start)
+    counter = {"step": start}
+
+    def step(batch):
+        record = gan.train_step(batch, counter["step"] + 1)
+        counter["step"] += 1
+        return record
+
+    def save(done):
+        # Ctrl-C lands when the compiled step returns, after its update but before the loop
+        # counts it: the optimizer's own counter says how many steps the weights have seen.
+        run.save(gan.steps_done(), gan.objects())
+
+    runner = loop.Loop(total=total, save=save, metrics=metrics,
+                       checkpoint_every=checkpoint_every, every={sample_every: sampler}, summary=summary,
+                       label="train-gan", steps_per_epoch=per_epoch)
+    try:
+        done = runner.run(step, batches, start=start)
+    finally:
+        metrics.close()
+    if done > start and done % sample_every:
+        sampler(done, None)
+    return {"checkpoint_dir": checkpoint_dir, "started_at": start, "step": done, "images": config["images"],
+            "epochs": round(done / per_epoch, 3), "latest": run.latest(), "samples": sampler.last,
+            "device": runtime.describe()}
+
+
+def _check_tensorboard(logdir):
+    import importlib.util
+
+    from mlkit.errors import MlkitError
+
+    if logdir and importlib.util.find_spec("tensorboard") is None:
+        raise MlkitError("--logdir needs the tensorboard package, which is not installed",
+                         "pip install tensorboard, or drop --logdir (metrics.jsonl has every step)")
+
+
+def _check_batch(config, replicas):
+    from mlkit.errors import UsageError
+
+    if config["batch_size"] % replicas:
+        raise UsageError(f"--batch-size {config['batch_size']} does not split over {replicas} replicas",
+                         f"use a multiple of {replicas}")
+
+
+class Sampler:
+    """Writes the sample grid of the fixed z (drawn from the run's seed) under CKPT/samples/,
+    and the loss curve so far as CKPT/losses.png."""
+
+    def __init__(self, gan, config, checkpoint_dir, summary=None):
+        rows, cols = cfg.GRID
+        self.gan, self.summary, self.rows, self.cols = gan, summary, rows, cols
+        self.z = grid.latent([config["seed"], 1], rows * cols, config["z_dim"])
+        self.folder = os.path.join(checkpoint_dir, SAMPLES)
+        self.metrics = os.path.join(checkpoint_dir, "metrics.jsonl")
+        self.curve = os.path.join(checkpoint_dir, LOSS_CURVE)
+        self.last = None
+
+    def __call__(self, step, record):
+        pixels = grid.to_uint8(grid.tile(self.gan.sample(self.z), self.rows, self.cols))
+        entry = steps.entry("train-gan", {"step": int(step), "grid": f"{self.rows}x{self.cols}"})
+        os.makedirs(self.folder, exist_ok=True)
+        self.last = steps.write([steps.picture(pixels, f"step-{step:08d}", entry)], self.folder + os.sep)[0]
+        losses = curve.draw(curve.read_losses(self.metrics))
+        steps.write([steps.picture(losses, "losses", entry)], self.curve)
+        if self.summary is not None:
+            self.summary.images(step, pixels, self.z, self.gan)
+
+
+def _tensorboard(tf, logdir):
+    """Scalars every step; at sample time the grid, the z histogram and D's outputs."""
+    from mlkit.deep import loop
+
+    summary = loop.tensorboard(tf, logdir)
+    if summary is None:
+        return None
+
+    def images(step, pixels, z, gan):
+        fake = gan.sample(z)
+        with summary.writer.as_default(step=step):
+            tf.summary.image("samples", pixels[None].astype(np.float32) / 255.0)
+            tf.summary.histogram("z", z)
+            tf.summary.histogram("d_fake_outputs", gan.discriminate(fake))
+        summary.writer.flush()
+
+    summary.images = images
+    return summary

@@ -1,0 +1,319 @@
+"""train-gan and generate: a tiny DCGAN (16 px, a few steps) on CPU, in-process."""
+
+import importlib.util
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mlkit.errors import MlkitError
+
+tf = pytest.importorskip("tensorflow")
+HAVE_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
+
+TINY = ["--image-size", "16", "--gf-dim", "8", "--df-dim", "8", "--z-dim", "16", "--batch-size", "8",
+        "--device", "cpu", "--seed", "4"]
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    """40 of scikit-image's lfw_subset faces (25x25 gray) as PNG files."""
+    import cv2
+    import skimage.data
+
+    folder = tmp_path_factory.mktemp("faces")
+    for i, face in enumerate(skimage.data.lfw_subset()[:40]):
+        cv2.imwrite(str(folder / f"face{i:02d}.png"), np.rint(face * 255).astype(np.uint8))
+    return str(folder)
+
+
+def _train(invoke, data, run, *extra):
+    return invoke("train-gan", data, "-c", run, *TINY, "--checkpoint-every", "5", "--sample-every", "6", *extra)
+
+
+def _metrics(run):
+    return [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl"))]
+
+
+@pytest.fixture(scope="module")
+def straight(faces, tmp_path_factory):
+    """A 12-step run straight through: checkpoints at 5, 10 and 12."""
+    from click.testing import CliRunner
+
+    from mlkit.cli import cli
+
+    run = str(tmp_path_factory.mktemp("runs") / "straight")
+    result = CliRunner().invoke(cli, ["train-gan", faces, "-c", run, *TINY, "--checkpoint-every", "5",
+                                      "--sample-every", "6", "--steps", "12", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return run, json.loads(result.stdout)[0]
+
+
+def _weights(run, checkpoint):
+    from mlkit.deep.checkpoint import RunDir
+    from mlkit.gan.model import Gan
+
+    config = RunDir(run, "gan", {}).config
+    gan = Gan(config, tf.distribute.get_strategy())
+    RunDir(run, "gan", {}).restore(gan.objects(), os.path.join(run, checkpoint))
+    return gan
+
+
+def test_training_writes_checkpoints_metrics_and_sample_grids(straight):
+    from mlkit.io.read import read_image
+
+    run, summary = straight
+    assert summary["step"] == 12 and summary["images"] == 40
+    assert sorted(n for n in os.listdir(run) if n.startswith("ckpt-")) == ["ckpt-00000005", "ckpt-00000010", "ckpt-00000012"]
+    lines = _metrics(run)
+    assert [r["step"] for r in lines] == list(range(1, 13))
+    for r in lines:
+        assert set(r) == {"step", "d_loss", "g_loss", "d_real", "d_fake"}
+        assert all(np.isfinite(v) for v in r.values()) and 0 < r["d_real"] < 1 and 0 < r["d_fake"] < 1
+    assert sorted(os.listdir(os.path.join(run, "samples"))) == ["step-00000006.png", "step-00000012.png"]
+    grid = read_image(os.path.join(run, "samples", "step-00000012.png"))
+    assert grid.data.shape == (128, 128) and grid.data.dtype == np.uint8  # 8x8 samples of 16x16, gray
+    curve = read_image(os.path.join(run, "losses.png"))
+    assert curve.data.shape == (240, 480, 3) and curve.data.min() < 100  # lines drawn on white
+    config = json.load(open(os.path.join(run, "run.json")))["config"]
+    assert config["seed"] == 4 and config["channels"] == 1 and config["lr"] == 0.0002 and config["g_steps"] == 2
+
+
+def test_the_model_is_the_tutorials_dcgan():
+    from mlkit.gan.model import discriminator, generator
+
+    g, d = generator(32, 3, z_dim=100, gf_dim=64), discriminator(32, 3, df_dim=64)
+    shapes = [layer.output.shape[1:] for layer in g.layers if "conv2d_transpose" in layer.name]
+    assert [tuple(s) for s in shapes] == [(8, 8, 128), (16, 16, 64), (32, 32, 3)]
+    assert g.layers[0].output.shape[1:] == (4 * 4 * 256,) and g.layers[-1].activation.__name__ == "tanh"
+    convs = [layer for layer in d.layers if layer.name.startswith("conv2d")]
+    assert [c.filters for c in convs] == [64, 128, 256, 512] and all(c.kernel_size == (5, 5) for c in convs)
+    assert sum("batch_normalization" in layer.name for layer in d.layers) == 3  # none after the first
+    assert d.layers[-1].units == 1
+    z = np.random.default_rng(0).uniform(-1, 1, (2, 100)).astype(np.float32)
+    out = g(z, training=False).numpy()
+    assert out.shape == (2, 32, 32, 3) and np.abs(out).max() <= 1
+
+
+def test_resume_continues_the_step_counter_with_the_checkpointed_state(faces, straight, invoke, tmp_path):
+    run_a, _ = straight
+    run_b = str(tmp_path / "b")
+    assert _train(invoke, faces, run_b, "--steps", "7").exit_code == 0
+    at_seven = [w.copy() for w in _weights(run_b, "ckpt-00000007").g.get_weights()]
+    resumed = _train(invoke, faces, run_b, "--steps", "12")
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming" in resumed.stderr and "at step 7" in resumed.stderr
+    assert [r["step"] for r in _metrics(run_b)] == list(range(1, 13))
+    # No re-initialisation: what training continued from is the checkpoint (step 8's losses
+    # equal the straight run's), and the end state equals the straight run's.
+    for a, b in zip(_metrics(run_a), _metrics(run_b)):
+        for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), (a["step"], key)
+    straight_g = _weights(run_a, "ckpt-00000012").g.get_weights()
+    for a, b in zip(straight_g, _weights(run_b, "ckpt-00000012").g.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert any(not np.array_equal(a, b) for a, b in zip(at_seven, straight_g))
+
+
+@pytest.mark.parametrize("lands", ["before the update", "after the update"])
+def test_ctrl_c_checkpoints_then_exits_130(faces, invoke, tmp_path, monkeypatch, lands):
+    from mlkit.gan.model import Gan
+
+    train_step = Gan.train_step
+
+    def interrupted(self, batch, step):
+        if step == 4 and lands == "before the update":
+            raise KeyboardInterrupt
+        record = train_step(self, batch, step)
+        if step == 4:
+            raise KeyboardInterrupt  # as when Ctrl-C arrives while the compiled step runs
+        return record
+
+    monkeypatch.setattr(Gan, "train_step", interrupted)
+    run = str(tmp_path / "c")
+    result = _train(invoke, faces, run, "--steps", "50")
+    assert result.exit_code == 130 and "interrupted" in result.stderr
+    expected = 3 if lands == "before the update" else 4  # the checkpoint is named after the steps its weights saw
+    assert sorted(n for n in os.listdir(run) if n.startswith("ckpt-")) == [f"ckpt-{expected:08d}"]
+    assert json.load(open(os.path.join(run, f"ckpt-{expected:08d}", "state.json")))["step"] == expected
+
+
+def test_mri_slices_of_nibabel_volumes(nib_data, invoke, tmp_path):
+    import nibabel as nib
+
+    anatomical = os.path.join(nib_data, "anatomical.nii")
+    volume = np.asanyarray(nib.load(anatomical).dataobj)
+    slices = sum(np.ptp(volume[:, :, k]) > 0 for k in range(volume.shape[2]))
+    run = str(tmp_path / "mri")
+    logdir = ["--logdir", tmp_path / "tb"] if HAVE_TENSORBOARD else []
+    result = invoke("train-gan", anatomical, "-c", run, *TINY[:-2], "--seed", "9", "--steps", "3", "--batch-size", "4",
+                    *logdir, "--format", "json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)[0]
+    assert summary["images"] == slices and summary["step"] == 3
+    assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in _metrics(run))
+    assert os.listdir(os.path.join(run, "samples")) == ["step-00000003.png"]  # the last step's grid
+    if HAVE_TENSORBOARD:
+        tags = set()
+        for event_file in os.listdir(tmp_path / "tb"):
+            for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "tb" / event_file)):
+                tags |= {value.tag for value in event.summary.value}
+        assert {"d_loss", "g_loss", "d_real", "d_fake", "samples", "z", "d_fake_outputs"} <= tags
+
+
+@pytest.mark.skipif(HAVE_TENSORBOARD, reason="tensorboard is installed")
+def test_logdir_without_tensorboard_is_one_clear_error(faces, invoke, tmp_path):
+    result = invoke("train-gan", faces, "-c", tmp_path / "r", *TINY, "--steps", "2", "--logdir", tmp_path / "tb")
+    _one_error(result, 1, "--logdir needs the tensorboard package")
+    assert not (tmp_path / "r").exists()
+
+
+def test_generate_grids_folders_streams_and_walks(straight, invoke, tmp_path):
+    from mlkit.io.read import read_image, read_images
+
+    run, _ = straight
+    for name, seed in [("a.png", 3), ("b.png", 3), ("c.png", 4)]:
+        result = invoke("generate", "-c", run, "--grid", "2x3", "--seed", seed, "--device", "cpu", "-o", tmp_path / name)
+        assert result.exit_code == 0, result.output
+    a, b, c = (read_image(str(tmp_path / n)).data for n in ("a.png", "b.png", "c.png"))
+    assert a.shape == (32, 48) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)  # same seed, same images
+    assert not np.array_equal(a, c)
+    assert invoke("generate", "-c", run, "--grid", "2x3", "--seed", 3, "--step", 10, "-o", tmp_path / "s10.png").exit_code == 0
+    at_ten = read_image(str(tmp_path / "s10.png"))
+    assert at_ten.history[0]["params"]["step"] == 10 and not np.array_equal(at_ten.data, a)
+
+    assert invoke("generate", "-c", run, "-n", "5", "--seed", "3", "-o", f"{tmp_path}/each/").exit_code == 0
+    files = sorted(os.listdir(tmp_path / "each"))
+    assert files == [f"sample_{i:04d}.png" for i in range(1, 6)]
+    first = read_image(str(tmp_path / "each" / files[0])).data
+    np.testing.assert_array_equal(first, a[:16, :16])  # sample 1 of seed 3 is the grid's first cell
+    assert read_image(str(tmp_path / "each" / files[0])).history[0]["command"] == "generate"
+
+    streamed = invoke("generate", "-c", run, "-n", "2", "--seed", "3", "-o", "-")
+    images = list(read_images("-", stdin=io.BytesIO(streamed.stdout_bytes)))
+    assert len(images) == 2
+    np.testing.assert_array_equal(np.squeeze(images[0].data), first)
+
+    assert invoke("generate", "-c", run, "--interpolate", "3", "8", "-n", "4", "-o", tmp_path / "walk.png").exit_code == 0
+    walk = read_image(str(tmp_path / "walk.png")).data
+    assert walk.shape == (16, 64)
+    np.testing.assert_array_equal(walk[:, :16], first[:16, :16])  # the walk starts at seed 3's first z
+
+
+def test_generate_matches_the_library(straight, tmp_path):
+    from mlkit.gan import generate
+    from mlkit.gan.grid import latent, to_uint8
+    from mlkit.gan.model import generator
+
+    run, _ = straight
+    gan = _weights(run, "ckpt-00000012")
+    expected = to_uint8(gan.g(latent(5, 3, 16), training=False).numpy())
+    images = generate(run, n=3, seed=5, device="cpu")
+    np.testing.assert_array_equal(np.stack([img.data for img in images]), expected[..., 0])
+    assert generator(16, 1, 16, 8).count_params() == gan.g.count_params()
+
+
+def _one_error(result, code, words):
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and ": error: " in lines[0] and words in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_errors_are_one_line_and_write_nothing(faces, straight, invoke, tmp_path):
+    run, _ = straight
+    (tmp_path / "empty").mkdir()
+    _one_error(invoke("train-gan", tmp_path / "empty", "-c", tmp_path / "r1", *TINY), 1, "no images found")
+    _one_error(invoke("train-gan", faces, "-c", tmp_path / "r2", "--image-size", "24"), 2, "not a power of two")
+    assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
+
+    _one_error(invoke("train-gan", faces, "-c", faces, *TINY, "--steps", "1"), 1, "holds other files")
+    _one_error(invoke("train-gan", faces, "-c", run, *TINY[:-2], "--seed", "5", "--steps", "13"), 1, "started with seed=4, not 5")
+    _one_error(invoke("train-gan", faces, "-c", run, *TINY, "--z-dim", "20", "--steps", "13"), 1, "started with z_dim=16")
+    assert [r["step"] for r in _metrics(run)] == list(range(1, 13))  # refused runs left it alone
+
+    _one_error(invoke("generate", "-c", tmp_path / "nowhere", "-o", tmp_path / "x.png"), 1, "no such checkpoint folder")
+    _one_error(invoke("generate", "-c", faces, "-o", tmp_path / "x.png"), 1, "not an mlkit gan run")
+    _one_error(invoke("generate", "-c", run, "-n", "5", "-o", tmp_path / "x.png"), 2, "give a folder")
+    _one_error(invoke("generate", "-c", run, "--grid", "3by3", "-o", tmp_path / "x.png"), 2, "ROWSxCOLS")
+    _one_error(invoke("generate", "-c", run, "--step", "7", "-o", tmp_path / "x.png", "--grid", "2x2"), 1,
+               "no checkpoint at step 7 (kept: 5, 10, 12)")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_corrupt_checkpoint_is_refused_clearly(faces, invoke, tmp_path):
+    import shutil
+
+    run = tmp_path / "broken"
+    assert _train(invoke, faces, run, "--steps", "5").exit_code == 0
+    weights = run / "ckpt-00000005" / "generator.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:200])
+    _one_error(invoke("generate", "-c", run, "-o", tmp_path / "g.png", "--grid", "2x2"), 1, "damaged checkpoint")
+    _one_error(_train(invoke, faces, run, "--steps", "6"), 1, "damaged checkpoint")
+    assert not (tmp_path / "g.png").exists()
+
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    stored = json.loads((other / "run.json").read_text())
+    stored["config"]["image_size"] = 12
+    (other / "run.json").write_text(json.dumps(stored))
+    _one_error(invoke("generate", "-c", other, "-o", tmp_path / "g.png"), 1, "damaged: image_size")
+
+
+def test_unreadable_images_are_skipped_with_a_warning(faces, invoke, tmp_path):
+    import shutil
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(faces, folder)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    result = invoke("train-gan", folder, "-c", tmp_path / "r", *TINY, "--steps", "1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "broken.png: skipped" in result.stderr and json.loads(result.stdout)[0]["images"] == 40
+
+
+def test_settings_are_checked_before_anything_runs():
+    from mlkit.errors import UsageError
+    from mlkit.gan import settings
+
+    assert settings(image_size=16)["g_steps"] == 2
+    for bad in [{"image_size": 12}, {"image_size": 4}, {"z_dim": 0}, {"lr": 2.0}, {"channels": 2}]:
+        with pytest.raises(UsageError):
+            settings(**bad)
+    with pytest.raises(MlkitError):
+        from mlkit.gan.formats import open_run
+
+        open_run("/nonexistent/run")
+
+
+TWO_REPLICAS = """
+from mlkit.deep.runtime import import_tf
+tf, keras = import_tf()
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+from mlkit.deep.data import batches
+from mlkit.gan.config import settings
+from mlkit.gan.model import Gan
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+config = {**settings(image_size=16, batch_size=8, gf_dim=8, df_dim=8, z_dim=16), "channels": 1, "seed": 1}
+gan = Gan(config, strategy)
+images = np.random.default_rng(0).uniform(-1, 1, (32, 16, 16, 1)).astype("float32")
+data = iter(strategy.experimental_distribute_dataset(batches(tf, images, 8, 1)))
+for step in range(1, 4):
+    print(json.dumps({**gan.train_step(next(data), step), "done": gan.steps_done()}))
+"""
+
+
+def test_the_step_runs_mirrored_over_two_replicas():
+    """The several-GPU code path (MirroredStrategy), on two logical CPUs in a fresh process."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import json\n" + TWO_REPLICAS], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["done"] for r in records] == [1, 2, 3]
+    assert all(np.isfinite(r["d_loss"]) and 0 < r["d_real"] < 1 for r in records)
