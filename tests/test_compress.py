@@ -11,7 +11,6 @@ import pytest
 
 from mlkit.errors import ImageFormatError, MlkitError
 
-pytest.importorskip("tensorflow")
 
 
 def _digits(folder, start, count):

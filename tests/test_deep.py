@@ -11,7 +11,7 @@ import pytest
 
 from mlkit.errors import MlkitError
 
-tf = pytest.importorskip("tensorflow")  # a declared dependency: this fails loudly if it is missing
+import tensorflow as tf  # noqa: E402  (a declared dependency: a missing one must fail, not skip)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import pytest
 from mlkit.errors import MlkitError
 from mlkit.regression.linear import Schedule
 
-pytest.importorskip("tensorflow")  # a declared dependency: this fails loudly if it is missing
 
 
 @pytest.fixture(scope="module")
