@@ -3,7 +3,8 @@
     PYTHONPATH=. python tests/make_samples.py       # rewrites mlkit/data/*; tests/test_view.py checks them
 
 Sources: nibabel's test data (MIT licence) for the volumes, scikit-image's astronaut (NASA,
-public domain) and text (public domain) photos. Everything here is deterministic.
+public domain) and text (public domain) photos, and scikit-image's lfw_subset (100 faces from
+Labeled Faces in the Wild and 100 non-face patches). Everything here is deterministic.
 """
 
 import gzip
@@ -45,6 +46,15 @@ def document():
     return cv2.warpPerspective(page, warp, DOCUMENT_SIZE, dst=desk, borderMode=cv2.BORDER_TRANSPARENT)
 
 
+def lfw():
+    """scikit-image's 200 lfw_subset patches (faces first) as one 8-bit mosaic, 10 per row."""
+    import skimage.data
+
+    patches = np.round(skimage.data.lfw_subset() * 255).astype(np.uint8)
+    n, tile, _ = patches.shape
+    return patches.reshape(n // 10, 10, tile, tile).transpose(0, 2, 1, 3).reshape(n // 10 * tile, 10 * tile)
+
+
 def main():
     import cv2
     import nibabel as nib
@@ -61,6 +71,7 @@ def main():
     face = cv2.resize(skimage.data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
     cv2.imwrite(os.path.join(DATA, "face.jpg"), face[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
     cv2.imwrite(os.path.join(DATA, "document.jpg"), document(), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    cv2.imwrite(os.path.join(DATA, "lfw.png"), lfw(), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 def _save_gz(img, name):

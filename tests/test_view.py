@@ -1,6 +1,7 @@
 """mlkit view and the bundled samples: display orientation, overlays, mosaics, samples."""
 
 import os
+import re
 
 import cv2
 import nibabel as nib
@@ -109,9 +110,79 @@ def test_inline_protocols():
 
     assert inline_protocol({"TERM": "xterm-kitty"}) == "kitty"
     assert inline_protocol({"TERM_PROGRAM": "iTerm.app"}) == "iterm2"
-    assert inline_protocol({"TERM": "xterm-256color"}) is None
+    assert inline_protocol({"TERM": "xterm-256color"}, ask_terminal=lambda: False) is None
     assert inline_bytes(b"png", "iterm2").startswith(b"\x1b]1337;File=inline=1;size=3:cG5n")
     assert inline_bytes(b"png", "kitty") == b"\x1b_Ga=T,f=100,m=0;cG5n\x1b\\\n"
+
+
+def _decode_sixel(data):
+    """A plain reading of the DEC sixel format: palette, colour passes, $ and -, !n repeats."""
+    body = data[data.index(b"q") + 1 : data.index(b"\x1b\\")]
+    width, height, body = re.match(rb'"1;1;(\d+);(\d+)(.*)', body, re.S).groups()
+    width, height = int(width), int(height)
+    picture, colours = np.zeros((height + 6, width, 3)), {}
+    x = y = 0
+    colour = None
+    for token in re.findall(rb"#\d+(?:;2;\d+;\d+;\d+)?|!\d+[?-~]|[?-~]|\$|-", body):
+        if token.startswith(b"#"):
+            number, *rgb = map(int, re.findall(rb"\d+", token)[:1] + re.findall(rb"\d+", token)[2:])
+            if rgb:
+                colours[number] = np.array(rgb) * 255 / 100
+            colour = colours[number]
+        elif token == b"$":
+            x = 0
+        elif token == b"-":
+            x, y = 0, y + 6
+        else:
+            count, char = (int(token[1:-1]), token[-1]) if token.startswith(b"!") else (1, token[0])
+            for bit in range(6):
+                if (char - 63) >> bit & 1:
+                    picture[y + bit, x : x + count] = colour
+            x += count
+    return picture[:height]
+
+
+def test_sixel_shows_the_picture_in_256_colours():
+    from mlkit.view.terminal import inline_bytes, palette, quantize
+
+    photo = cv2.resize(cv2.imread(path("face")), (61, 47))[..., ::-1]  # odd sizes: a partial last band
+    gray = np.repeat(np.linspace(0, 255, 61 * 47).reshape(47, 61, 1), 3, 2).astype(np.uint8)  # 40 greys
+    shown = _decode_sixel(inline_bytes(cv2.imencode(".png", photo[..., ::-1])[1].tobytes(), "sixel"))
+    np.testing.assert_allclose(shown, palette()[quantize(photo)], atol=1.3)  # the palette is given in percent
+    error = np.linalg.norm(shown - photo, axis=-1)
+    assert error.max() <= np.sqrt(3) * 25.5 + 2.6  # at worst half a cube step (51) per channel
+    assert np.abs(shown - photo).mean() < 10
+    assert np.abs(_decode_sixel(inline_bytes(cv2.imencode(".png", gray)[1].tobytes(), "sixel")) - gray).max() <= 3.3 + 1.3
+
+
+def test_sixel_is_chosen_when_the_terminal_says_so():
+    from mlkit.view import inline_protocol
+
+    assert inline_protocol({"TERM": "xterm"}, ask_terminal=lambda: True) == "sixel"
+    assert inline_protocol({"TERM": "xterm"}, ask_terminal=lambda: False) is None
+    assert inline_protocol({"MLKIT_INLINE": "sixel", "TERM": "xterm-kitty"}) == "sixel"
+    assert inline_protocol({"MLKIT_INLINE": "none", "TERM": "xterm-kitty"}) is None
+
+
+def test_view_on_a_terminal_writes_sixel_inline():
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "mlkit", "view", path("t1")], stdout=child,
+                            stderr=subprocess.PIPE, env=dict(os.environ, MLKIT_INLINE="sixel"))
+    os.close(child)
+    shown = b""
+    while select.select([main], [], [], 30)[0]:  # read as it comes: a pty holds only a few kB
+        try:
+            shown += os.read(main, 1 << 16)
+        except OSError:  # the child closed its end
+            break
+    os.close(main)
+    assert proc.wait(30) == 0 and proc.stderr.read() == b""
+    assert shown.startswith(b'\x1bPq"1;1;') and _decode_sixel(shown).std() > 10
 
 
 def test_samples_are_what_make_samples_makes(tmp_path):
@@ -125,6 +196,20 @@ def test_samples_are_what_make_samples_makes(tmp_path):
     document = cv2.imread(path("document"), cv2.IMREAD_GRAYSCALE).astype(float)
     assert np.abs(document - make_samples.document()).mean() < 2  # JPEG, quality 90
     assert cv2.imread(path("face")).shape == (256, 256, 3)
+    np.testing.assert_array_equal(cv2.imread(path("faces"), cv2.IMREAD_UNCHANGED), make_samples.lfw())
+
+
+def test_set_sample_is_lfw_subset_in_label_folders(tmp_path):
+    import skimage.data
+
+    assert run_mlkit("sample", "faces", "-o", f"{tmp_path}/lfw/").returncode == 0
+    patches = np.round(skimage.data.lfw_subset() * 255).astype(np.uint8)  # faces first, then non-faces
+    for k in (0, 57, 99):
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / "lfw" / "face" / f"face_{k:03d}.png"), 0), patches[k])
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / "lfw" / "nonface" / f"nonface_{k:03d}.png"), 0), patches[100 + k])
+    assert len(os.listdir(tmp_path / "lfw" / "face")) == len(os.listdir(tmp_path / "lfw" / "nonface")) == 100
+    bad = run_mlkit("sample", "faces", "-o", tmp_path / "one.png")
+    assert bad.returncode == 2 and b"give a folder" in bad.stderr and not (tmp_path / "one.png").exists()
 
 
 def test_sample_lists_and_writes(tmp_path):

@@ -14,7 +14,7 @@ def command():
 
     \b
     Examples:
-      mlkit eigenfaces train faces/ -o model.npz --size 64x64
+      mlkit sample faces -o lfw/ && mlkit eigenfaces train lfw/face/ -o model.npz
       mlkit eigenfaces recognize model.npz probe/*.png --format csv
     """
 
@@ -74,8 +74,9 @@ def train(inputs, output, **opts):
     from mlkit.faces import train_files
 
     model = train_files(inputs, output, **opts)
-    ui.info(f"{len(model.labels)} images, {len(set(model.labels))} labels, {model.k} eigenfaces "
-            f"({model.explained:.1%} of the variance), detection on {model.detect_k}")
+    labels = len(set(model.labels))
+    ui.info(f"{len(model.labels)} images, {labels} label{'s' * (labels != 1)}, {model.k} eigenfaces "
+            f"({model.explained:.1%} of the variance), detection on the first {model.detect_k}")
     return 0
 
 
@@ -91,7 +92,7 @@ def detect(model_path, inputs, threshold, calibrate, fmt):
     \b
     Examples:
       mlkit eigenfaces detect model.npz patches/ --format csv
-      mlkit eigenfaces detect model.npz patches/ --calibrate faces/ nonfaces/
+      mlkit eigenfaces detect model.npz patches/ --calibrate lfw/face/ lfw/nonface/
     """
     from mlkit import ui
     from mlkit.faces import detect_files, load_model

@@ -5,16 +5,18 @@ import click
 
 @click.command()
 @click.argument("name", required=False, metavar="[NAME]")
-@click.option("-o", "--output", metavar="OUT", help="File to write [default: the stream on stdout].")
+@click.option("-o", "--output", metavar="OUT", help="File (a folder for an image set) to write [default: the stream on stdout].")
 @click.option("--list", "listing", is_flag=True, help="List the samples (also what a bare `mlkit sample` does on a terminal).")
 def command(name, output, listing):
     """Write a bundled sample (t1 by default) to OUT, or to stdout as an mlkit stream.
-    A file with the sample's own extension is a byte-for-byte copy.
+    A file with the sample's own extension is a byte-for-byte copy. An image set (faces)
+    goes into a folder, one subfolder per label.
 
     \b
     Examples:
       mlkit sample t1_seg -o t1_seg.nii.gz
       mlkit sample | mlkit transform rotate --angle 15 - -o demo/
+      mlkit sample faces -o lfw/        # lfw/face/face_000.png ... lfw/nonface/nonface_099.png
     """
     import sys
 
@@ -36,8 +38,10 @@ def _write(name, output):
 
     from mlkit.io.read import read_image, suffix
     from mlkit.io.write import StreamWriter, atomic_write, refuse_terminal, write_image
-    from mlkit.samples import SAMPLES, path
+    from mlkit.samples import SAMPLES, SETS, path
 
+    if name in SETS:
+        return _write_set(name, output)
     source = path(name)
     if output in (None, "-"):
         refuse_terminal()
@@ -47,3 +51,24 @@ def _write(name, output):
             shutil.copyfileobj(raw, out)
     else:
         write_image(read_image(source), output)
+
+
+def _write_set(name, output):
+    """One PNG per image under OUTPUT/<label>/, or every image on the stream."""
+    import os
+
+    from mlkit.io.image import Image
+    from mlkit.io.write import StreamWriter, refuse_terminal, write_image
+    from mlkit.samples import set_images
+
+    if output in (None, "-"):
+        refuse_terminal()
+        writer = StreamWriter()
+        for _, stem, pixels in set_images(name):
+            writer.write(Image(pixels, name=stem))
+        return
+    if not (output.endswith("/") or os.path.isdir(output)):
+        raise click.BadParameter(f"{name} is a set of images: give a folder (end it with /)", param_hint="-o")
+    for label, stem, pixels in set_images(name):
+        os.makedirs(os.path.join(output, label), exist_ok=True)
+        write_image(Image(pixels, name=stem), os.path.join(output, label, stem + ".png"))

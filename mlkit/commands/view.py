@@ -7,7 +7,7 @@ from mlkit.commands._options import Numbers, inputs_argument
 
 @click.command()
 @inputs_argument
-@click.option("-o", "--output", metavar="OUT.png", help="PNG file, or - for stdout [default: inline on kitty/iTerm2, "
+@click.option("-o", "--output", metavar="OUT.png", help="PNG file, or - for stdout [default: inline on kitty, iTerm2 or sixel terminals, "
               "else stdout when it is a pipe].")
 @click.option("--overlay", "overlays", multiple=True, metavar="SEG", help="Label image drawn over each input "
               "(one per input, in order, or one for all).")
@@ -101,7 +101,7 @@ def _show(png, output):
     if output is None and sys.stdout.isatty():
         protocol = inline_protocol()
         if protocol is None:
-            raise UsageError("this terminal cannot show pictures inline", "give -o view.png, or run it in kitty or iTerm2")
+            raise UsageError("this terminal cannot show pictures inline", "give -o view.png, run it in a terminal with kitty, iTerm2 or sixel graphics, or set MLKIT_INLINE")
         png = inline_bytes(png, protocol)
     else:
         refuse_terminal()
