@@ -30,8 +30,8 @@ TEMPLATES = {
 LANDMARK_SETS = ("eyes-mouth", "eyes-nose", "all")
 TRANSFORMS = {"similarity": 2, "affine": 3}  # the fewest points each needs
 
-# A point is dropped as poor when, fitted without it, it lies this many times farther from
-# its template position than the others do on average (RMS), and over this fraction of the side.
+# A point is poor when the others agree best without it and, fitted without it, it lies this
+# many times farther from its template position than they do (RMS), and over this fraction of the side.
 POOR_RATIO = 4.0
 POOR_FRACTION = 0.02
 
@@ -99,7 +99,7 @@ def _drop_poor(src, dst, kind, side):
         others = np.linalg.norm(apply(matrix, src[keep]) - dst[keep], axis=1)
         own = float(np.linalg.norm(apply(matrix, src[k:k + 1]) - dst[k:k + 1]))
         errors.append((own, float(np.sqrt(np.mean(others**2)))))
-    worst = int(np.argmax([own for own, _ in errors]))
+    worst = int(np.argmin([rest for _, rest in errors]))  # the others agree best without it
     own, rest = errors[worst]
     floor = POOR_FRACTION * (side if side else np.ptp(dst, axis=0).max())
     if own > POOR_RATIO * rest and own > floor:
