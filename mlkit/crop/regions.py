@@ -45,8 +45,9 @@ class RegionOptions:
                 raise UsageError(message)
 
     def record(self):
-        keys = ("mode", "size", "margin", "threshold", "crop", "order")
-        return {k: getattr(self, k) for k in keys}
+        """What the history keeps: the options this mode uses."""
+        keys = {"seg": ("margin",), "foreground": ("margin", "threshold"), "center": ("crop",)}[self.mode]
+        return {k: getattr(self, k) for k in ("mode", "size", "order", *keys)}
 
 
 def plane(img, axes):
