@@ -270,7 +270,7 @@ def test_center_mode_is_the_central_square_then_resized(tmp_path):
 def test_region_errors_are_usage_or_one_line(invoke, tmp_path):
     t1 = samples.path("t1")
     for args, code, text in [
-        (["--mode", "seg"], 1, "seg mode needs a segmentation"),
+        (["--mode", "seg"], 2, "--mode seg needs --seg SEG"),
         (["--threshold", "3"], 2, "--threshold applies to --mode foreground only"),
         (["--mode", "center", "--padding", "0.2"], 2, "--padding applies to --mode face only"),
         (["--seg", samples.path("t1_seg"), "--seg", samples.path("t1_seg")], 2, "1 inputs but 2 companions"),

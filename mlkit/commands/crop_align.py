@@ -94,6 +94,8 @@ def _check_mode_options(ctx, mode, segs, landmarks_out):
             raise click.UsageError(f"{flag(name)} applies to --mode {' or '.join(modes)} only")
     if segs and mode == "face":
         raise click.UsageError("--seg applies to --mode seg, foreground or center")
+    if mode == "seg" and not segs:
+        raise click.UsageError("--mode seg needs --seg SEG, one per input")
 
 
 def _faces(inputs, opts, order, cmdline, landmarks_out):
