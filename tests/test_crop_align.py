@@ -219,12 +219,14 @@ def test_seg_mode_keeps_every_label_voxel_square_and_in_place(margin, size):
     np.testing.assert_array_equal(seg_out.affine, out.affine)
 
 
-def test_foreground_mode_in_4d_holds_every_voxel_above_the_threshold():
-    img = _volume(os.path.join(NIB_DATA, "example4d.nii.gz"))
+@pytest.mark.parametrize("name", ["anatomical.nii", "example4d.nii.gz"])
+def test_foreground_mode_in_3d_and_4d_holds_every_voxel_above_the_threshold(name):
+    img = _volume(os.path.join(NIB_DATA, name))
     out, none = crop_region(img, None, RegionOptions(mode="foreground", margin=1))
     assert none is None and out.data.shape[0] == out.data.shape[1] and out.data.shape[2:] == img.data.shape[2:]
     entry = out.history[-1]["params"]
-    mean = img.data.astype(np.float64).mean(axis=-1)
+    data = img.data.astype(np.float64)
+    mean = data.mean(axis=-1) if data.ndim == 4 else data
     assert np.count_nonzero(mean > entry["threshold"]) > 0
     origin, side = entry["origin"], entry["side"]
     window = np.zeros(mean.shape, bool)
