@@ -124,7 +124,7 @@ def _map(chunks, options, jobs):
         try:
             yield from pool.map(_detect_chunk, chunks, [options] * len(chunks))
         except BaseException:
-            batch._stop_workers(pool)
+            batch.stop_workers(pool)
             raise
 
 
@@ -132,7 +132,7 @@ def _init_worker(state, device, threads):
     from mlkit.crop.model import detector
     from mlkit.io import batch
 
-    batch._init_worker(state)
+    batch.init_worker(state)
     detector(device, threads)  # now, so every chunk finds it loaded
 
 

@@ -313,7 +313,7 @@ def _execute(items, worker, jobs):
         return
     context = multiprocessing.get_context("forkserver")
     with concurrent.futures.ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_init_worker, initargs=(dict(ui.state),)
+        jobs, mp_context=context, initializer=init_worker, initargs=(dict(ui.state),)
     ) as pool:
         pending = deque()
         try:
@@ -324,7 +324,7 @@ def _execute(items, worker, jobs):
             while pending:
                 yield pending.popleft().result()
         except BaseException:
-            _stop_workers(pool)
+            stop_workers(pool)
             raise
 
 
@@ -334,7 +334,7 @@ _stopping = False
 STOP_GRACE_S = 0.5
 
 
-def _stop_workers(pool):
+def stop_workers(pool):
     """Ctrl-C, SIGTERM or an error in the main process: stop every worker now, not after its task.
 
     Each worker gets SIGTERM, which its handler turns into KeyboardInterrupt so an
@@ -353,7 +353,7 @@ def _stop_workers(pool):
             proc.join(STOP_GRACE_S)
 
 
-def _init_worker(state):
+def init_worker(state):
     ui.state.update(state)
     ui.quiet_libraries()
     signal.signal(signal.SIGTERM, _worker_stop)
