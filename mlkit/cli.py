@@ -28,6 +28,7 @@ COMMANDS = {
     "compress": ("mlkit.commands.compress", "Autoencoder compression of image sets (.mlz), measured against JPEG, WebP, AVIF."),
     "train-gan": ("mlkit.commands.train_gan", "Train a DCGAN on image folders or MRI slices, with checkpoints and resume."),
     "generate": ("mlkit.commands.generate", "Generate images, grids or latent walks from a train-gan checkpoint."),
+    "stylize": ("mlkit.commands.stylize", "Neural style transfer (Gatys): paint a picture in the style of others, on VGG19."),
     "completion": ("mlkit.commands.completion", "Print the shell completion script for bash, zsh or fish."),
 }
 
