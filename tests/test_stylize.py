@@ -302,3 +302,21 @@ def test_a_2d_slice_from_a_pipe_comes_out_as_a_stream(files, tmp_path):
     assert img.data.shape == (32, 32) and img.data.dtype == np.uint8  # gray in, colours kept: gray out
     assert np.allclose(img.voxel_sizes, (1.0, 1.0))  # 64 px of 0.5 mm -> 32 px of 1 mm
     assert img.history[-1]["params"]["preserve_colors"] is True
+
+
+def test_ctrl_c_writes_the_best_picture_so_far_and_exits_130(files, tmp_path, monkeypatch):
+    from mlkit.style import optimize
+
+    record = optimize.Recorder.record
+
+    def interrupted_after_3(self, terms, image):
+        if self.iteration == 3:
+            raise KeyboardInterrupt
+        record(self, terms, image)
+
+    monkeypatch.setattr(optimize.Recorder, "record", interrupted_after_3)
+    out = tmp_path / "out.png"
+    result = _invoke(files["astronaut"], "-s", files["coffee"], "--size", "32", "--content-layers", "relu2_1",
+                     "--style-layers", "relu1_1,relu2_1", "--weights", files["weights"], "--device", "cpu", "-o", out)
+    assert result.exit_code == 130 and "interrupted: wrote the best picture so far (3 iterations)" in result.stderr
+    assert _read(str(out)).data.shape == (32, 32, 3)

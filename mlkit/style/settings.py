@@ -30,6 +30,8 @@ class Settings:
     init: str = "noise"
     optimizer: str = "lbfgs"
     lr: float = 10.0  # Adam's step, in 0-255 pixel units
+    beta1: float = 0.9  # Adam's, library only (the benchmark's TensorFlow-tutorial recipe sets them)
+    epsilon: float = 1e-8
     scales: int = 1
     preserve_colors: bool = False  # keep the content's colours, take only the luminance
 

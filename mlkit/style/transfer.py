@@ -28,7 +28,7 @@ def stylize(content, styles, settings=None, *, weights=None, seed=0, device="aut
     layers = settings.content_layers + tuple(k for k in settings.style_layers if k not in settings.content_layers)
     arrays = vgg.read(path, vgg.LAYERS[: 1 + max(vgg.LAYERS.index(k) for k in layers)])
     content_img = _read(content)
-    content_rgb, gray = _picture(content_img, content)
+    _picture(content_img, content)  # a volume of many slices fails here, before TensorFlow starts
     style_rgbs = [_picture(_read(s), s)[0] for s in styles]
 
     from mlkit.deep.loop import _progress
@@ -37,8 +37,7 @@ def stylize(content, styles, settings=None, *, weights=None, seed=0, device="aut
     runtime = Runtime(device=device, seed=seed, mixed_precision=False)
     from mlkit.style.model import vgg19
 
-    run = Run(vgg19(arrays, settings.pooling, layers), settings, content_rgb, style_rgbs, seed, jit)
-    run.gray, run.content_img, run.checkpoint_dir = gray and settings.preserve_colors, content_img, checkpoint_dir
+    run = Run(vgg19(arrays, settings.pooling, layers), settings, content_img, style_rgbs, seed, jit, checkpoint_dir)
     with _log(log) as out, _progress(settings.iterations * settings.scales, 0, "stylize") as show:
         recorder = optimize.Recorder(out, show, checkpoint_every if checkpoint_dir else 0)
         best, terms, interrupted = run.coarse_to_fine(recorder)
@@ -50,12 +49,16 @@ def stylize(content, styles, settings=None, *, weights=None, seed=0, device="aut
 
 
 class Run:
-    """The network, the pictures and the settings of one transfer, scale after scale."""
+    """The network, the pictures and the settings of one transfer, scale after scale.
 
-    def __init__(self, net, settings, content, styles, seed, jit=False):
-        self.net, self.settings, self.content, self.styles, self.jit = net, settings, content, styles, jit
+    content_img: the content as an mlkit Image; styles: RGB 0-255 pictures."""
+
+    def __init__(self, net, settings, content_img, styles, seed, jit=False, checkpoint_dir=None):
+        self.net, self.settings, self.styles, self.jit = net, settings, styles, jit
+        self.content_img, self.checkpoint_dir = content_img, checkpoint_dir
+        self.content, gray = images.rgb(content_img)
+        self.gray = gray and settings.preserve_colors
         self.rng = np.random.default_rng(seed)
-        self.gray, self.content_img, self.checkpoint_dir = False, None, None
 
     def sizes(self):
         n = self.settings.scales
@@ -100,7 +103,7 @@ class Run:
         if s.optimizer == "lbfgs":
             optimize.lbfgs(objective, start, low, high, s.iterations, scale)
         else:
-            optimize.adam(objective, start, low, high, s.iterations, scale, lr=s.lr)
+            optimize.adam(objective, start, low, high, s.iterations, scale, lr=s.lr, beta1=s.beta1, epsilon=s.epsilon)
 
     def pixels(self, x, content):
         """uint8 pixels of a VGG-space image, with the content's colours if asked."""
