@@ -42,7 +42,7 @@ def stylize(content, styles, settings=None, *, weights=None, seed=0, device="aut
         recorder = optimize.Recorder(out, show, checkpoint_every if checkpoint_dir else 0)
         best, terms, interrupted = run.coarse_to_fine(recorder)
     params = {**dataclasses.asdict(settings), "styles": [_name(s) for s in styles], "weights": os.path.basename(path)}
-    picture = steps.result(run.pixels(best, run.content_at(best.shape)), content_img, steps.entry(params, seed))
+    picture = steps.result(run.pixels(best), content_img, steps.entry(params, seed))
     summary = {"iterations": recorder.iteration, "size": list(best.shape[:2]), **terms,
                "seconds": round(recorder.seconds(), 3), "weights": path, "device": runtime.describe()}
     return Result(picture, summary, interrupted)
@@ -64,12 +64,10 @@ class Run:
         n = self.settings.scales
         return [round(self.settings.size / 2 ** (n - 1 - k)) for k in range(n)]
 
-    def content_at(self, shape):
-        return images.resize_to(self.content, shape)
-
     def coarse_to_fine(self, recorder):
         """(best image in VGG space, its loss terms, interrupted) of the last scale reached."""
         x, terms = None, {}
+        recorder.checkpoint = self.checkpoint
         for size in self.sizes():
             content = images.resize(self.content, size)
             styles = [images.resize(s, max(16, round(size * self.settings.style_scale))) for s in self.styles]
@@ -79,7 +77,6 @@ class Run:
             else:
                 start = np.clip(images.resize_to(x, content.shape), low, high)
             scale = optimize.Scale(recorder, self.settings.stop_delta)
-            recorder.checkpoint = lambda i, image: self.checkpoint(i, image)
             try:
                 self.optimize(self.objective(content, styles), start, low, high, scale)
             except KeyboardInterrupt:
@@ -105,17 +102,16 @@ class Run:
         else:
             optimize.adam(objective, start, low, high, s.iterations, scale, lr=s.lr, beta1=s.beta1, epsilon=s.epsilon)
 
-    def pixels(self, x, content):
+    def pixels(self, x):
         """uint8 pixels of a VGG-space image, with the content's colours if asked."""
         picture = images.from_vgg(x)
         if self.settings.preserve_colors:
-            picture = images.keep_colors(picture, content)
+            picture = images.keep_colors(picture, self.content)
         return images.to_uint8(picture, self.gray)
 
     def checkpoint(self, iteration, x):
         name = f"iter-{iteration:06d}"
-        pixels = self.pixels(x, self.content_at(x.shape))
-        steps.write([steps.result(pixels, self.content_img, steps.entry({"iteration": iteration}, None))],
+        steps.write([steps.result(self.pixels(x), self.content_img, steps.entry({"iteration": iteration}, None))],
                     os.path.join(self.checkpoint_dir, name + ".png"))
 
 

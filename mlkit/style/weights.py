@@ -94,7 +94,7 @@ def _download(target):
             if digest.hexdigest() != MD5:
                 raise MlkitError(f"the downloaded {FILE} is corrupt (MD5 {digest.hexdigest()})", "run again")
     except OSError as exc:
-        raise MlkitError(f"cannot download {URL}: {exc}", f"fetch it by hand and pass --weights PATH") from None
+        raise MlkitError(f"cannot download {URL}: {exc}", "fetch it by hand and pass --weights PATH") from None
     return target
 
 
