@@ -88,7 +88,8 @@ class Table:
             if not lines:
                 return None
             data, _ = self._parse_slowly(lines, line_no)
-        return data[self._finite_rows(data, line_no)]
+        keep = self._finite_rows(data, line_no)
+        return data if keep.all() else data[keep]  # no copy when every row is kept
 
     def text_chunks(self, rows=CHUNK_ROWS):
         """Yield (cells, X): the used columns' text as the file has it, and their values,

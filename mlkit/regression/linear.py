@@ -48,7 +48,7 @@ def fit_exact(table, progress=None):
         moments = Moments()
         for X, y in table.chunks(on_bytes=progress):
             moments.add(spool.write(np.column_stack([X, y])))
-        _check_design(table, moments.n, p, moments.low, moments.high)
+        _check_design(table, moments, p)
         if _well_conditioned(moments.scatter[:p, :p]):
             Rx = _r_factor(moments, p)
             _check_rank(table, Rx)
@@ -67,27 +67,27 @@ def fit_exact(table, progress=None):
 
 
 class Moments:
-    """Row count, means, scatter matrix sum (z - mean)(z - mean)' and the features' range of
-    the rows added so far, merged chunk by chunk (Chan, Golub and LeVeque's pairwise update)."""
+    """Row count, means and scatter matrix sum (z - mean)(z - mean)' of the rows added so far,
+    merged chunk by chunk (Chan, Golub and LeVeque's pairwise update)."""
 
     def __init__(self):
-        self.n, self.mean, self.scatter, self.low, self.high = 0, None, None, None, None
+        self.n, self.mean, self.scatter = 0, None, None
 
     def add(self, Z):
-        shifted = Z - Z[0]  # a column that is constant stays exactly constant: its scatter is 0
-        centre = shifted.mean(axis=0)
-        deviations = shifted - centre
-        k, mean, scatter = len(Z), Z[0] + centre, deviations.T @ deviations
-        low, high = Z[:, :-1].min(axis=0), Z[:, :-1].max(axis=0)
+        """Add the rows of Z, which is overwritten (it serves as scratch)."""
+        first = Z[0].copy()
+        Z -= first  # a constant column becomes exactly 0, so its scatter is exactly 0
+        centre = Z.mean(axis=0)
+        Z -= centre
+        k, mean, scatter = len(Z), first + centre, Z.T @ Z
         if self.n == 0:
-            self.n, self.mean, self.scatter, self.low, self.high = k, mean, scatter, low, high
+            self.n, self.mean, self.scatter = k, mean, scatter
             return
         total = self.n + k
         delta = mean - self.mean
         self.scatter = self.scatter + scatter + np.outer(delta, delta) * (self.n * k / total)
         self.mean = self.mean + delta * (k / total)
         self.n = total
-        self.low, self.high = np.minimum(self.low, low), np.maximum(self.high, high)
 
 
 def _well_conditioned(Sxx):
@@ -140,14 +140,15 @@ def _residual_sums(fit, blocks):
     return rss, mae
 
 
-def _check_design(table, n, p, low, high):
+def _check_design(table, moments, p):
+    n = moments.n
     if n == 0:
         raise MlkitError(f"{table.name}: no data rows")
     if n < p + 1:
         raise MlkitError(f"{table.name}: {n} rows but {p} features and an intercept: fewer rows than unknowns", "use more rows or fewer --x columns")
-    for col, lo, hi in zip(table.x_cols, low, high):
-        if lo == hi:
-            raise MlkitError(f"{table.name}: column {col!r} is constant ({float(lo):g}): it cannot be told from the intercept", "drop it with --x")
+    for col, spread, mean in zip(table.x_cols, np.diag(moments.scatter), moments.mean):
+        if spread == 0:  # exactly: see Moments.add
+            raise MlkitError(f"{table.name}: column {col!r} is constant ({float(mean):g}): it cannot be told from the intercept", "drop it with --x")
 
 
 def _check_rank(table, Rx):
