@@ -53,8 +53,9 @@ IN_MEMORY = (
 
 
 def run(cmd):
-    """Wall time, peak resident memory (MiB, the child's own ru_maxrss) and stdout of one child.
-    os.wait4 reaps it, so its usage is its own, not the largest child's so far."""
+    """Wall time, peak resident memory (MiB, the child's own ru_maxrss), CPU time (user +
+    system) and stdout of one child. os.wait4 reaps it, so its usage is its own, not the
+    largest child's so far."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
@@ -65,7 +66,7 @@ def run(cmd):
         if proc.returncode != 0:
             err.seek(0)
             raise SystemExit(err.read().decode())
-    return elapsed, usage.ru_maxrss / 1024, out
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, out
 
 
 def theta_of_mlkit(out):
@@ -87,15 +88,17 @@ def main():
     for _ in range(args.rounds):
         ours.append(run(ours_cmd))
         peer.append(run(peer_cmd))
-        np.testing.assert_allclose(theta_of_mlkit(ours[-1][2]), json.loads(peer[-1][2]), rtol=1e-8)
-        print(f"  round: mlkit {ours[-1][0]:.1f} s {ours[-1][1]:.0f} MiB, numpy {peer[-1][0]:.1f} s {peer[-1][1]:.0f} MiB",
+        np.testing.assert_allclose(theta_of_mlkit(ours[-1][3]), json.loads(peer[-1][3]), rtol=1e-8)
+        print(f"  round: mlkit {ours[-1][0]:.1f} s (CPU {ours[-1][2]:.1f} s) {ours[-1][1]:.0f} MiB, "
+              f"numpy {peer[-1][0]:.1f} s (CPU {peer[-1][2]:.1f} s) {peer[-1][1]:.0f} MiB, load {os.getloadavg()[0]:.1f}",
               flush=True)
     t_ours, t_peer = (statistics.median(r[0] for r in runs) for runs in (ours, peer))
+    c_ours, c_peer = (statistics.median(r[2] for r in runs) for runs in (ours, peer))
     m_ours, m_peer = (max(r[1] for r in runs) for runs in (ours, peer))
-    print(f"| route | time (median of {args.rounds}) | peak memory |\n| --- | --- | --- |")
-    print(f"| `mlkit regress big.csv` | {t_ours:.1f} s | {m_ours:.0f} MiB |")
-    print(f"| numpy.loadtxt + numpy.linalg.lstsq (in memory) | {t_peer:.1f} s | {m_peer:.0f} MiB |")
-    print(f"ratio mlkit / numpy: time {t_ours / t_peer:.2f}x, memory {m_ours / m_peer:.2f}x")
+    print(f"| route | wall (median of {args.rounds}) | CPU user+sys (median) | peak memory |\n| --- | --- | --- | --- |")
+    print(f"| `mlkit regress big.csv` | {t_ours:.1f} s | {c_ours:.1f} s | {m_ours:.0f} MiB |")
+    print(f"| numpy.loadtxt + numpy.linalg.lstsq (in memory) | {t_peer:.1f} s | {c_peer:.1f} s | {m_peer:.0f} MiB |")
+    print(f"ratio mlkit / numpy: wall {t_ours / t_peer:.2f}x, CPU {c_ours / c_peer:.2f}x, memory {m_ours / m_peer:.2f}x")
 
 
 if __name__ == "__main__":
