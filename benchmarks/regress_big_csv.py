@@ -1,25 +1,36 @@
-"""Exact least squares on a 10M-row x 10-feature CSV: time and peak memory, mlkit (chunked QR,
-streaming) beside the in-memory route a user might take (numpy.loadtxt + numpy.linalg.lstsq).
+"""Exact least squares on a 10M-row x 10-feature CSV, mlkit beside the in-memory route a user
+might take (numpy.loadtxt + numpy.linalg.lstsq): wall time and peak memory of whole processes.
 
-    PYTHONPATH=. python benchmarks/regress_big_csv.py [ROWS]   # default 10_000_000; writes /tmp/mlkit_big.csv
+    PYTHONPATH=. python benchmarks/regress_big_csv.py [--rows 10000000] [--rounds 3]
+
+The CSV is written once and cached in benchmarks/results/ (git-ignored), a file per row count.
+Each round runs `mlkit regress big.csv --format json` and the numpy script one after the other
+(alternating, so a drifting machine load hits both alike); the table shows medians, the peak
+resident memory of each child (ru_maxrss from os.wait4) and the ratios mlkit / numpy. Both
+answers are checked against each other (intercept and coefficients to 1e-8).
 """
 
+import argparse
+import json
 import os
-import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 FEATURES = 10
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def make_csv(path, rows, seed=0):
-    if os.path.exists(path) and os.path.getsize(path) > 0:
-        with open(path) as f:
-            if sum(1 for _ in f) - 1 == rows:
-                return
+def make_csv(rows, seed=0):
+    """benchmarks/results/regress_<rows>.csv: y = X w + 3 + noise, w = 1..10, written once."""
+    path = os.path.join(RESULTS, f"regress_{rows}.csv")
+    if os.path.exists(path):
+        return path
+    os.makedirs(RESULTS, exist_ok=True)
     rng = np.random.default_rng(seed)
     w = np.arange(1, FEATURES + 1, dtype=float)
     with open(path + ".part", "w") as f:
@@ -30,40 +41,64 @@ def make_csv(path, rows, seed=0):
             y = X @ w + 3 + rng.normal(0, 0.5, n)
             np.savetxt(f, np.column_stack([X, y]), delimiter=",", fmt="%.6g")
     os.replace(path + ".part", path)
+    return path
 
 
 IN_MEMORY = (
-    "import numpy as np, sys\n"
+    "import json, sys, numpy as np\n"
     "d = np.loadtxt(sys.argv[1], delimiter=',', skiprows=1)\n"
     "A = np.column_stack([np.ones(len(d)), d[:, :-1]])\n"
-    "print(np.linalg.lstsq(A, d[:, -1], rcond=None)[0][:3])\n"
+    "print(json.dumps(np.linalg.lstsq(A, d[:, -1], rcond=None)[0].tolist()))\n"
 )
 
 
-def measure(cmd):
-    """Wall time and peak resident memory of one child process."""
+def run(cmd):
+    """Wall time, peak resident memory (MiB, the child's own ru_maxrss), CPU time (user +
+    system) and stdout of one child. os.wait4 reaps it, so its usage is its own, not the
+    largest child's so far."""
     start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB; the largest child so far
-    return elapsed, max(peak, before) / 1024
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(err.read().decode())
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, out
+
+
+def theta_of_mlkit(out):
+    result = json.loads(out)[0]
+    return [result["intercept"], *result["coefficients"].values()]
 
 
 def main():
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000
-    path = "/tmp/mlkit_big.csv"
-    make_csv(path, rows)
-    size = os.path.getsize(path) / 2**30
-    print(f"{rows:,} rows x {FEATURES} features, {size:.2f} GiB CSV, {os.cpu_count()} cores")
-    ours = measure([sys.executable, "-m", "mlkit", "regress", path, "--format", "json"])
-    peer = measure([sys.executable, "-c", IN_MEMORY, path])
-    print("| route | time | peak memory |\n| --- | --- | --- |")
-    print(f"| `mlkit regress big.csv` (chunked QR, two passes) | {ours[0]:.1f} s | {ours[1]:.0f} MiB |")
-    print(f"| numpy.loadtxt + numpy.linalg.lstsq (in memory) | {peer[0]:.1f} s | {peer[1]:.0f} MiB |")
-    print(f"ratio (mlkit / in-memory): time {ours[0] / peer[0]:.2f}x")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    path = make_csv(args.rows)
+    print(f"{args.rows:,} rows x {FEATURES} features, {os.path.getsize(path) / 2**30:.2f} GiB CSV, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    ours_cmd = [sys.executable, "-m", "mlkit", "regress", path, "--format", "json"]
+    peer_cmd = [sys.executable, "-c", IN_MEMORY, path]
+    ours, peer = [], []
+    for _ in range(args.rounds):
+        ours.append(run(ours_cmd))
+        peer.append(run(peer_cmd))
+        np.testing.assert_allclose(theta_of_mlkit(ours[-1][3]), json.loads(peer[-1][3]), rtol=1e-8)
+        print(f"  round: mlkit {ours[-1][0]:.1f} s (CPU {ours[-1][2]:.1f} s) {ours[-1][1]:.0f} MiB, "
+              f"numpy {peer[-1][0]:.1f} s (CPU {peer[-1][2]:.1f} s) {peer[-1][1]:.0f} MiB, load {os.getloadavg()[0]:.1f}",
+              flush=True)
+    t_ours, t_peer = (statistics.median(r[0] for r in runs) for runs in (ours, peer))
+    c_ours, c_peer = (statistics.median(r[2] for r in runs) for runs in (ours, peer))
+    m_ours, m_peer = (max(r[1] for r in runs) for runs in (ours, peer))
+    print(f"| route | wall (median of {args.rounds}) | CPU user+sys (median) | peak memory |\n| --- | --- | --- | --- |")
+    print(f"| `mlkit regress big.csv` | {t_ours:.1f} s | {c_ours:.1f} s | {m_ours:.0f} MiB |")
+    print(f"| numpy.loadtxt + numpy.linalg.lstsq (in memory) | {t_peer:.1f} s | {c_peer:.1f} s | {m_peer:.0f} MiB |")
+    print(f"ratio mlkit / numpy: wall {t_ours / t_peer:.2f}x, CPU {c_ours / c_peer:.2f}x, memory {m_ours / m_peer:.2f}x")
 
 
 if __name__ == "__main__":

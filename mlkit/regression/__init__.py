@@ -4,8 +4,9 @@
     fit = fit_table(Table("data.csv"), "gd", lr=0.1, epochs=50)
     fit.coef, fit.intercept, fit.warnings, fit.exact
 
-Lessons built in: a least-squares line has an exact solution (chunked QR here, in bounded
-memory for any number of rows), while gradient descent with a too high learning rate or too
+Lessons built in: a least-squares line has an exact solution (from one parse of the CSV, in
+bounded memory for any number of rows: centred normal equations, or a chunked QR when the
+features are ill-conditioned), while gradient descent with a too high learning rate or too
 few epochs returns a plausible but wrong answer, so its result is always checked against the
 exact one (a warning on the fit when they differ by more than 0.1%). L1 drives weights to
 exactly zero, L2 shrinks them all, elastic net mixes both. The MLP trains on mlkit.deep.

@@ -88,7 +88,8 @@ class Table:
             if not lines:
                 return None
             data, _ = self._parse_slowly(lines, line_no)
-        return data[self._finite_rows(data, line_no)]
+        keep = self._finite_rows(data, line_no)
+        return data if keep.all() else data[keep]  # no copy when every row is kept
 
     def text_chunks(self, rows=CHUNK_ROWS):
         """Yield (cells, X): the used columns' text as the file has it, and their values,
@@ -155,6 +156,40 @@ class Table:
         line = first_line + 1 + row  # blank lines, which numpy skips, would shift this
         name = self.columns[col]
         raise MlkitError(f"{self.name}: line {line}, column {name!r}: {float(data[row, col])} (NaN or infinite)", "use --dropna to skip such rows")
+
+
+class Spool:
+    """Parsed rows kept in an anonymous temporary file, float64 as parsed, so that a later
+    pass reads them back without parsing the text again: on disk (TMPDIR), 8 bytes a value
+    of the used columns, never in memory; the file is gone when the spool closes."""
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile()
+        self._sizes = []
+        self._row_bytes = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+    def write(self, block):
+        """Keep one chunk, a C-contiguous float64 array; returns it."""
+        try:
+            self._file.write(block.data)
+        except OSError as exc:
+            raise MlkitError(f"cannot keep the parsed rows in a temporary file ({exc.strerror or exc})",
+                             "set TMPDIR to a folder with room for 8 bytes per value") from None
+        self._sizes.append(len(block))
+        self._row_bytes = block.shape[1] * block.itemsize
+        return block
+
+    def blocks(self):
+        """The chunks as they were written."""
+        self._file.seek(0)
+        for rows in self._sizes:
+            yield np.frombuffer(self._file.read(rows * self._row_bytes), float).reshape(rows, -1)
 
 
 def _spool(path):

@@ -26,45 +26,129 @@ class Fit:
 # --- exact ----------------------------------------------------------------------------------------
 
 
-def fit_exact(table, progress=None):
-    """Least squares by a chunked QR of [1, X, y]: exact, in memory bounded by one chunk.
+WELL_CONDITIONED = 1e4  # condition number of the features' correlation matrix up to which the normal
+# equations give the QR's answer to about 1e-12 (their error grows with it, the QR's with its root)
 
-    The R factor of [1 X y] holds everything: R_xx beta = R_xy, RSS = R_yy^2, and
-    (X'X)^-1 = R_xx^-1 R_xx^-T for the standard errors.
+
+def fit_exact(table, progress=None):
+    """Least squares with an intercept, the CSV parsed once, in memory bounded by one chunk.
+
+    The parse keeps the rows in a binary spool and accumulates the centred moments of [X y]
+    (means and scatter matrix, merged chunk by chunk: stable whatever the offset). When the
+    features are well conditioned the coefficients solve the centred normal equations, and
+    R_x = [[sqrt(n), sqrt(n) mean'], [0, chol(S_xx)]] is the R factor of [1 X] for the
+    standard errors, (X'X)^-1 = R_x^-1 R_x^-T. Otherwise the spooled rows go through a chunked
+    QR of [1, X, y] (R_xx beta = R_xy), which does not square the condition number. A second
+    pass over the spool gives the residuals: RSS and MAE.
     """
-    R, n, low, high = None, 0, None, None
-    y_shift, y_sum, y_sq = None, 0.0, 0.0
-    for X, y in table.chunks(on_bytes=progress):
-        block = np.column_stack([np.ones(len(y)), X, y])
-        R = np.linalg.qr(block if R is None else np.vstack([R, block]), mode="r")
-        low = X.min(axis=0) if low is None else np.minimum(low, X.min(axis=0))
-        high = X.max(axis=0) if high is None else np.maximum(high, X.max(axis=0))
-        y_shift = y[0] if y_shift is None else y_shift  # shifted sums keep the total sum of squares accurate
-        y_sum += (y - y_shift).sum()
-        y_sq += ((y - y_shift) ** 2).sum()
-        n += len(y)
+    from mlkit.regression.formats import Spool
+
     p = len(table.x_cols)
-    _check_design(table, n, p, low, high)
-    Rx, rxy = R[: p + 1, : p + 1], R[: p + 1, p + 1]
-    _check_rank(table, Rx)
-    theta = _solve_upper(Rx, rxy)
-    rss = float(R[p + 1, p + 1] ** 2) if R.shape[0] > p + 1 else 0.0
-    tss = y_sq - y_sum**2 / n
-    details = _ols_statistics(Rx, theta, rss, n, p)
-    details.update(r2=1 - rss / tss if tss > 0 else float("nan"), rmse=float(np.sqrt(rss / n)))
-    fit = Fit("exact", table.x_cols, table.y_col, theta[1:], float(theta[0]), n, details)
-    fit.details["mae"] = float(sum(np.abs(y - fit.predict(X)).sum() for X, y in table.chunks()) / n)
+    with Spool() as spool:
+        moments = Moments()
+        for X, y in table.chunks(on_bytes=progress):
+            moments.add(spool.write(np.column_stack([X, y])))
+        _check_design(table, moments, p)
+        if _well_conditioned(moments.scatter[:p, :p]):
+            Rx = _r_factor(moments, p)
+            _check_rank(table, Rx)
+            theta = _centred_solution(moments, p)
+        else:
+            R = _chunked_r(spool.blocks())
+            Rx = R[: p + 1, : p + 1]
+            _check_rank(table, Rx)
+            theta = _solve_upper(Rx, R[: p + 1, p + 1])
+        fit = Fit("exact", table.x_cols, table.y_col, theta[1:], float(theta[0]), moments.n)
+        rss, mae = _residual_sums(fit, spool.blocks())
+    n, tss = moments.n, float(moments.scatter[p, p])
+    fit.details = _ols_statistics(Rx, theta, rss, n, p)
+    fit.details.update(r2=1 - rss / tss if tss > 0 else float("nan"), rmse=float(np.sqrt(rss / n)), mae=mae / n)
     return fit
 
 
-def _check_design(table, n, p, low, high):
+class Moments:
+    """Row count, means and scatter matrix sum (z - mean)(z - mean)' of the rows added so far,
+    merged chunk by chunk (Chan, Golub and LeVeque's pairwise update)."""
+
+    def __init__(self):
+        self.n, self.mean, self.scatter = 0, None, None
+
+    def add(self, Z):
+        """Add the rows of Z, which is overwritten (it serves as scratch)."""
+        first = Z[0].copy()
+        Z -= first  # a constant column becomes exactly 0, so its scatter is exactly 0
+        centre = Z.mean(axis=0)
+        Z -= centre
+        k, mean, scatter = len(Z), first + centre, Z.T @ Z
+        if self.n == 0:
+            self.n, self.mean, self.scatter = k, mean, scatter
+            return
+        total = self.n + k
+        delta = mean - self.mean
+        self.scatter = self.scatter + scatter + np.outer(delta, delta) * (self.n * k / total)
+        self.mean = self.mean + delta * (k / total)
+        self.n = total
+
+
+def _well_conditioned(Sxx):
+    with np.errstate(all="ignore"):
+        correlation, _ = _correlation(Sxx)
+        cond = np.linalg.cond(correlation) if np.isfinite(correlation).all() else np.inf
+    return bool(cond <= WELL_CONDITIONED)
+
+
+def _correlation(Sxx):
+    """The scatter matrix with each feature divided by its spread, and the spreads."""
+    scale = np.sqrt(np.diag(Sxx))
+    return Sxx / np.outer(scale, scale), scale
+
+
+def _r_factor(moments, p):
+    """The R factor of [1 X] from the centred scatter matrix (R'R = [1 X]'[1 X])."""
+    Rx = np.zeros((p + 1, p + 1))
+    Rx[0, 0] = np.sqrt(moments.n)
+    Rx[0, 1:] = np.sqrt(moments.n) * moments.mean[:p]
+    Rx[1:, 1:] = np.linalg.cholesky(moments.scatter[:p, :p]).T
+    return Rx
+
+
+def _centred_solution(moments, p):
+    """(intercept, coef): S_xx coef = S_xy, solved on the correlation scale (each feature by its
+    spread, so that features in different units keep their digits), the intercept from the means."""
+    correlation, scale = _correlation(moments.scatter[:p, :p])
+    coef = np.linalg.solve(correlation, moments.scatter[:p, p] / scale) / scale
+    return np.append(moments.mean[p] - moments.mean[:p] @ coef, coef)
+
+
+def _chunked_r(blocks):
+    """The R factor of [1 X y] from blocks [X y], one at a time."""
+    R = None
+    for block in blocks:
+        block = np.column_stack([np.ones(len(block)), block])
+        R = np.linalg.qr(block if R is None else np.vstack([R, block]), mode="r")
+    return R
+
+
+def _residual_sums(fit, blocks):
+    """Sums of squared and of absolute residuals y - (X coef + intercept), from blocks [X y]."""
+    weights = np.append(-fit.coef, 1.0)
+    rss, mae = 0.0, 0.0
+    for block in blocks:
+        residual = block @ weights - fit.intercept
+        rss += float(residual @ residual)
+        mae += float(np.abs(residual).sum())
+    return rss, mae
+
+
+def _check_design(table, moments, p):
+    n = moments.n
     if n == 0:
         raise MlkitError(f"{table.name}: no data rows")
     if n < p + 1:
         raise MlkitError(f"{table.name}: {n} rows but {p} features and an intercept: fewer rows than unknowns", "use more rows or fewer --x columns")
-    for col, lo, hi in zip(table.x_cols, low, high):
-        if lo == hi:
-            raise MlkitError(f"{table.name}: column {col!r} is constant ({float(lo):g}): it cannot be told from the intercept", "drop it with --x")
+    for col, spread, mean in zip(table.x_cols, np.diag(moments.scatter), moments.mean):
+        if spread == 0:  # exactly: see Moments.add
+            raise MlkitError(f"{table.name}: column {col!r} is constant ({float(mean):g}): it cannot be told from the intercept", "drop it with --x")
 
 
 def _check_rank(table, Rx):
@@ -76,21 +160,18 @@ def _check_rank(table, Rx):
 
 
 def _solve_upper(R, b):
-    from scipy.linalg import solve_triangular
-
-    return solve_triangular(R, b)
+    return np.linalg.solve(R, b)  # no pivoting happens on a triangular R: back substitution
 
 
 def _ols_statistics(Rx, theta, rss, n, p):
     """Standard errors, t values, p values and 95% intervals, as an OLS summary shows."""
-    from scipy.linalg import solve_triangular
     from scipy.special import stdtr, stdtrit  # Student's t, without scipy.stats' slow import
 
     dof = n - p - 1
     if dof <= 0:
         nan = [None] * (p + 1)
         return {"dof": dof, "std_err": nan, "t": nan, "p_value": nan, "ci95": [[None, None]] * (p + 1)}
-    inv = solve_triangular(Rx, np.eye(p + 1))
+    inv = _solve_upper(Rx, np.eye(p + 1))
     se = np.sqrt(rss / dof * (inv**2).sum(axis=1))
     t = np.divide(theta, se, out=np.full_like(theta, np.inf), where=se > 0)
     pval = 2 * stdtr(dof, -np.abs(t))
