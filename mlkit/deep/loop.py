@@ -35,7 +35,7 @@ class Loop:
 
     def run(self, step, batches, start=0):
         done = start
-        with _progress(self.total, start, self.label) as show:
+        with progress(self.total, start, self.label) as show:
             try:
                 started, first = time.monotonic(), start
                 for batch in batches:
@@ -80,7 +80,7 @@ def _plain(record):
 
 
 @contextlib.contextmanager
-def _progress(total, start, label):
+def progress(total, start, label):
     """A rich bar with the loss terms and steps/s, on stderr, only when a person is watching."""
     if ui.state["quiet"] or not sys.stderr.isatty():
         yield lambda *a: None

@@ -31,14 +31,14 @@ def stylize(content, styles, settings=None, *, weights=None, seed=0, device="aut
     _picture(content_img, content)  # a volume of many slices fails here, before TensorFlow starts
     style_rgbs = [_picture(_read(s), s)[0] for s in styles]
 
-    from mlkit.deep.loop import _progress
+    from mlkit.deep.loop import progress
     from mlkit.deep.runtime import Runtime
 
     runtime = Runtime(device=device, seed=seed, mixed_precision=False)
     from mlkit.style.model import vgg19
 
     run = Run(vgg19(arrays, settings.pooling, layers), settings, content_img, style_rgbs, seed, jit, checkpoint_dir)
-    with _log(log) as out, _progress(settings.iterations * settings.scales, 0, "stylize") as show:
+    with _log(log) as out, progress(settings.iterations * settings.scales, 0, "stylize") as show:
         recorder = optimize.Recorder(out, show, checkpoint_every if checkpoint_dir else 0)
         best, terms, interrupted = run.coarse_to_fine(recorder)
     params = {**dataclasses.asdict(settings), "styles": [_name(s) for s in styles], "weights": os.path.basename(path)}
