@@ -152,7 +152,7 @@ def _render(source, record, dtype):
     matrix = aug @ grid
     slices = _slice_offsets(params, grid, out_shape, slice_axis, n)
     field = _elastic_field(params, grid, shape) if "elastic" in params else None
-    moved = sampler.resample(source.image_coef, matrix, out_shape, slice_axis, slices, field)
+    moved = sampler.resample(source.image_coef, matrix, out_shape, slice_axis, slices, field).astype(np.float32, copy=False)
     out_dtype = result_dtype(img.data.dtype, dtype)
     # what the interpolation alone overshoots is not the intensity steps' doing
     before = beyond_range(moved, out_dtype) if any(step in params for step in INTENSITY_STEPS) else None
@@ -284,7 +284,7 @@ INTENSITY_STEPS = {"intensity": _factor, "gamma": _gamma, "bias": _bias, "noise"
 def _cast(values, like, dtype):
     """Back to the input's layout, as `dtype` (integers rounded and clipped)."""
     data = values.reshape(values.shape[: like.spatial_ndim] + like.data.shape[like.spatial_ndim :])
-    return to_dtype(data, dtype)
+    return data if data.dtype == dtype else to_dtype(data, dtype)  # labels come back in their own dtype
 
 
 def _check_pair(img, seg):
