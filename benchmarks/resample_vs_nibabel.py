@@ -22,15 +22,23 @@ NIBABEL = (
 )
 
 
+# A child's ru_maxrss counts its parent's size at the fork, so a small fresh interpreter starts
+# each command and reports what wait4 says of it (the figures exclude this script's own memory).
+LAUNCH = """import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), time.perf_counter() - start, usage.ru_maxrss / 1024)
+"""
+
+
 def run(cmd):
     """(seconds, peak resident MiB) of one child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if status:
+    code, seconds, mib = subprocess.run([sys.executable, "-c", LAUNCH, *cmd], capture_output=True, text=True,
+                                        check=True).stdout.split()
+    if int(code):
         raise SystemExit(f"failed: {' '.join(cmd)}")
-    return seconds, usage.ru_maxrss / 1024
+    return float(seconds), float(mib)
 
 
 def whole_commands(source, folder, rounds):

@@ -33,7 +33,7 @@ def sample(img, matrix, out_shape, order=1, mode="constant", cval=0.0, label=Fal
 
     def plane(block):
         sigma = None if label else prefilter_sigma
-        if separable.handles(matrix, order, MODES[mode], block, cval):  # axis-aligned: one 1D pass per axis
+        if separable.handles(matrix, order, MODES[mode], block, cval, sigma):  # axis-aligned: one 1D pass per axis
             return separable.resample(block, matrix, out_shape, order, MODES[mode], cval, out_dtype, sigma)
         exact = order == 0 and block.dtype != bool  # labels: no trip through float
         work = block if exact or block.dtype in (np.float32, np.float64) else block.astype(np.float32)

@@ -24,11 +24,13 @@ SLAB = 1 << 20  # voxels per block or slab: a few MiB of float32 per thread
 POLE = np.sqrt(3.0) - 2.0  # the cubic B-spline prefilter's pole
 
 
-def handles(matrix, order, mode, block, cval):
+def handles(matrix, order, mode, block, cval, sigma=None):
     """Whether resample() gives affine_transform's values for this mapping and input."""
     n = block.ndim
     linear = matrix[:n, :n]
     if n < 2 or order not in ORDERS or mode not in MODES or np.count_nonzero(linear - np.diag(np.diag(linear))):
+        return False
+    if order == 0 and sigma is not None:  # a blur before nearest neighbour: left to scipy
         return False
     if order > 0 or mode != "grid-constant" or block.dtype.kind == "f":
         return True
@@ -46,7 +48,7 @@ def resample(block, matrix, out_shape, order, mode, cval, out_dtype, sigma=None)
     view = block.T if flip else np.ascontiguousarray(block)  # NIfTI order: work on the transpose
     axes = list(range(n))[::-1] if flip else list(range(n))
     coords = [steps[a] * np.arange(out_shape[a]) + offsets[a] for a in axes]
-    if order == 0:
+    if order == 0:  # sigma is None (see handles)
         out = _nearest(view, coords, mode, cval).astype(out_dtype, copy=False)
     else:
         work = np.float64 if np.float64 in (np.dtype(out_dtype), block.dtype) else np.float32
