@@ -49,7 +49,6 @@ class _Source:
     seg: object
     image_coef: object
     seg_coef: object
-    labels: object
 
     @classmethod
     def prepare(cls, img, seg, order):
@@ -59,7 +58,6 @@ class _Source:
             seg,
             sampler.Coefficients(img.data, n, order),
             sampler.Coefficients(seg.data, n, 0) if seg is not None else None,
-            np.unique(seg.data) if seg is not None else None,
         )
 
 
@@ -166,7 +164,7 @@ def _render(source, record, dtype):
     out_seg = None
     if seg is not None:
         labels_out = sampler.resample(source.seg_coef, matrix, out_shape, slice_axis, slices, field)
-        if outside is not None and 0 in source.labels:
+        if outside is not None and not seg.data.all():  # the seg has a background label (0) to fill with
             labels_out[outside] = 0
         out_seg = seg.replace(data=_cast(labels_out, seg, seg.data.dtype), affine=affine)
     return out_img, out_seg, clipped

@@ -162,8 +162,11 @@ def _resample_2d(coef, matrix, out_shape):
 
 
 def _resample_slices(coef, matrix, out_shape, slice_axis, slice_offsets):
-    """Along the slice axis first (whole slices combined), then in-plane, slice by slice. With
-    the slice axis last, input and output both keep NIfTI's layout: nothing is transposed."""
+    """Along the slice axis first (whole slices combined), then in-plane, slice by slice, in
+    threads over groups of output slices. With the slice axis last, input and output both keep
+    NIfTI's layout: nothing is transposed."""
+    from mlkit.transform.separable import in_threads
+
     a, b = (axis for axis in range(3) if axis != slice_axis)
     slabs = coef.slabs(slice_axis)
     extra, depth, n_in = slabs.shape[0], slabs.shape[1], slabs.shape[2] * slabs.shape[3]
@@ -172,28 +175,33 @@ def _resample_slices(coef, matrix, out_shape, slice_axis, slice_offsets):
     z_src = matrix[slice_axis, slice_axis] * np.arange(n_out) + matrix[slice_axis, 3]
     iz, wz = taps(z_src, coef.shape[slice_axis], coef.order, coef.pad)
     in_plane = (coef.shape[a], coef.shape[b])
-    plane = in_plane_taps(linear, offset, out_plane, in_plane, coef, "F")
-    moved = {z: in_plane_taps(linear, offset + np.asarray(shift), out_plane, in_plane, coef, "F")
-             for z, shift in slice_offsets.items()}
+
+    def operator(shift):
+        cols, weights = in_plane_taps(linear, offset + shift, out_plane, in_plane, coef, "F")
+        return cols[:, 0] if coef.order == 0 else in_plane_matrix(cols, weights, n_in)
+
+    plane = operator(0)
+    moved = {z: operator(np.asarray(shift)) for z, shift in slice_offsets.items()}
     out = np.empty((extra, n_out, out_plane[0] * out_plane[1]), slabs.dtype)
-    for e in range(extra):
-        _in_plane(along_slices(slabs[e].reshape(depth, n_in), iz, wz), plane, moved, out[e])
+
+    def group(lo, hi):
+        for e in range(extra):
+            stack = along_slices(slabs[e].reshape(depth, n_in), iz[lo:hi], wz[lo:hi])
+            for z in range(lo, hi):
+                _apply(moved.get(z, plane), stack[z - lo], out[e, z])
+
+    in_threads(group, n_out, out.shape[2])
     where = {slice_axis: 1, b: 2, a: 3}  # the axes of `out`, reshaped: extra, slice, b, a
     return out.reshape(extra, n_out, out_plane[1], out_plane[0]).transpose(where[0], where[1], where[2], 0)
 
 
-def _in_plane(stack, plane, moved, out):
-    """out[z] = the in-plane taps of slice z (`moved` for the slices that moved) applied to stack[z]."""
-    n_in = stack.shape[1]
-    if plane[0].shape[1] == 1:  # nearest neighbour: a gather, exact for labels
-        np.take(stack, plane[0][:, 0], axis=1, out=out)
-        for z, (cols, _) in moved.items():
-            out[z] = stack[z, cols[:, 0]]
-        return
-    matrix = in_plane_matrix(*plane, n_in)
-    moved = {z: in_plane_matrix(*taps_z, n_in) for z, taps_z in moved.items()}
-    for z in range(len(stack)):
-        out[z] = moved.get(z, matrix) @ stack[z]
+def _apply(operator, values, out):
+    """One slice through the in-plane taps: a gather for nearest neighbour (exact for labels),
+    else the sparse matrix."""
+    if isinstance(operator, np.ndarray):
+        np.take(values, operator, out=out)
+    else:
+        out[...] = operator @ values
 
 
 def _resample_general(coef, matrix, out_shape, slice_axis, slice_offsets, field):

@@ -180,7 +180,7 @@ def _passes(view, ops, out, cval):
     def block(lo, hi):
         first[:, lo:hi] = ops[0].run(view[:, lo:hi], 0)
 
-    _run(block, view.shape[1], view.size // view.shape[1])
+    in_threads(block, view.shape[1], view.size // view.shape[1])
     ones = [op.ones() for op in ops] if cval else None
 
     def slab(lo, hi):
@@ -191,11 +191,12 @@ def _passes(view, ops, out, cval):
             values = values + cval * (1 - functools.reduce(np.multiply.outer, [ones[0][lo:hi], *ones[1:]]))
         out[lo:hi] = to_dtype(values, out.dtype)
 
-    _run(slab, out.shape[0], out.size // out.shape[0])
+    in_threads(slab, out.shape[0], out.size // out.shape[0])
 
 
-def _run(fn, length, per_index):
-    """fn(lo, hi) over [0, length) in pieces of about SLAB voxels, in threads."""
+def in_threads(fn, length, per_index):
+    """fn(lo, hi) over [0, length) in pieces of about SLAB voxels (`per_index` voxels per index),
+    in threads: for work whose numpy and scipy kernels release the GIL."""
     step = max(1, SLAB // max(1, per_index))
     pieces = [(lo, min(lo + step, length)) for lo in range(0, length, step)]
     workers = min(len(pieces), os.cpu_count() or 1)
