@@ -189,9 +189,20 @@ def _passes(view, ops, out, cval):
             values = op.run(values, axis)
         if ones is not None:  # a fill of cval adds cval times (1 - the response to ones)
             values = values + cval * (1 - functools.reduce(np.multiply.outer, [ones[0][lo:hi], *ones[1:]]))
-        out[lo:hi] = to_dtype(values, out.dtype)
+        _store(values, out[lo:hi])
 
     in_threads(slab, out.shape[0], out.size // out.shape[0])
+
+
+def _store(values, out):
+    """`values` (a private work array) into `out` as to_dtype would: integer outputs (from
+    integer inputs, so always finite) are rounded and clipped in place, without temporaries."""
+    if np.issubdtype(out.dtype, np.integer):
+        info = np.iinfo(out.dtype)
+        np.clip(np.rint(values, out=values), info.min, info.max, out=values)
+        out[...] = values
+    else:
+        out[...] = to_dtype(values, out.dtype)
 
 
 def in_threads(fn, length, per_index):
@@ -199,13 +210,18 @@ def in_threads(fn, length, per_index):
     in threads: for work whose numpy and scipy kernels release the GIL."""
     step = max(1, SLAB // max(1, per_index))
     pieces = [(lo, min(lo + step, length)) for lo in range(0, length, step)]
-    workers = min(len(pieces), os.cpu_count() or 1)
-    if workers <= 1:
+    if len(pieces) <= 1 or (os.cpu_count() or 1) <= 1:
         for piece in pieces:
             fn(*piece)
         return
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda piece: fn(*piece), pieces))
+    list(_pool(os.getpid()).map(lambda piece: fn(*piece), pieces))
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(pid):
+    """One pool per process (a forked child makes its own): the same threads, and so the same
+    malloc arenas, serve every pass, which keeps the peak memory down."""
+    return ThreadPoolExecutor(os.cpu_count())
 
 
 def _nearest(view, coords, mode, cval):
