@@ -49,7 +49,6 @@ class _Source:
     seg: object
     image_coef: object
     seg_coef: object
-    labels: object
 
     @classmethod
     def prepare(cls, img, seg, order):
@@ -59,7 +58,6 @@ class _Source:
             seg,
             sampler.Coefficients(img.data, n, order),
             sampler.Coefficients(seg.data, n, 0) if seg is not None else None,
-            np.unique(seg.data) if seg is not None else None,
         )
 
 
@@ -152,7 +150,7 @@ def _render(source, record, dtype):
     matrix = aug @ grid
     slices = _slice_offsets(params, grid, out_shape, slice_axis, n)
     field = _elastic_field(params, grid, shape) if "elastic" in params else None
-    moved = sampler.resample(source.image_coef, matrix, out_shape, slice_axis, slices, field)
+    moved = sampler.resample(source.image_coef, matrix, out_shape, slice_axis, slices, field).astype(np.float32, copy=False)
     out_dtype = result_dtype(img.data.dtype, dtype)
     # what the interpolation alone overshoots is not the intensity steps' doing
     before = beyond_range(moved, out_dtype) if any(step in params for step in INTENSITY_STEPS) else None
@@ -166,7 +164,7 @@ def _render(source, record, dtype):
     out_seg = None
     if seg is not None:
         labels_out = sampler.resample(source.seg_coef, matrix, out_shape, slice_axis, slices, field)
-        if outside is not None and 0 in source.labels:
+        if outside is not None and not seg.data.all():  # the seg has a background label (0) to fill with
             labels_out[outside] = 0
         out_seg = seg.replace(data=_cast(labels_out, seg, seg.data.dtype), affine=affine)
     return out_img, out_seg, clipped
@@ -284,7 +282,7 @@ INTENSITY_STEPS = {"intensity": _factor, "gamma": _gamma, "bias": _bias, "noise"
 def _cast(values, like, dtype):
     """Back to the input's layout, as `dtype` (integers rounded and clipped)."""
     data = values.reshape(values.shape[: like.spatial_ndim] + like.data.shape[like.spatial_ndim :])
-    return to_dtype(data, dtype)
+    return data if data.dtype == dtype else to_dtype(data, dtype)  # labels come back in their own dtype
 
 
 def _check_pair(img, seg):

@@ -3,8 +3,8 @@
 A mapping takes output grid indices to input voxel coordinates. When it keeps the
 slice axis apart from the in-plane axes (in-plane rotation, any scale, shift or
 flip, per-slice in-plane motion) the tensor-product interpolation kernel splits:
-a sparse in-plane matrix applied to every input slice at once, then a small
-matrix along the slice axis. That is the same single interpolation as
+a small matrix along the slice axis that combines whole slices, then a sparse
+in-plane matrix applied to each output slice. That is the same single interpolation as
 scipy.ndimage.affine_transform (trilinear, or cubic B-spline on coefficients
 prefiltered once per input), only much faster. Anything else (elastic fields,
 out-of-plane rotations) goes through scipy.ndimage.map_coordinates.
@@ -26,23 +26,37 @@ ROWS_PER_BLOCK = 1 << 17
 class Coefficients:
     """An image's interpolation coefficients, computed once and reused for every copy.
 
-    `values` is float32 with the spatial axes first and one trailing axis for
-    everything else (4D volumes, colour channels).
+    `values` has the spatial axes first and one trailing axis for everything else (4D
+    volumes, colour channels): float32, or the image's own integers for nearest neighbour
+    (labels are copied, never sent through float). Volumes keep NIfTI's layout (the first
+    axis fastest), so each slice is one contiguous block (see `slabs`).
     """
 
     def __init__(self, data, n_spatial, order):
         from scipy import ndimage
 
         spatial = data.shape[:n_spatial]
-        values = np.asarray(data, np.float32).reshape(*spatial, -1)
+        exact = order == 0 and data.dtype.kind in "iu"
+        values = np.asarray(data, None if exact else np.float32)
+        values = values.reshape(*spatial, -1)
         self.order, self.pad, self.shape = order, 0, spatial
         if order > 1:
             widths = [(SPLINE_PAD, SPLINE_PAD)] * n_spatial + [(0, 0)]
-            values = np.pad(values, widths, mode="edge")
-            for axis in range(n_spatial):
-                values = ndimage.spline_filter1d(values, order, axis=axis, mode="mirror", output=np.float32)
+            values = np.asfortranarray(np.pad(values, widths, mode="edge"))
+            for axis in range(n_spatial):  # in place: one padded copy in all
+                ndimage.spline_filter1d(values, order, axis=axis, mode="mirror", output=values)
             self.pad = SPLINE_PAD
         self.values = values
+        self._slabs = {}
+
+    def slabs(self, slice_axis):
+        """The volume as (extra, slices, rows, columns), C-contiguous: slice k of volume e is
+        one block, its first in-plane axis fastest. A view of NIfTI-ordered data when the slice
+        axis is the last; otherwise copied once and kept."""
+        if slice_axis not in self._slabs:
+            a, b = (axis for axis in range(3) if axis != slice_axis)
+            self._slabs[slice_axis] = np.ascontiguousarray(self.values.transpose(3, slice_axis, b, a))
+        return self._slabs[slice_axis]
 
 
 def taps(coords, size, order, pad=0):
@@ -70,23 +84,27 @@ def taps(coords, size, order, pad=0):
     return np.clip(idx, 0, length - 1).astype(np.int64), w.astype(np.float32)
 
 
-def in_plane_matrix(linear, offset, out_shape, coef):
-    """Sparse (out pixels x in pixels) matrix for a 2D affine map of output (x, y) to input."""
+def in_plane_taps(linear, offset, out_shape, in_shape, coef, layout="C"):
+    """The taps of a 2D affine map of output (x, y) to input: (cols, weights), one row per output
+    pixel. Pixels and columns are numbered in `layout` order: "C" (y fastest, as a photo) or
+    "F" (x fastest, as a NIfTI slice)."""
+    h_in, w_in = (s + 2 * coef.pad for s in in_shape)
+    axes = [np.arange(n, dtype=np.float64) for n in out_shape]
+    gx, gy = (g.ravel(order=layout) for g in np.meshgrid(*axes, indexing="ij"))
+    ix, wx = taps(linear[0, 0] * gx + linear[0, 1] * gy + offset[0], in_shape[0], coef.order, coef.pad)
+    iy, wy = taps(linear[1, 0] * gx + linear[1, 1] * gy + offset[1], in_shape[1], coef.order, coef.pad)
+    cols = ix[:, :, None] * w_in + iy[:, None, :] if layout == "C" else ix[:, :, None] + h_in * iy[:, None, :]
+    weights = wx[:, :, None] * wy[:, None, :]
+    return cols.reshape(len(gx), -1), weights.reshape(len(gx), -1)
+
+
+def in_plane_matrix(cols, weights, n_in):
+    """The taps as a sparse (output pixels x input pixels) matrix."""
     from scipy import sparse
 
-    h_out, w_out = out_shape
-    h_in, w_in = (s + 2 * coef.pad for s in coef.shape[:2])
-    gx, gy = np.meshgrid(np.arange(h_out), np.arange(w_out), indexing="ij")
-    gx, gy = gx.ravel().astype(np.float64), gy.ravel().astype(np.float64)
-    src_x = linear[0, 0] * gx + linear[0, 1] * gy + offset[0]
-    src_y = linear[1, 0] * gx + linear[1, 1] * gy + offset[1]
-    ix, wx = taps(src_x, coef.shape[0], coef.order, coef.pad)
-    iy, wy = taps(src_y, coef.shape[1], coef.order, coef.pad)
-    cols = (ix[:, :, None] * w_in + iy[:, None, :]).reshape(len(gx), -1)
-    data = (wx[:, :, None] * wy[:, None, :]).reshape(len(gx), -1)
     k = cols.shape[1]
-    indptr = np.arange(0, len(gx) * k + 1, k)
-    return sparse.csr_matrix((data.ravel(), cols.ravel(), indptr), shape=(len(gx), h_in * w_in))
+    indptr = np.arange(0, cols.size + 1, k)
+    return sparse.csr_matrix((weights.ravel(), cols.ravel(), indptr), shape=(len(cols), n_in))
 
 
 def apply_in_plane(matrix, values2d):
@@ -98,15 +116,15 @@ def apply_in_plane(matrix, values2d):
     return out
 
 
-def combine_slices(stacked, idx, w):
-    """Interpolate along the slice axis: out[:, o] = sum_t w[o, t] * stacked[:, idx[o, t]]."""
-    out = np.take(stacked, idx[:, 0], axis=1)
+def along_slices(slices, idx, w):
+    """out[o] = sum_t w[o, t] * slices[idx[o, t]]: whole contiguous slices combined at once."""
+    from scipy import sparse
+
     if idx.shape[1] == 1:
-        return out  # nearest neighbour: the weight is 1
-    out *= w[None, :, 0, None]
-    for t in range(1, idx.shape[1]):
-        out += np.take(stacked, idx[:, t], axis=1) * w[None, :, t, None]
-    return out
+        return slices[idx[:, 0]]  # nearest neighbour: the chosen slices, copied exactly
+    n_out, k = idx.shape
+    combine = sparse.csr_matrix((w.ravel(), idx.ravel(), np.arange(0, n_out * k + 1, k)), shape=(n_out, len(slices)))
+    return combine @ slices
 
 
 def is_separable(matrix, n_spatial, slice_axis):
@@ -123,7 +141,7 @@ def resample(coef, matrix, out_shape, slice_axis=2, slice_offsets=None, field=No
     matrix: (n+1) homogeneous, output index -> input coordinate.
     slice_offsets: {output slice: in-plane offset vector} (3D only).
     field: callable(out_shape) -> displacement (n, *out_shape) on the output grid, input voxels.
-    Returns float32 (*out_shape, extra).
+    Returns (*out_shape, extra): float32, or the coefficients' own integers for nearest neighbour.
     """
     n = len(coef.shape)
     if field is None and is_separable(matrix, n, slice_axis):
@@ -136,29 +154,54 @@ def resample(coef, matrix, out_shape, slice_axis=2, slice_offsets=None, field=No
 def _resample_2d(coef, matrix, out_shape):
     extra = coef.values.shape[-1]
     flat = coef.values.reshape(-1, extra)
-    plane = in_plane_matrix(matrix[:2, :2], matrix[:2, 2], out_shape, coef)
+    cols, weights = in_plane_taps(matrix[:2, :2], matrix[:2, 2], out_shape, coef.shape, coef)
+    if coef.order == 0:
+        return flat[cols[:, 0]].reshape(*out_shape, extra)
+    plane = in_plane_matrix(cols, weights, len(flat))
     return apply_in_plane(plane, flat).reshape(*out_shape, extra)
 
 
 def _resample_slices(coef, matrix, out_shape, slice_axis, slice_offsets):
-    plane_axes = [a for a in range(3) if a != slice_axis]
-    values = np.moveaxis(coef.values, slice_axis, 2)  # (X, Y, Z, extra), slice axis third
-    px, py, pz, extra = values.shape
-    flat = np.ascontiguousarray(values).reshape(px * py, pz * extra)
-    linear = matrix[np.ix_(plane_axes, plane_axes)]
-    offset = matrix[plane_axes, 3]
-    out_plane = [out_shape[a] for a in plane_axes]
-    n_out_z = out_shape[slice_axis]
-    z_src = matrix[slice_axis, slice_axis] * np.arange(n_out_z) + matrix[slice_axis, 3]
+    """Along the slice axis first (whole slices combined), then in-plane, slice by slice, in
+    threads over groups of output slices. With the slice axis last, input and output both keep
+    NIfTI's layout: nothing is transposed."""
+    from mlkit.transform.separable import in_threads
+
+    a, b = (axis for axis in range(3) if axis != slice_axis)
+    slabs = coef.slabs(slice_axis)
+    extra, depth, n_in = slabs.shape[0], slabs.shape[1], slabs.shape[2] * slabs.shape[3]
+    out_plane, n_out = (out_shape[a], out_shape[b]), out_shape[slice_axis]
+    linear, offset = matrix[np.ix_((a, b), (a, b))], matrix[[a, b], 3]
+    z_src = matrix[slice_axis, slice_axis] * np.arange(n_out) + matrix[slice_axis, 3]
     iz, wz = taps(z_src, coef.shape[slice_axis], coef.order, coef.pad)
-    plane = in_plane_matrix(linear, offset, out_plane, coef)
-    out = combine_slices(apply_in_plane(plane, flat).reshape(-1, pz, extra), iz, wz)
-    for z, shift in slice_offsets.items():
-        moved = in_plane_matrix(linear, offset + np.asarray(shift), out_plane, coef)
-        column = combine_slices(flat.reshape(-1, pz, extra), iz[z : z + 1], wz[z : z + 1])[:, 0]
-        out[:, z, :] = apply_in_plane(moved, column)
-    out = out.reshape(*out_plane, n_out_z, extra)
-    return np.moveaxis(out, 2, slice_axis)
+    in_plane = (coef.shape[a], coef.shape[b])
+
+    def operator(shift):
+        cols, weights = in_plane_taps(linear, offset + shift, out_plane, in_plane, coef, "F")
+        return cols[:, 0] if coef.order == 0 else in_plane_matrix(cols, weights, n_in)
+
+    plane = operator(0)
+    moved = {z: operator(np.asarray(shift)) for z, shift in slice_offsets.items()}
+    out = np.empty((extra, n_out, out_plane[0] * out_plane[1]), slabs.dtype)
+
+    def group(lo, hi):
+        for e in range(extra):
+            stack = along_slices(slabs[e].reshape(depth, n_in), iz[lo:hi], wz[lo:hi])
+            for z in range(lo, hi):
+                _apply(moved.get(z, plane), stack[z - lo], out[e, z])
+
+    in_threads(group, n_out, out.shape[2])
+    where = {slice_axis: 1, b: 2, a: 3}  # the axes of `out`, reshaped: extra, slice, b, a
+    return out.reshape(extra, n_out, out_plane[1], out_plane[0]).transpose(where[0], where[1], where[2], 0)
+
+
+def _apply(operator, values, out):
+    """One slice through the in-plane taps: a gather for nearest neighbour (exact for labels),
+    else the sparse matrix."""
+    if isinstance(operator, np.ndarray):
+        np.take(values, operator, out=out)
+    else:
+        out[...] = operator @ values
 
 
 def _resample_general(coef, matrix, out_shape, slice_axis, slice_offsets, field):
@@ -174,10 +217,11 @@ def _resample_general(coef, matrix, out_shape, slice_axis, slice_offsets, field)
         rows = grid[slice_axis] == z
         points[np.ix_(plane_axes, rows)] += np.asarray(shift, float)[:, None]
     points += coef.pad
-    out = np.empty((points.shape[1], coef.values.shape[-1]), np.float32)
+    dtype = coef.values.dtype if coef.order == 0 else np.float32
+    out = np.empty((points.shape[1], coef.values.shape[-1]), dtype)
     for e in range(coef.values.shape[-1]):
         out[:, e] = ndimage.map_coordinates(
-            coef.values[..., e], points, order=coef.order, mode="nearest", prefilter=False, output=np.float32
+            coef.values[..., e], points, order=coef.order, mode="nearest", prefilter=False, output=dtype
         )
     return out.reshape(*out_shape, -1)
 

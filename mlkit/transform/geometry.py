@@ -11,6 +11,7 @@ import numpy as np
 from mlkit.dtypes import result_dtype, to_dtype
 from mlkit.errors import MlkitError
 from mlkit.io.image import map_volumes
+from mlkit.transform import separable
 from mlkit.transform.grid import about_centre, embed, in_millimetres, rotation, translation
 
 MODES = {"constant": "grid-constant", "nearest": "nearest", "reflect": "reflect", "mirror": "mirror", "wrap": "grid-wrap"}
@@ -31,6 +32,9 @@ def sample(img, matrix, out_shape, order=1, mode="constant", cval=0.0, label=Fal
     out_dtype = result_dtype(img.data.dtype, dtype)
 
     def plane(block):
+        sigma = None if label else prefilter_sigma
+        if separable.handles(matrix, order, MODES[mode], block, cval, sigma):  # axis-aligned: one 1D pass per axis
+            return separable.resample(block, matrix, out_shape, order, MODES[mode], cval, out_dtype, sigma)
         exact = order == 0 and block.dtype != bool  # labels: no trip through float
         work = block if exact or block.dtype in (np.float32, np.float64) else block.astype(np.float32)
         if out_dtype == np.float64:
