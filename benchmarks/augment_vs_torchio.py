@@ -1,12 +1,13 @@
 """Time per augmented copy (image + 3-label seg) on the MNI152 T1, mlkit vs TorchIO, side by side.
 
     python -m venv peers && peers/bin/pip install torch==2.13.0 torchio nilearn click rich opencv-python-headless isal
-    PYTHONPATH=. peers/bin/python benchmarks/augment_vs_torchio.py
+    PYTHONPATH=. peers/bin/python benchmarks/augment_vs_torchio.py [--rounds 7] [--no-elastic]
 
 First the copies as a user keeps them, each written as two .nii.gz files, mlkit and TorchIO
 alternating round by round (a changing load hits both alike); then the library calls alone.
 """
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -19,7 +20,6 @@ import numpy as np
 from common import median_time, mni_with_labels, ratio_line
 
 COPIES = 5
-ROUNDS = 7
 
 
 def mlkit_copies(img, seg, order, enabled, **policy):
@@ -61,7 +61,7 @@ def written_torchio(subject, transform, folder):
     return run
 
 
-def alternating(ours, peer, rounds=ROUNDS):
+def alternating(ours, peer, rounds):
     """Median seconds of each, the two run one after the other in every round (one warm-up)."""
     times = ([], [])
     ours(), peer()
@@ -74,6 +74,10 @@ def alternating(ours, peer, rounds=ROUNDS):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds of the written copies")
+    parser.add_argument("--no-elastic", action="store_true", help="skip the elastic case (TorchIO takes ~10 s a copy)")
+    args = parser.parse_args()
     import torch
     import torchio as tio
 
@@ -93,9 +97,12 @@ def main():
     ]
     print(f"MNI152 T1 {img.data.shape} + 3-label seg, {COPIES} copies per run, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"\nPer copy, image and seg each written as .nii.gz, {ROUNDS} alternating rounds:")
+    if args.no_elastic:
+        cases.pop()
+    print(f"\nPer copy, image and seg each written as .nii.gz, {args.rounds} alternating rounds:")
     print("| case | mlkit per copy | TorchIO per copy | ratio |\n| --- | --- | --- | --- |")
-    ours, peer = alternating(written_copies(img, seg, folder, 1, rigid), written_torchio(subject, cases[0][2], folder))
+    ours, peer = alternating(written_copies(img, seg, folder, 1, rigid), written_torchio(subject, cases[0][2], folder),
+                             args.rounds)
     print(ratio_line("affine, linear, writing .nii.gz", ours / COPIES, peer / COPIES, "TorchIO"))
     print(f"\nThe library calls alone (no writing), 3-5 alternating rounds (load average {os.getloadavg()[0]:.1f}):")
     print("| case | mlkit per copy | TorchIO per copy | ratio |\n| --- | --- | --- | --- |")
