@@ -364,3 +364,21 @@ def _worker_stop(signum, frame):
     global _stopping
     _stopping = True
     raise KeyboardInterrupt
+
+
+def write_images(images, output):
+    """Write `images` to a file, a folder (one file each) or the mlkit stream; the paths."""
+    sink = make_sink(output, len(images))
+    if sink.kind == "stream":
+        writer = StreamWriter()
+        for img in images:
+            writer.write(img)
+        return ["-"] * len(images)
+    if sink.kind == "file":
+        write_image(images[0], sink.path)
+        return [sink.path]
+    os.makedirs(sink.path, exist_ok=True)
+    paths = [sink.folder_path(img) for img in images]
+    for img, path in zip(images, paths):
+        write_image(img, path)
+    return paths

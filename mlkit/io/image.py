@@ -92,3 +92,10 @@ def to_gray(img):
     if data.shape[-1] >= 3:
         return data[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     return data[..., 0].astype(np.float64)  # gray + alpha
+
+
+def picture(pixels, name, entry):
+    """An H x W (x 3) uint8 picture from an H x W x C array, carrying `entry` in its history."""
+    colour = pixels.shape[2] == 3
+    data = pixels if colour else pixels[..., 0]
+    return Image(data=data, name=name, history=[entry], channels=colour, format="png", suffix=".png")

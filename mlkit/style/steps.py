@@ -4,7 +4,8 @@ place mlkit/style writes history."""
 import numpy as np
 
 from mlkit import provenance
-from mlkit.gan.steps import picture, write
+from mlkit.io.batch import write_images as write
+from mlkit.io.image import picture
 
 __all__ = ["entry", "picture", "result", "write"]
 
