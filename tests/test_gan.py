@@ -96,6 +96,22 @@ def test_the_model_is_the_tutorials_dcgan():
     assert out.shape == (2, 32, 32, 3) and np.abs(out).max() <= 1
 
 
+@pytest.mark.parametrize("size", [8, 16, 32])
+def test_the_fast_discriminator_equals_keras_with_its_gradients(size):
+    """logits_of takes the last convolutions as products where their output is one pixel
+    (8 px: the last two; 16 px: the last; 32 px: none): logits and every weight's gradient equal
+    Keras's own convolution on the same weights."""
+    from mlkit.gan.model import discriminator, logits_of
+
+    d = discriminator(size, 3, df_dim=8)
+    x = tf.random.stateless_uniform((6, size, size, 3), seed=(1, size), minval=-1, maxval=1)
+    for training in (True, False):
+        with tf.GradientTape(persistent=True) as tape:
+            ours, keras_own = logits_of(d, x, training), d(x, training=training)
+        np.testing.assert_allclose(ours.numpy(), keras_own.numpy(), rtol=1e-5, atol=1e-5)
+        for a, b in zip(tape.gradient(ours, d.trainable_variables), tape.gradient(keras_own, d.trainable_variables)):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
 def test_resume_continues_the_step_counter_with_the_checkpointed_state(faces, straight, invoke, tmp_path):
     run_a, _ = straight
     run_b = str(tmp_path / "b")

@@ -7,7 +7,7 @@ ARCHITECTURE = ("image_size", "channels", "z_dim", "gf_dim", "df_dim")
 # data order depend on.
 MUST_MATCH = ARCHITECTURE + ("batch_size", "seed", "images", "slice_axis")
 DEFAULTS = {"image_size": 64, "channels": "auto", "z_dim": 100, "gf_dim": 64, "df_dim": 64, "batch_size": 64,
-            "lr": 0.0002, "beta1": 0.5, "g_steps": 2, "slice_axis": 2}
+            "lr": 0.0002, "beta1": 0.5, "g_steps": 2, "label_smoothing": 0.0, "slice_axis": 2}
 GRID = (8, 8)  # the training sample grid, from a fixed z
 
 
@@ -25,6 +25,8 @@ def settings(**given):
             raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, not {config[key]!r}")
     if not 0 < config["lr"] < 1 or not 0 <= config["beta1"] < 1:
         raise UsageError("--lr must lie in (0, 1) and --beta1 in [0, 1)")
+    if not 0 <= config["label_smoothing"] < 0.5:
+        raise UsageError(f"--label-smoothing {config['label_smoothing']!r} is not in [0, 0.5)", "0.1 is the usual value")
     if config["channels"] not in ("auto", 1, 3):
         raise UsageError(f"--channels {config['channels']!r} is not auto, 1 or 3")
     return config
