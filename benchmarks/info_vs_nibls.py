@@ -6,8 +6,9 @@ FILE defaults to nibabel's tests/data/anatomical.nii. mlkit's bytecode is writte
 folder of the running Python (the same environment); the runs alternate (mlkit, nib-ls,
 mlkit, ...) after one untimed run of each, so a drifting machine load hits both alike, and the
 medians of wall time and of CPU time (user + system, steadier on a loaded machine) are
-compared. Two reference processes show the floor both stand on: Python importing
-nibabel (what nib-ls needs) and Python importing click and nibabel (what mlkit info needs).
+compared. Reference processes show the floor each stands on: Python importing nibabel (what
+nib-ls needs), click and numpy (what mlkit info needs on a NIfTI file with a regular header,
+read without nibabel), and click and nibabel (what it needed before).
 """
 
 import argparse
@@ -73,6 +74,7 @@ def main():
         "mlkit info": [*script("mlkit"), "info", path],
         "nib-ls": [*script("nib-ls"), path],
         "python: import nibabel": [python, "-c", "import nibabel"],
+        "python: import click, numpy": [python, "-c", "import click, numpy"],
         "python: import click, nibabel": [python, "-c", "import click, nibabel"],
     }
     medians = interleaved(commands, args.runs)

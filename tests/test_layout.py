@@ -42,14 +42,17 @@ def test_only_deep_and_model_modules_import_tensorflow():
 
 
 def test_package_inits_only_re_export():
+    """Imports, __all__, __version__; or a lazy re-export (PEP 562): an _EXPORTS table and the
+    module __getattr__ that imports from it."""
     for rel, tree in _modules():
         if not rel.endswith("__init__.py"):
             continue
         for node in tree.body:
             docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-            all_list = isinstance(node, ast.Assign) and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["__all__"]
-            version = isinstance(node, ast.Assign) and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["__version__"]
-            assert docstring or all_list or version or isinstance(node, (ast.Import, ast.ImportFrom)), f"{rel}:{node.lineno}"
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)] if isinstance(node, ast.Assign) else []
+            assigned = names in (["__all__"], ["__version__"], ["_EXPORTS"])
+            lazy = isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
+            assert docstring or assigned or lazy or isinstance(node, (ast.Import, ast.ImportFrom)), f"{rel}:{node.lineno}"
 
 
 NON_DEEP_RUNS = [

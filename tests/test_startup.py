@@ -5,11 +5,12 @@ import sys
 
 from conftest import NIB_DATA
 
-# mlkit packages `info` has no use for; nibabel imports the top of scipy itself, so only
-# scipy's subpackages say whether mlkit pulled scipy in.
-NOT_FOR_INFO = ("rich", "tensorflow", "keras", "cv2", "scipy.linalg", "scipy.ndimage", "scipy.special", "scipy.stats",
-                "mlkit.regression", "mlkit.transform", "mlkit.augment", "mlkit.homography", "mlkit.faces", "mlkit.crop",
-                "mlkit.deep", "mlkit.compress", "mlkit.gan", "mlkit.stylize")
+# What `info` has no use for on NIfTI files with regular headers: nibabel (its import is most
+# of info's start-up; it would bring scipy and urllib.request), the batch runner, the writers.
+NOT_FOR_INFO = ("nibabel", "scipy", "urllib.request", "rich", "tensorflow", "keras", "cv2", "tempfile",
+                "concurrent.futures", "multiprocessing", "mlkit.io.nifti", "mlkit.io.write", "mlkit.io.gz",
+                "mlkit.io.batch", "mlkit.regression", "mlkit.transform", "mlkit.augment", "mlkit.homography",
+                "mlkit.faces", "mlkit.crop", "mlkit.deep", "mlkit.compress", "mlkit.gan", "mlkit.stylize")
 
 
 def modules_after(argv, cwd=None):
@@ -30,9 +31,17 @@ def loaded(modules, prefixes):
 
 
 def test_info_on_a_nifti_imports_only_what_it_needs():
-    modules = modules_after(["info", f"{NIB_DATA}/anatomical.nii"])
+    """.nii, .nii.gz (gzip is read as always) and NIfTI-2: the light reader, no nibabel."""
+    names = ("anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz", "functional.nii", "standard.nii.gz")
+    modules = modules_after(["info", "--format", "json", *(f"{NIB_DATA}/{name}" for name in names)])
     assert loaded(modules, NOT_FOR_INFO) == []
-    assert {"click", "numpy", "nibabel", "mlkit.io.describe"} <= modules
+    assert {"click", "numpy", "gzip", "mlkit.io.nifti_light", "mlkit.io.describe"} <= modules
+
+
+def test_info_on_an_irregular_header_uses_nibabel(tmp_path):
+    """The CIFTI-2 file's qfac is 0, which nibabel sets to 1: the full reader takes it."""
+    modules = modules_after(["info", f"{NIB_DATA}/row_major.dconn.nii"])
+    assert {"nibabel", "mlkit.io.nifti"} <= modules
 
 
 def test_regress_exact_needs_no_scipy_linalg_nor_rich(tmp_path):

@@ -5,7 +5,6 @@ infinities as null; CSV has a header and one line per result, nested values as J
 is aligned columns, or the command's own text block.
 """
 
-import csv
 import io
 import json
 
@@ -57,6 +56,8 @@ def _cell(value):
 
 
 def _csv(rows):
+    import csv  # only for --format csv
+
     if not rows:
         return ""
     buf = io.StringIO()

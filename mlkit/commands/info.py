@@ -23,7 +23,7 @@ def command(inputs, fmt, as_json):
     """
     from mlkit import ui
     from mlkit.commands._output import emit
-    from mlkit.io.batch import expand_inputs
+    from mlkit.io.inputs import expand_inputs
     from mlkit.io.describe import as_text, describe_all
 
     paths = expand_inputs(inputs)

@@ -9,7 +9,6 @@ the unsharded input list, so outputs do not depend on --jobs or --shard.
 import collections
 import concurrent.futures
 import dataclasses
-import glob
 import multiprocessing
 import os
 import secrets
@@ -21,52 +20,10 @@ import numpy as np
 
 from mlkit import ui
 from mlkit.errors import MlkitError, UsageError, bug_message
+from mlkit.io.inputs import expand_inputs, input_label
 from mlkit.io.names import safe_stem
-from mlkit.io.read import SUFFIXES, read_images, stem, suffix
+from mlkit.io.read import read_images, stem
 from mlkit.io.write import StreamWriter, cast, output_suffix, refuse_terminal, write_image
-
-FOLDER_SUFFIXES = SUFFIXES + (".mgz", ".mgh")
-
-
-def expand_inputs(specs):
-    """Files, folders (their image files), globs and '-', in a stable order."""
-    paths = []
-    for spec in specs:
-        if spec == "-" or os.path.isfile(spec):
-            paths.append(spec)
-        elif os.path.isdir(spec):
-            paths.extend(_images_in(spec))
-        elif glob.has_magic(spec):
-            matches = sorted(p for p in glob.glob(spec) if os.path.isfile(p))
-            if not matches:
-                raise MlkitError(f"no files match {spec!r}")
-            paths.extend(matches)
-        else:
-            paths.append(spec)  # reported as a failed input, the others still run
-    if paths.count("-") > 1:
-        raise UsageError("stdin ('-') can be read only once")
-    if "-" in paths and _is_terminal(sys.stdin):
-        raise UsageError("'-' reads images from stdin, which is a terminal", "pipe images in: mlkit sample | mlkit info -")
-    return paths
-
-
-def _is_terminal(stream):
-    try:
-        return stream is not None and stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _images_in(folder):
-    names = sorted(os.listdir(folder))
-    found = [
-        os.path.join(folder, n)
-        for n in names
-        if not n.startswith(".") and suffix(n) in FOLDER_SUFFIXES and os.path.isfile(os.path.join(folder, n))
-    ]
-    if not found:
-        raise MlkitError(f"no image files in folder {folder}")
-    return found
 
 
 def parse_shard(text):
@@ -292,11 +249,6 @@ def _tasks(items):
                 yield index, path, -1, Failure("stdin", str(exc))
         else:
             yield index, path, 0, None
-
-
-def input_label(path, subindex=0):
-    """How messages name an input: its path, or 'stdin image N' for the N-th image of a stream."""
-    return f"stdin image {subindex + 1}" if path == "-" else path
 
 
 def _run_task(worker, task):

@@ -13,12 +13,12 @@ FORMAT_NAMES = {"nifti1": "NIfTI-1", "nifti2": "NIfTI-2", "png": "PNG", "jpeg": 
 
 def describe_all(paths, on_error):
     """Yield the facts of every image in `paths`; a path that fails goes to on_error(label, message)."""
-    from mlkit.io.batch import input_label
+    from mlkit.io.inputs import input_label
     from mlkit.io.read import read_images
 
     for path in paths:
         try:
-            for img in read_images(path):
+            for img in read_images(path, light=True):  # facts only: regular NIfTI without nibabel
                 yield describe(img, "stdin" if path == "-" else path)
         except MlkitError as exc:
             on_error(input_label(path), str(exc))
@@ -70,11 +70,11 @@ def _orientation(img):
     """Axis codes such as 'RAS' from the affine, for every scanner format; photos have none."""
     if img.format in PHOTO_FORMATS:
         return None
-    import nibabel as nib
+    from mlkit.io.orientation import axcodes
 
     if not np.isfinite(img.affine).all():
         return None
-    codes = nib.aff2axcodes(img.affine)
+    codes = axcodes(img.affine)
     return "".join(c or "?" for c in codes[: img.spatial_ndim])
 
 

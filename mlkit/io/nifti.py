@@ -7,7 +7,6 @@ carry many images one after another (the mlkit stream).
 import io
 import json
 import logging
-import math
 import struct
 import warnings
 
@@ -16,11 +15,10 @@ import numpy as np
 from nibabel.nifti1 import Nifti1Extension
 
 from mlkit.errors import ImageFormatError
-from mlkit.io.image import Image
+from mlkit.io import nifti_light as light
+from mlkit.io.nifti_light import MLKIT_ECODE
 from mlkit.io.quiet import silenced
 
-# 'comment' extensions hold text; ours is JSON under the key "mlkit".
-MLKIT_ECODE = 6
 # NIfTI has no bool or float16; these are written as the next type up.
 _WRITE_AS = {np.dtype(bool): np.uint8, np.dtype(np.float16): np.float32}
 # nibabel reports the header fixes it makes through a logger; mlkit keeps them quiet.
@@ -29,47 +27,18 @@ _QUIET_LOG.addHandler(logging.NullHandler())
 _QUIET_LOG.propagate = False
 
 
-def nifti_class(head):
-    """The nibabel header class whose single-file magic `head` starts with, else None."""
-    if len(head) < 348:
-        return None
-    for order in "<>":
-        size = struct.unpack(order + "i", head[:4])[0]
-        if size == 348 and head[344:348] == b"n+1\x00":
-            return nib.Nifti1Header
-        if size == 540 and head[4:8] == b"n+2\x00":
-            return nib.Nifti2Header
-    return None
-
-
-def read_image(source, klass, default_name):
-    """Read one image from `source` (a ByteSource positioned at its header).
+def read_image(source, kind, default_name):
+    """Read one image from `source` (a ByteSource positioned at its header); `kind` is
+    'nifti1' or 'nifti2' (nifti_light.kind).
 
     Every field that sizes or places data is checked before it is used, so a malformed
     header costs one plain message, never a huge allocation or a Python exception."""
+    klass = nib.Nifti2Header if kind == "nifti2" else nib.Nifti1Header
     hdr, shape = _read_header(source, klass)
     dtype, affine = hdr.get_data_dtype(), _affine(hdr)
-    hdr.extensions = _read_extensions(source, hdr, _vox_offset(hdr, klass))
-    nbytes = math.prod(shape) * dtype.itemsize
-    buf = source.read_exact(nbytes, "NIfTI voxel data")
-    scaling = None if dtype.names else _slope_inter(hdr)
-    data = _decode_voxels(buf, shape, dtype, scaling)
-    meta = _read_meta(hdr)
-    channels = meta.get("channels") is True and data.ndim >= 3
-    if data.dtype.names:  # RGB24/RGBA32: a structured dtype becomes a channel axis
-        data = np.stack([data[f] for f in data.dtype.names], axis=-1)
-        channels = True
-    return Image(
-        data=data,
-        affine=affine,
-        name=meta.get("name") or default_name,
-        history=meta.get("history", []),  # the reader keeps it only if it is a list of dicts
-        header=hdr,
-        channels=channels,
-        format="nifti2" if klass is nib.Nifti2Header else "nifti1",
-        suffix=meta.get("suffix") if isinstance(meta.get("suffix"), str) else "",
-        stored_dtype=dtype.newbyteorder("=").name if scaling else "",
-    )
+    img, blocks = light.read_body(source, hdr, kind, shape, dtype, affine, default_name)
+    hdr.extensions = nib.nifti1.Nifti1Extensions([Nifti1Extension(code, content) for code, content in blocks])
+    return img
 
 
 def _read_header(source, klass):
@@ -79,7 +48,7 @@ def _read_header(source, klass):
     # The byte order from sizeof_hdr: nibabel guesses it from dim[0], which may be the bad field.
     order = "<" if struct.unpack("<i", raw[:4])[0] == len(raw) else ">"
     hdr = klass(raw, endianness=order, check=False)
-    shape = _check_dims(hdr)
+    shape = light.check_dims(hdr)
     try:
         with silenced():
             hdr.check_fix(logger=_QUIET_LOG, error_level=40)
@@ -93,95 +62,13 @@ def _plain(exc):
     return (str(exc).splitlines() or ["unreadable field"])[0].strip("'\"")
 
 
-def _check_dims(hdr):
-    dims = [int(d) for d in hdr["dim"]]
-    if not 1 <= dims[0] <= 7:
-        raise ImageFormatError(f"bad NIfTI header: dim[0] is {dims[0]}, not a number of axes from 1 to 7")
-    shape = tuple(dims[1 : dims[0] + 1])
-    if min(shape) < 1:
-        raise ImageFormatError(f"bad NIfTI header: the image size {'x'.join(map(str, shape))} has an axis below 1")
-    pixdim = np.asarray(hdr["pixdim"][1 : dims[0] + 1], dtype=np.float64)
-    if not np.isfinite(pixdim).all():
-        raise ImageFormatError("bad NIfTI header: a voxel size (pixdim) is NaN or infinite")
-    return shape
-
-
-def _vox_offset(hdr, klass):
-    """Where the voxels start; 0 (unset) means right after the header and its 4-byte flag."""
-    value = float(hdr["vox_offset"])
-    start = klass.template_dtype.itemsize + 4
-    if value == 0:
-        return start
-    if not np.isfinite(value) or value != int(value) or value < start:
-        raise ImageFormatError(
-            f"bad NIfTI header: vox_offset {value:g} is not a byte offset at or after the header ({start})"
-        )
-    return int(value)
-
-
-def _read_extensions(source, hdr, offset):
-    """The extensions between the header and `offset`, each checked against that space."""
-    gap = offset - source.tell()
-    left = source.remaining()
-    if left is not None and gap > left:
-        raise ImageFormatError(f"bad NIfTI header: vox_offset {offset} is past the end of the file")
-    blob = source.read_exact(gap, "NIfTI extensions")
-    if blob[:1] == b"\x00":
-        return nib.nifti1.Nifti1Extensions()
-    order = hdr.endianness
-    exts, pos = [], 4
-    while pos + 8 <= len(blob):
-        size, code = struct.unpack(order + "ii", blob[pos : pos + 8])
-        if size < 16 or size % 16 or pos + size > len(blob):
-            raise ImageFormatError(
-                f"bad NIfTI extension {len(exts) + 1}: size {size} is not a multiple of 16 "
-                "that fits before the voxel data"
-            )
-        exts.append(Nifti1Extension(code, bytes(blob[pos + 8 : pos + size]).rstrip(b"\x00")))
-        pos += size
-    return nib.nifti1.Nifti1Extensions(exts)
-
-
-def _slope_inter(hdr):
-    """(slope, inter), or None when the data are not scaled."""
-    slope, inter = (float(hdr["scl_slope"]), float(hdr["scl_inter"]))
-    if np.isnan(slope) or slope == 0:  # NIfTI: unset means unscaled
-        return None
-    inter = 0.0 if np.isnan(inter) else inter
-    if not (np.isfinite(slope) and np.isfinite(inter)):
-        raise ImageFormatError(f"bad NIfTI header: scl_slope {slope:g} / scl_inter {inter:g} are not finite")
-    return None if (slope, inter) == (1.0, 0.0) else (slope, inter)
-
-
 def _affine(hdr):
     try:
         with silenced():
             affine = hdr.get_best_affine()
     except Exception as exc:  # a quaternion or sform nibabel cannot use
         raise ImageFormatError(f"bad NIfTI header: the qform/sform cannot be read ({_plain(exc)})") from None
-    if not np.isfinite(affine).all():
-        raise ImageFormatError("bad NIfTI header: the qform/sform holds NaN or infinite values")
-    if np.linalg.det(affine[:3, :3]) == 0:
-        raise ImageFormatError(
-            "bad NIfTI header: the voxel-to-world affine is singular (a zero axis in the qform/sform)",
-            "fix the header, e.g. with nibabel or fslorient",
-        )
-    return affine
-
-
-def _decode_voxels(buf, shape, dtype, scaling):
-    data = np.frombuffer(buf, dtype=dtype).reshape(shape, order="F")
-    if not dtype.isnative:
-        data = data.byteswap().view(dtype.newbyteorder("="))
-    return data if scaling is None else _scale(data, scaling)
-
-
-def _scale(stored, scaling):
-    """Stored integers to values, in float32 (float64 for wide integers), as NIfTI defines."""
-    slope, inter = scaling
-    out_type = np.result_type(stored.dtype, np.float32)
-    with np.errstate(all="ignore"):  # huge slopes overflow to inf: the values say so, no warning
-        return stored.astype(out_type) * out_type.type(slope) + out_type.type(inter)
+    return light.check_affine(affine)
 
 
 def _stored_form(img, data):
@@ -191,31 +78,18 @@ def _stored_form(img, data):
     if not img.stored_dtype or img.header is None or data.dtype.kind != "f" or data.size == 0:
         return data, None
     stored = np.dtype(img.stored_dtype)
-    scaling = _slope_inter(img.header) if stored.kind in "iu" else None
+    scaling = light.slope_inter(img.header) if stored.kind in "iu" else None
     if scaling is None:
         return data, None
-    work = np.result_type(stored, np.float32)  # what _scale computes in: exact enough to invert
+    work = np.result_type(stored, np.float32)  # what light.scale computes in: exact enough to invert
     with np.errstate(all="ignore"):
         raw = np.rint((data.astype(work) - work.type(scaling[1])) / work.type(scaling[0]))
     info = np.iinfo(stored)
     if not np.isfinite(raw).all() or raw.min() < info.min or raw.max() > info.max:
         return data, None
     raw = raw.astype(stored)
-    back = _scale(raw, scaling)
+    back = light.scale(raw, scaling)
     return (raw, scaling) if np.array_equal(back, data.astype(back.dtype)) else (data, None)
-
-
-def _read_meta(hdr):
-    for ext in hdr.extensions:
-        if ext.get_code() != MLKIT_ECODE:
-            continue
-        try:
-            payload = json.loads(ext.get_content())
-        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
-            continue
-        if isinstance(payload, dict) and isinstance(payload.get("mlkit"), dict):
-            return payload["mlkit"]
-    return {}
 
 
 def _is_mlkit_ext(ext):

@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 
 from mlkit.errors import ImageFormatError, MlkitError
-from mlkit.io import limits, nifti, raster
+from mlkit.io import limits, nifti_light, raster
 from mlkit.io.image import Image
 from mlkit.io.names import safe_stem
 from mlkit.io.quiet import silenced
@@ -134,17 +134,21 @@ def _bytes_left(raw):
         return None
 
 
-def read_images(path, stdin=None):
-    """Yield every image in `path` ('-' for stdin): one for most files, many for streams."""
+def read_images(path, stdin=None, light=False):
+    """Yield every image in `path` ('-' for stdin): one for most files, many for streams.
+
+    With `light`, a NIfTI image whose header is regular is read without nibabel (whose import
+    is most of a short command's start-up); its `header` is then a nifti_light.Header, which
+    describes the image but cannot be written. Other headers and formats read as always."""
     name = "stdin" if path == "-" else stem(path)
     try:
         if path == "-":
-            yield from _read_source(stdin or sys.stdin.buffer, name, path)
+            yield from _read_source(stdin or sys.stdin.buffer, name, path, light)
             return
         if os.path.isdir(path):
             raise ImageFormatError("it is a folder", "give the files in it, or the folder as a batch input")
         with open(path, "rb") as raw:
-            yield from _read_source(raw, name, path)
+            yield from _read_source(raw, name, path, light)
     except FileNotFoundError:
         raise ImageFormatError("no such file") from None
     except PermissionError:
@@ -164,25 +168,25 @@ def read_image(path):
     return images[0]
 
 
-def _read_source(raw, name, path):
+def _read_source(raw, name, path, light):
     source = ByteSource(raw)
     if source.peek(2) != GZIP_MAGIC:
-        yield from _read_content(source, name, path)
+        yield from _read_content(source, name, path, light)
         return
     inflated = ByteSource(gzip.GzipFile(fileobj=source, mode="rb"), inflated="the inflated gzip data")
     # gzip checks its CRC at the end: hold every image until then, so nothing is written
     # from data that fails it.
-    images = list(_read_content(inflated, name, path))
+    images = list(_read_content(inflated, name, path, light))
     yield from images
 
 
-def _read_content(source, name, path):
+def _read_content(source, name, path, light):
     head = source.peek(540)
     if not head:
         raise ImageFormatError("empty input" if path == "-" else "empty file (0 bytes)")
-    klass = nifti.nifti_class(head)
-    if klass is not None:
-        yield from _read_nifti_stream(source, klass, name, path)
+    kind = nifti_light.kind(head)
+    if kind is not None:
+        yield from _read_nifti_stream(source, kind, name, path, light)
         return
     fmt = raster.sniff(head)
     if fmt is not None:
@@ -198,15 +202,15 @@ def _read_content(source, name, path):
         raise ImageFormatError(_unknown_format_message(head, path))
 
 
-def _read_nifti_stream(source, klass, name, path):
+def _read_nifti_stream(source, kind, name, path, light):
     count = 0
     while True:
         default = name if count == 0 else f"{name}_{count + 1}"
         source.restart_count()
-        img = nifti.read_image(source, klass, default)
+        img = _read_nifti(source, kind, default, light)
         head = source.peek(540)
         count += 1
-        following = nifti.nifti_class(head) if head else None
+        following = nifti_light.kind(head) if head else None
         if head and following is None:  # checked before the image is used: its header may be what broke
             raise ImageFormatError(f"after image {count} the input holds bytes that are not a NIfTI image")
         if count == 1 and not head and path != "-":
@@ -214,7 +218,17 @@ def _read_nifti_stream(source, klass, name, path):
         yield _finish(img, path, ".nii.gz", default)
         if not head:
             return
-        klass = following
+        kind = following
+
+
+def _read_nifti(source, kind, default_name, light):
+    """One NIfTI image: without nibabel when `light` and the header is regular, else with it."""
+    img = nifti_light.read_image(source, kind, default_name) if light else None
+    if img is None:
+        from mlkit.io import nifti  # imports nibabel: here, so the light path never pays for it
+
+        img = nifti.read_image(source, kind, default_name)
+    return img
 
 
 def _finish(img, path, default_suffix, default_name):

@@ -1,0 +1,45 @@
+"""Axis codes ('RAS', 'LPS'...) of a voxel-to-world affine, with numpy alone.
+
+The same math and tolerances as nibabel's aff2axcodes (io_orientation, ornt2axcodes), so
+`mlkit info` names the same axes whether or not nibabel read the file.
+"""
+
+import numpy as np
+
+LABELS = list(zip("LPI", "RAS"))  # (negative end, positive end) of world x, y, z
+
+
+def axcodes(affine):
+    """One code per voxel axis: the world direction its positive end points to most, or None
+    for an axis the affine drops."""
+    codes = []
+    for axis, direction in _io_orientation(np.asarray(affine)):
+        if np.isnan(axis):
+            codes.append(None)
+        else:
+            codes.append(LABELS[int(axis)][1 if direction == 1 else 0])
+    return tuple(codes)
+
+
+def _io_orientation(affine):
+    """(input axis -> [output axis, +1/-1]) rows: the closest shearless matrix to the affine's
+    rotation-and-zoom part (polar decomposition by SVD, singular values under
+    S.max() * size * eps counted as 0), its axes matched strongest first."""
+    q, p = affine.shape[0] - 1, affine.shape[1] - 1
+    rzs = affine[:q, :p]
+    zooms = np.sqrt(np.sum(rzs * rzs, axis=0))
+    zooms[zooms == 0] = 1  # an all-zero column stays as it is
+    rs = rzs / zooms
+    P, S, Qs = np.linalg.svd(rs, full_matrices=False)
+    tol = S.max() * max(rs.shape) * np.finfo(S.dtype).eps
+    keep = S > tol
+    R = np.dot(P[:, keep], Qs[keep])
+    ornt = np.ones((p, 2), dtype=np.int8) * np.nan
+    # Strongest input axes first (stable on ties), so an axis is named the same in any order.
+    for in_ax in np.argsort(np.min(-(R**2), axis=0), kind="stable"):
+        col = R[:, in_ax]
+        if not np.allclose(col, 0):
+            out_ax = np.argmax(np.abs(col))
+            ornt[in_ax] = out_ax, -1 if col[out_ax] < 0 else 1
+            R[out_ax, :] = 0  # each output axis is used once
+    return ornt
