@@ -7,7 +7,7 @@ ARCHITECTURE = ("image_size", "channels", "z_dim", "gf_dim", "df_dim")
 # data order depend on.
 MUST_MATCH = ARCHITECTURE + ("batch_size", "seed", "images", "slice_axis")
 DEFAULTS = {"image_size": 64, "channels": "auto", "z_dim": 100, "gf_dim": 64, "df_dim": 64, "batch_size": 64,
-            "lr": 0.0002, "beta1": 0.5, "g_steps": 2, "label_smoothing": 0.0, "slice_axis": 2}
+            "lr": 0.0002, "beta1": 0.5, "g_steps": 2, "label_smoothing": 0.1, "slice_axis": 2}
 GRID = (8, 8)  # the training sample grid, from a fixed z
 
 
