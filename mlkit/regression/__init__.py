@@ -13,6 +13,7 @@ exactly zero, L2 shrinks them all, elastic net mixes both. The MLP trains on mlk
 
     formats.py   CSV/TSV tables; saved models (JSON, .keras), checked field by field
     linear.py    exact least squares, gradient descent and its check, ridge, lasso, elastic net
+    parse.py     the exact fit's one parse of the CSV: here, or in worker processes for big files
     mlp.py       the MLP's weights, predictions and sparsity in numpy
     model.py     the MLP as a Keras network (with its standardisation inside) and its step
     train.py     MLP training on mlkit.deep: loop, checkpoints, resume

@@ -52,14 +52,26 @@ class Table:
     def columns(self):
         return [*self.x_cols, self.y_col] if self.target else list(self.x_cols)
 
-    def chunks(self, rows=CHUNK_ROWS, on_bytes=None):
-        """Yield (X, y) float64 chunks; bad cells raise an error naming line and column.
-        on_bytes(n) is told how much of the file each chunk used (for progress)."""
+    def chunks(self, rows=None, on_bytes=None, start=None, limit=None, line_no=1):
+        """Yield (X, y) float64 chunks of `rows` rows (CHUNK_ROWS); bad cells raise an error
+        naming line and column. on_bytes(n) is told how much of the file each chunk used (for
+        progress). A worker's share: from the offset `start` (a chunk's first line, whose line
+        number is line_no + 1), at most `limit` chunks."""
+        for data in self.row_blocks(rows, on_bytes, start, limit, line_no):
+            yield (data[:, :-1], data[:, -1]) if self.target else (data, None)
+
+    def row_blocks(self, rows=None, on_bytes=None, start=None, limit=None, line_no=1):
+        """As chunks(), but each chunk as one C-contiguous array of the used columns, in the
+        order of self.columns ([X y])."""
+        rows = rows or CHUNK_ROWS  # read here, not as a default, so tests can make chunks small
         self.dropped = 0
         with open(self.path, "rb") as f:  # binary: tell() and seek() stay exact between numpy's reads
             f.readline()
-            line_no, done = 1, f.tell()
-            while True:
+            if start is not None:
+                f.seek(start)
+            done, count = f.tell(), 0
+            while limit is None or count < limit:
+                count += 1
                 data = self._read_chunk(f, rows, line_no)
                 if data is None:
                     return
@@ -68,7 +80,7 @@ class Table:
                     on_bytes(f.tell() - done)
                     done = f.tell()
                 if len(data):
-                    yield (data[:, :-1], data[:, -1]) if self.target else (data, None)
+                    yield data
 
     def _read_chunk(self, f, rows, line_no):
         """Up to `rows` rows, parsed by numpy straight from the file; a chunk with a bad
@@ -159,37 +171,66 @@ class Table:
 
 
 class Spool:
-    """Parsed rows kept in an anonymous temporary file, float64 as parsed, so that a later
-    pass reads them back without parsing the text again: on disk (TMPDIR), 8 bytes a value
-    of the used columns, never in memory; the file is gone when the spool closes."""
+    """Parsed rows kept in anonymous temporary files, float64 as parsed, so that a later pass
+    reads them back without parsing the text again: on disk (TMPDIR), 8 bytes a value of the
+    used columns, never in memory. One file (segment) per writer: this process, or each parse
+    worker, which writes into a segment opened here; read back segment after segment. The
+    files have no name, so they are gone when the spool closes or the process dies."""
 
     def __init__(self):
-        self._file = tempfile.TemporaryFile()
-        self._sizes = []
-        self._row_bytes = 0
+        self._segments = []  # (file, rows of each block written to it)
+        self._width = 0
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self._file.close()
+        self.clear()
+
+    def segment(self):
+        """A new segment for the blocks that follow (a worker writes them); its file."""
+        try:
+            file = tempfile.TemporaryFile()
+        except OSError as exc:
+            raise _spool_error(exc) from None
+        self._segments.append((file, []))
+        return file
 
     def write(self, block):
         """Keep one chunk, a C-contiguous float64 array; returns it."""
+        if not self._segments:
+            self.segment()
+        file, sizes = self._segments[-1]
         try:
-            self._file.write(block.data)
+            file.write(block.data)
         except OSError as exc:
-            raise MlkitError(f"cannot keep the parsed rows in a temporary file ({exc.strerror or exc})",
-                             "set TMPDIR to a folder with room for 8 bytes per value") from None
-        self._sizes.append(len(block))
-        self._row_bytes = block.shape[1] * block.itemsize
+            raise _spool_error(exc) from None
+        sizes.append(len(block))
+        self._width = block.shape[1]
         return block
 
+    def written(self, segment, rows, width):
+        """A worker wrote a block of rows x width values to segment number `segment`."""
+        self._segments[segment][1].append(rows)
+        self._width = width
+
+    def clear(self):
+        """Close and forget every segment."""
+        for file, _ in self._segments:
+            file.close()
+        self._segments = []
+
     def blocks(self):
-        """The chunks as they were written."""
-        self._file.seek(0)
-        for rows in self._sizes:
-            yield np.frombuffer(self._file.read(rows * self._row_bytes), float).reshape(rows, -1)
+        """The chunks in the order they were written."""
+        for file, sizes in self._segments:
+            file.seek(0)
+            for rows in sizes:
+                yield np.frombuffer(file.read(rows * self._width * 8), float).reshape(rows, -1)
+
+
+def _spool_error(exc):
+    return MlkitError(f"cannot keep the parsed rows in a temporary file ({exc.strerror or exc})",
+                      "set TMPDIR to a folder with room for 8 bytes per value")
 
 
 def _spool(path):

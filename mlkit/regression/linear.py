@@ -42,12 +42,13 @@ def fit_exact(table, progress=None):
     pass over the spool gives the residuals: RSS and MAE.
     """
     from mlkit.regression.formats import Spool
+    from mlkit.regression.parse import chunk_moments
 
     p = len(table.x_cols)
     with Spool() as spool:
         moments = Moments()
-        for X, y in table.chunks(on_bytes=progress):
-            moments.add(spool.write(np.column_stack([X, y])))
+        for chunk in chunk_moments(table, spool, progress):
+            moments.merge(*chunk)
         _check_design(table, moments, p)
         if _well_conditioned(moments.scatter[:p, :p]):
             Rx = _r_factor(moments, p)
@@ -66,6 +67,15 @@ def fit_exact(table, progress=None):
     return fit
 
 
+def moments_of(Z):
+    """(rows, means, scatter matrix) of one chunk Z, which is overwritten (it serves as scratch)."""
+    first = Z[0].copy()
+    Z -= first  # a constant column becomes exactly 0, so its scatter is exactly 0
+    centre = Z.mean(axis=0)
+    Z -= centre
+    return len(Z), first + centre, Z.T @ Z
+
+
 class Moments:
     """Row count, means and scatter matrix sum (z - mean)(z - mean)' of the rows added so far,
     merged chunk by chunk (Chan, Golub and LeVeque's pairwise update)."""
@@ -75,11 +85,10 @@ class Moments:
 
     def add(self, Z):
         """Add the rows of Z, which is overwritten (it serves as scratch)."""
-        first = Z[0].copy()
-        Z -= first  # a constant column becomes exactly 0, so its scatter is exactly 0
-        centre = Z.mean(axis=0)
-        Z -= centre
-        k, mean, scatter = len(Z), first + centre, Z.T @ Z
+        self.merge(*moments_of(Z))
+
+    def merge(self, k, mean, scatter):
+        """Add a chunk of k rows given its means and scatter matrix (from moments_of)."""
         if self.n == 0:
             self.n, self.mean, self.scatter = k, mean, scatter
             return

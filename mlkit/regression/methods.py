@@ -2,7 +2,6 @@
 its scores, and the exact answer beside it when gradient descent is off or it is asked for."""
 
 import os
-import secrets
 
 from mlkit import ui
 from mlkit.errors import MlkitError
@@ -63,7 +62,11 @@ def _seed(seed, method, checkpoint_dir):
         from mlkit.regression.train import stored_seed
 
         seed = stored_seed(checkpoint_dir)
-    return secrets.randbits(32) if seed is None else seed
+    if seed is not None:
+        return seed
+    import secrets  # here: it loads OpenSSL (4 MB), which the exact fit's parse workers do without
+
+    return secrets.randbits(32)
 
 
 def _fit_arrays(method, X, y, table, seed, opts):
