@@ -112,6 +112,7 @@ def test_the_fast_discriminator_equals_keras_with_its_gradients(size):
         for a, b in zip(tape.gradient(ours, d.trainable_variables), tape.gradient(keras_own, d.trainable_variables)):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
 
+
 def test_resume_continues_the_step_counter_with_the_checkpointed_state(faces, straight, invoke, tmp_path):
     run_a, _ = straight
     run_b = str(tmp_path / "b")
@@ -130,6 +131,33 @@ def test_resume_continues_the_step_counter_with_the_checkpointed_state(faces, st
     for a, b in zip(straight_g, _weights(run_b, "ckpt-00000012").g.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert any(not np.array_equal(a, b) for a, b in zip(at_seven, straight_g))
+
+
+def test_a_resume_keeps_the_stored_rule_and_takes_new_rates(faces, invoke, tmp_path, monkeypatch):
+    """--lr given on resume is the rate the optimizers use (not the checkpoint's); what the
+    command line leaves unset comes from run.json, and a run stored before label smoothing and
+    --d-lr existed keeps the tutorials' rule (target 1, d_lr = lr)."""
+    from mlkit.deep.checkpoint import RunDir
+
+    run = str(tmp_path / "old")
+    assert _train(invoke, faces, run, "--steps", "5").exit_code == 0
+    stored = json.load(open(os.path.join(run, "run.json")))
+    for key in ("label_smoothing", "d_lr"):
+        del stored["config"][key]  # as a run.json written before these settings existed
+    with open(os.path.join(run, "run.json"), "w") as f:
+        json.dump(stored, f)
+    seen = []
+    real_restore = RunDir.restore
+    monkeypatch.setattr(RunDir, "restore", lambda self, *a: seen.append(dict(self.config)) or real_restore(self, *a))
+    assert _train(invoke, faces, run, "--steps", "7", "--lr", "0.0004").exit_code == 0
+    assert "label_smoothing" not in seen[-1] and "d_lr" not in seen[-1] and seen[-1]["lr"] == 0.0004
+    gan = _weights(run, "ckpt-00000007")  # the optimizer state saved by the resumed run
+    assert np.isclose(float(gan.g_opt.learning_rate), 0.0004) and np.isclose(float(gan.d_opt.learning_rate), 0.0004)
+    new = str(tmp_path / "new")
+    assert _train(invoke, faces, new, "--steps", "5", "--label-smoothing", "0.2").exit_code == 0
+    assert _train(invoke, faces, new, "--steps", "6").exit_code == 0
+    assert seen[-1]["label_smoothing"] == 0.2 and seen[-1]["d_lr"] is None
+    assert np.isclose(float(_weights(new, "ckpt-00000006").d_opt.learning_rate), 0.0001)  # half of --lr
 
 
 @pytest.mark.parametrize("lands", ["before the update", "after the update"])
@@ -294,13 +322,26 @@ def test_settings_are_checked_before_anything_runs():
     from mlkit.gan import settings
 
     assert settings(image_size=16)["g_steps"] == 2
-    for bad in [{"image_size": 12}, {"image_size": 4}, {"z_dim": 0}, {"lr": 2.0}, {"channels": 2}]:
+    for bad in [{"image_size": 12}, {"image_size": 4}, {"z_dim": 0}, {"lr": 2.0}, {"channels": 2}, {"d_lr": 0.0},
+                {"label_smoothing": 0.5}, {"label_smoothing": -0.1}]:
         with pytest.raises(UsageError):
             settings(**bad)
     with pytest.raises(MlkitError):
         from mlkit.gan.formats import open_run
 
         open_run("/nonexistent/run")
+
+
+def test_the_discriminator_learns_at_half_the_rate_unless_told():
+    from mlkit.gan import settings
+    from mlkit.gan.config import d_lr
+    from mlkit.gan.model import Gan
+
+    assert d_lr(settings(lr=0.0004)) == 0.0002 and d_lr(settings(d_lr=0.0003)) == 0.0003
+    assert d_lr({"lr": 0.0002}) == 0.0002  # a run stored before --d-lr existed keeps its rate
+    config = {**settings(image_size=16, gf_dim=8, df_dim=8, z_dim=16, lr=0.0004), "channels": 1, "seed": 1}
+    gan = Gan(config, tf.distribute.get_strategy())
+    assert np.isclose(float(gan.g_opt.learning_rate), 0.0004) and np.isclose(float(gan.d_opt.learning_rate), 0.0002)
 
 
 TWO_REPLICAS = """

@@ -26,12 +26,12 @@ SAMPLE_NIFTI = [samples.path(name) for name, (file, _) in samples.SAMPLES.items(
 
 def facts_json(path, light, stdin=None):
     """`mlkit info --format json` as the library writes it, through the light or the full reader."""
-    images = read_images(path, stdin=stdin, light=light)
+    images = read_images(path, stdin=stdin, _light=light)
     return render([describe(img, "stdin" if path == "-" else path) for img in images], "json")
 
 
 def light_headers(path, stdin=None):
-    return [isinstance(img.header, nifti_light.Header) for img in read_images(path, stdin=stdin, light=True)]
+    return [isinstance(img.header, nifti_light.Header) for img in read_images(path, stdin=stdin, _light=True)]
 
 
 def test_layouts_are_nibabels():

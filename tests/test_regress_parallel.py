@@ -220,3 +220,30 @@ def test_workers_import_neither_click_nor_tensorflow():
     assert proc.returncode == 0
     modules = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.decode().splitlines() if "|" in line}
     assert "numpy" in modules and not modules & {"click", "tensorflow", "keras", "rich", "scipy"}
+
+
+def test_jobs_bounds_the_workers_and_one_parses_here(monkeypatch):
+    monkeypatch.setattr(parse, "PARALLEL_BYTES", 0)
+    big = 8 * parse.MIN_SHARE
+    assert parse.worker_count(big, jobs=1) == 1
+    assert parse.worker_count(big, jobs=2) <= 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(6)), raising=False)
+    assert parse.worker_count(big) == 6 and parse.worker_count(big, jobs=3) == 3
+    assert parse.worker_count(parse.MIN_SHARE, jobs=3) == 1  # a share per worker at least
+
+
+def test_regress_jobs_1_gives_the_same_json_as_the_workers(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from mlkit.cli import cli
+
+    path = write_csv(tmp_path / "d.csv")
+    monkeypatch.setattr(parse, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(parse, "MIN_SHARE", 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    used = []
+    original = parse._in_workers
+    monkeypatch.setattr(parse, "_in_workers", lambda *args: used.append(args[2]) or original(*args))
+    outputs = [CliRunner().invoke(cli, ["regress", path, "--format", "json", *jobs]) for jobs in ([], ["--jobs", "1"])]
+    assert all(r.exit_code == 0 for r in outputs), [r.output for r in outputs]
+    assert outputs[0].stdout == outputs[1].stdout and len(used) == 1 and used[0] >= 2

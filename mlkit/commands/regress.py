@@ -45,6 +45,8 @@ def _columns(text):
 @device_option
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False), help="MLP: checkpoint here and resume from here (the same command continues).")
 @click.option("--checkpoint-every", type=click.IntRange(1), default=50, show_default=True, help="MLP: epochs between checkpoints.")
+@click.option("-j", "--jobs", type=click.IntRange(1),
+              help="exact: processes that parse a CSV over 32 MiB [default: one per core]; 1 parses in this one.")
 @click.option("--dropna", is_flag=True, help="Skip rows with missing, NaN or infinite values.")
 @format_option()
 @click.option("--predict", "predict_path", type=click.Path(dir_okay=False, allow_dash=True), help="Predict for these rows (CSV to stdout).")
@@ -53,7 +55,7 @@ def _columns(text):
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw data and fit (PNG).")
 @click.option("--plot-weights", type=click.Path(dir_okay=False), help="MLP: draw the weight matrices (PNG).")
 @click.option("--compare", is_flag=True, help="Show the exact solution beside the chosen method.")
-def command(data, x_cols, y_col, method, fmt, predict_path, save, plot, plot_weights, compare, dropna, **opts):
+def command(data, x_cols, y_col, method, fmt, predict_path, save, plot, plot_weights, compare, dropna, jobs, **opts):
     """Fit y = X w + b from a CSV/TSV with a header (DATA, or - for stdin).
 
     exact is least squares from one parse of the file (any number of rows,
@@ -87,7 +89,7 @@ def command(data, x_cols, y_col, method, fmt, predict_path, save, plot, plot_wei
         return 0
     if opts["checkpoint_dir"] and click.get_current_context().get_parameter_source("seed").name == "DEFAULT":
         opts["seed"] = None  # resuming: the run's own seed (the same command continues)
-    table = formats.Table(data, _columns(x_cols), y_col, dropna)
+    table = formats.Table(data, _columns(x_cols), y_col, dropna, jobs=jobs)
     fit = methods.fit_table(table, method, compare=compare, **opts)
     if table.dropped:
         ui.info(f"skipped {table.dropped} rows with missing or non-finite values (--dropna)")

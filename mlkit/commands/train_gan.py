@@ -23,11 +23,13 @@ def _power_of_two(ctx, param, value):
 @click.option("--z-dim", type=click.IntRange(1), default=100, show_default=True, help="Size of the latent vector z ~ U(-1, 1).")
 @click.option("--gf-dim", type=click.IntRange(1), default=64, show_default=True, help="Generator filters in its last layer.")
 @click.option("--df-dim", type=click.IntRange(1), default=64, show_default=True, help="Discriminator filters in its first layer.")
-@click.option("--lr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.0002, show_default=True, help="Adam learning rate.")
+@click.option("--lr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.0002, show_default=True, help="The generator's Adam learning rate (the discriminator's: --d-lr).")
+@click.option("--d-lr", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="The discriminator's Adam learning rate [default: half of --lr; the tutorials use --lr].")
 @click.option("--beta1", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True, help="Adam beta1.")
 @click.option("--g-steps", type=click.IntRange(1), default=2, show_default=True, help="Generator updates per discriminator update.")
-@click.option("--label-smoothing", type=click.FloatRange(0, 0.5, max_open=True), default=0.1, show_default=True,
-              help="One-sided: the discriminator's target for real images is 1 minus this; 0 as in the tutorials.")
+@click.option("--label-smoothing", type=click.FloatRange(0, 0.5, max_open=True),
+              help="One-sided: the discriminator's target for real images is 1 minus this [default: 0.1; 0 as in the tutorials].")
 @click.option("--sample-every", type=click.IntRange(1), default=100, show_default=True, help="Steps between 8x8 sample grids (CKPT/samples/).")
 @click.option("--checkpoint-every", type=click.IntRange(1), default=500, show_default=True, help="Steps between checkpoints (the latest 3 kept).")
 @click.option("--logdir", type=click.Path(file_okay=False), help="TensorBoard logs: losses, D outputs, z histogram, sample grids.")

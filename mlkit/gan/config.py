@@ -5,9 +5,12 @@ from mlkit.errors import UsageError
 ARCHITECTURE = ("image_size", "channels", "z_dim", "gf_dim", "df_dim")
 # A resumed run may change the learning rate or the cadences, not what the weights or the
 # data order depend on.
+# Settings added after runs were first stored: a resumed run without them keeps its old rule.
+NEWER = ("label_smoothing", "d_lr")
 MUST_MATCH = ARCHITECTURE + ("batch_size", "seed", "images", "slice_axis")
+D_LR_SHARE = 0.5  # the discriminator learns at half the generator's rate unless --d-lr says otherwise
 DEFAULTS = {"image_size": 64, "channels": "auto", "z_dim": 100, "gf_dim": 64, "df_dim": 64, "batch_size": 64,
-            "lr": 0.0002, "beta1": 0.5, "g_steps": 2, "label_smoothing": 0.1, "slice_axis": 2}
+            "lr": 0.0002, "d_lr": None, "beta1": 0.5, "g_steps": 2, "label_smoothing": 0.1, "slice_axis": 2}
 GRID = (8, 8)  # the training sample grid, from a fixed z
 
 
@@ -25,8 +28,17 @@ def settings(**given):
             raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, not {config[key]!r}")
     if not 0 < config["lr"] < 1 or not 0 <= config["beta1"] < 1:
         raise UsageError("--lr must lie in (0, 1) and --beta1 in [0, 1)")
+    if config["d_lr"] is not None and not 0 < config["d_lr"] < 1:
+        raise UsageError("--d-lr must lie in (0, 1)")
     if not 0 <= config["label_smoothing"] < 0.5:
         raise UsageError(f"--label-smoothing {config['label_smoothing']!r} is not in [0, 0.5)", "0.1 is the usual value")
     if config["channels"] not in ("auto", 1, 3):
         raise UsageError(f"--channels {config['channels']!r} is not auto, 1 or 3")
     return config
+
+
+def d_lr(config):
+    """The discriminator's learning rate: --d-lr, else half of --lr (a run stored without it: --lr)."""
+    if "d_lr" not in config:
+        return config["lr"]
+    return config["d_lr"] if config["d_lr"] is not None else config["lr"] * D_LR_SHARE

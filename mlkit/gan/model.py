@@ -3,15 +3,18 @@
 Generator: linear z -> 4x4x(8*gf_dim), transposed 5x5 convolutions with stride 2 halving the
 depth up to the image size, batch norm + ReLU, tanh out. Discriminator: strided 5x5
 convolutions (df_dim, 2x, 4x, 8x; batch norm on all but the first) with leaky ReLU 0.2, then a
-linear layer to one logit. Sigmoid cross-entropy (real images' target 1 - label_smoothing), Adam;
-the generator is updated `g_steps` times per discriminator step. The only module of mlkit/gan
-that imports TensorFlow.
+linear layer to one logit. Sigmoid cross-entropy, Adam; the generator is updated `g_steps` times
+per discriminator step. Unlike the tutorials, real images' target is 1 - label_smoothing and the
+discriminator's rate is d_lr (half the generator's by default): both keep small sets from
+collapsing. The only module of mlkit/gan that imports TensorFlow.
 """
 
 import math
 
 import keras
 import tensorflow as tf
+
+from mlkit.gan.config import d_lr
 
 BN = {"momentum": 0.9, "epsilon": 1e-5}  # as the tutorials' batch_norm; Keras's 0.99 lags too long
 INIT = {"kernel_initializer": keras.initializers.RandomNormal(stddev=0.02)}
@@ -59,10 +62,16 @@ class Gan:
             self.g = generator(size, channels, config["z_dim"], config["gf_dim"])
             self.d = discriminator(size, channels, config["df_dim"])
             self.g_opt = adam(config["lr"], config["beta1"], mixed)
-            self.d_opt = adam(config["lr"], config["beta1"], mixed)
+            self.d_opt = adam(d_lr(config), config["beta1"], mixed)
             self.g_opt.build(self.g.trainable_variables)
             self.d_opt.build(self.d.trainable_variables)
         self._step = tf.function(self._distributed_step)
+
+    def set_learning_rates(self):
+        """The configured rates, also after a restore (a resumed run may change them)."""
+        for optimizer, rate in ((self.g_opt, self.config["lr"]), (self.d_opt, d_lr(self.config))):
+            inner = getattr(optimizer, "inner_optimizer", optimizer)
+            inner.learning_rate = float(rate)
 
     def objects(self):
         return {"generator": (self.g, self.g_opt), "discriminator": (self.d, self.d_opt)}
@@ -106,7 +115,7 @@ class Gan:
     def _update_d(self, real, fake):
         with tf.GradientTape() as tape:
             real_logits, fake_logits = logits_of(self.d, real), logits_of(self.d, fake)
-            real_target = tf.fill(tf.shape(real_logits), 1.0 - self.config.get("label_smoothing", 0.0))
+            real_target = tf.fill(tf.shape(real_logits), 1.0 - self.config.get("label_smoothing", 0.0))  # 0: stored before it existed
             loss = _bce(real_target, real_logits) + _bce(tf.zeros_like(fake_logits), fake_logits)
             scaled = _scaled(self.d_opt, loss)
         _apply(self.d_opt, tape, scaled, self.d.trainable_variables)
@@ -144,6 +153,7 @@ def _is_one_position(layer, x):
 def _one_position(layer, x):
     """The single output pixel of a 'same' convolution: TensorFlow pads (k - n) // 2 before.
     tf.slice, not [] indexing: its gradient is a pad, where a strided slice's took 5x longer."""
+    x = tf.cast(x, layer.compute_dtype)
     (kh, kw), (h, w, c) = layer.kernel_size, x.shape[1:]
     top, left = max(kh - h, 0) // 2, max(kw - w, 0) // 2
     rows, cols = min(h, kh - top), min(w, kw - left)  # the taps that reach inside the input

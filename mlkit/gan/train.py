@@ -22,7 +22,8 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
     from mlkit.deep import checkpoint, data as deep_data, loop
     from mlkit.deep.runtime import Runtime
 
-    settings = cfg.settings(**settings)
+    unset = [k for k in cfg.NEWER if settings.get(k) is None]  # not on the command line
+    settings = cfg.settings(**{k: v for k, v in settings.items() if k not in unset})
     _check_tensorboard(logdir)
     runtime = Runtime(device=device, seed=seed if seed is not None else drawn_seed)
     images, _ = deep_data.load_image_set(data, (settings["image_size"],) * 2, settings["channels"], settings["slice_axis"])
@@ -30,7 +31,12 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
     config = {**settings, "channels": int(images.shape[3]), "images": int(images.shape[0])}
     if seed is not None:
         config["seed"] = int(seed)
-    run = checkpoint.RunDir(checkpoint_dir, "gan", config, must_match=cfg.MUST_MATCH, defaults={"seed": int(drawn_seed)})
+    resumed = os.path.exists(os.path.join(checkpoint_dir, checkpoint.RUN_FILE))
+    # What the command line leaves unset comes from the stored run; a run stored before these
+    # settings existed keeps the tutorials' loss and rates (no smoothing, d_lr = lr).
+    defaults = {"seed": int(drawn_seed), **({} if resumed else {k: settings[k] for k in unset})}
+    config = {k: v for k, v in config.items() if k not in unset}
+    run = checkpoint.RunDir(checkpoint_dir, "gan", config, must_match=cfg.MUST_MATCH, defaults=defaults)
     config = run.config
     _check_batch(config, runtime.replicas)
 
@@ -38,6 +44,7 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
 
     gan = Gan(config, runtime.strategy, runtime.mixed_precision)
     state = run.restore(gan.objects())
+    gan.set_learning_rates()  # the restored optimizer state holds the rates of the run before
     start = state["step"] if state else 0
     per_epoch = config["images"] / config["batch_size"]
     total = steps_total if steps_total is not None else math.ceil(epochs * per_epoch)

@@ -18,7 +18,7 @@ def describe_all(paths, on_error):
 
     for path in paths:
         try:
-            for img in read_images(path, light=True):  # facts only: regular NIfTI without nibabel
+            for img in read_images(path, _light=True):  # facts only: regular NIfTI without nibabel
                 yield describe(img, "stdin" if path == "-" else path)
         except MlkitError as exc:
             on_error(input_label(path), str(exc))

@@ -134,21 +134,22 @@ def _bytes_left(raw):
         return None
 
 
-def read_images(path, stdin=None, light=False):
+def read_images(path, stdin=None, _light=False):
     """Yield every image in `path` ('-' for stdin): one for most files, many for streams.
 
-    With `light`, a NIfTI image whose header is regular is read without nibabel (whose import
-    is most of a short command's start-up); its `header` is then a nifti_light.Header, which
-    describes the image but cannot be written. Other headers and formats read as always."""
+    With `_light` (for mlkit info alone), a NIfTI image whose header is regular is read without
+    nibabel (whose import is most of a short command's start-up); its `header` is then a
+    nifti_light.Header, which describes the image but cannot be written. Other headers and
+    formats read as always."""
     name = "stdin" if path == "-" else stem(path)
     try:
         if path == "-":
-            yield from _read_source(stdin or sys.stdin.buffer, name, path, light)
+            yield from _read_source(stdin or sys.stdin.buffer, name, path, _light)
             return
         if os.path.isdir(path):
             raise ImageFormatError("it is a folder", "give the files in it, or the folder as a batch input")
         with open(path, "rb") as raw:
-            yield from _read_source(raw, name, path, light)
+            yield from _read_source(raw, name, path, _light)
     except FileNotFoundError:
         raise ImageFormatError("no such file") from None
     except PermissionError:

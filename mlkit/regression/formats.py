@@ -24,8 +24,9 @@ class Table:
     """A header and a way to iterate the numeric rows in chunks (the file is read again
     for every pass, so memory stays bounded whatever the row count)."""
 
-    def __init__(self, path, x_cols=None, y_col=None, dropna=False, target=True, needed_by=None):
+    def __init__(self, path, x_cols=None, y_col=None, dropna=False, target=True, needed_by=None, jobs=None):
         self.name = "stdin" if path == "-" else path
+        self.jobs = jobs  # parse processes for a big file (the exact fit); None: one per core
         self.path = _spool(path)
         with open(self.path, newline="", encoding="utf-8", errors="replace") as f:
             first = f.readline()
@@ -213,6 +214,9 @@ class Spool:
         """A worker wrote a block of rows x width values to segment number `segment`."""
         self._segments[segment][1].append(rows)
         self._width = width
+
+    def empty(self):
+        return not self._segments
 
     def clear(self):
         """Close and forget every segment."""

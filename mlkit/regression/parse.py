@@ -44,7 +44,7 @@ HEAD = 4  # a record: kind, rows kept, bytes read, rows dropped; then means and 
 def chunk_moments(table, spool, on_bytes=None):
     """(rows, means, scatter matrix) of each chunk of the table's [X y] rows, in file order; the
     rows themselves go to `spool`. on_bytes(n) is told the bytes parsed (progress)."""
-    count = worker_count(os.path.getsize(table.path))
+    count = worker_count(os.path.getsize(table.path), getattr(table, "jobs", None))
     if count > 1:
         told = _Told(on_bytes)
         chunks = _in_workers(table, spool, count, told)
@@ -60,14 +60,15 @@ def _serial(table, spool, on_bytes):
         yield moments_of(spool.write(np.column_stack([X, y])))
 
 
-def worker_count(size):
-    """1 (parse here) for small files, else one worker per core, each with MIN_SHARE bytes at least."""
-    if size <= PARALLEL_BYTES or not sys.executable:  # no interpreter to start (embedded Python)
+def worker_count(size, jobs=None):
+    """1 (parse here) for small files or jobs 1, else one worker per core (at most `jobs`),
+    each with MIN_SHARE bytes at least."""
+    if size <= PARALLEL_BYTES or jobs == 1 or not sys.executable:  # no interpreter to start (embedded Python)
         return 1
     if WORKERS:
         return WORKERS
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cores, MAX_WORKERS, size // MIN_SHARE))
+    return max(1, min(jobs or cores, MAX_WORKERS, size // MIN_SHARE))
 
 
 class _Told:
@@ -92,6 +93,7 @@ class _Told:
 def _in_workers(table, spool, count, told):
     """The chunks' moments from `count` workers, or None when the file must be read serially."""
     rows, width = formats.CHUNK_ROWS, len(table.columns)
+    assert spool.empty(), "worker i's rows go to segment i"
     procs = []
     try:
         _start_all(count, spool, procs)  # they import numpy while the shares are found
