@@ -89,7 +89,7 @@ def inner_steps(photos):
     from mlkit.crop import FaceOptions, align_faces, detect_inputs
     from mlkit.crop.model import detector
     from mlkit.io import read_image
-    from mlkit.io.batch import expand_inputs
+    from mlkit.io.inputs import expand_inputs
 
     paths = expand_inputs([photos])
     options = FaceOptions(size=96, skip_missing=True)

@@ -57,7 +57,7 @@ def command(inputs, segs, count, seed, log_path, **opts):
 
     from mlkit import provenance
     from mlkit.augment import batch_step
-    from mlkit.io.batch import expand_inputs
+    from mlkit.io.inputs import expand_inputs
 
     options = _options(opts, seed)
     if options.crop and not segs:

@@ -126,7 +126,7 @@ def _regions(inputs, segs, mode, opts, order, cmdline):
     import functools
 
     from mlkit.crop import RegionOptions, region_step
-    from mlkit.io.batch import expand_inputs
+    from mlkit.io.inputs import expand_inputs
 
     axes = opts.pop("axes")
     options = RegionOptions(mode=mode, size=opts.pop("size"), margin=opts.pop("margin"), axes=tuple(axes) if axes else None,

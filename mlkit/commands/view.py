@@ -66,7 +66,7 @@ def _render(inputs, overlays, pairs, settings, columns):
 def _images(inputs, overlays, pairs):
     """(images, their overlays or None), every input read before anything is drawn."""
     from mlkit.errors import MlkitError, UsageError
-    from mlkit.io.batch import expand_inputs, input_label
+    from mlkit.io.inputs import expand_inputs, input_label
     from mlkit.io.read import read_image, read_images
 
     images = []

@@ -14,7 +14,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".nii", ".ni
 
 def find_images(specs, recursive=True):
     """Files from files, folders (searched recursively) and globs, in a stable order."""
-    from mlkit.io.batch import expand_inputs
+    from mlkit.io.inputs import expand_inputs
 
     paths = []
     for spec in specs:

@@ -209,7 +209,7 @@ def check_plane(name, plane):
 
 
 def _face_files(specs):
-    from mlkit.io.batch import expand_inputs
+    from mlkit.io.inputs import expand_inputs
 
     paths = []
     for spec in specs:
