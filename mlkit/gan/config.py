@@ -5,9 +5,9 @@ from mlkit.errors import UsageError
 ARCHITECTURE = ("image_size", "channels", "z_dim", "gf_dim", "df_dim")
 # A resumed run may change the learning rate or the cadences, not what the weights or the
 # data order depend on.
+MUST_MATCH = ARCHITECTURE + ("batch_size", "seed", "images", "slice_axis")
 # Settings added after runs were first stored: a resumed run without them keeps its old rule.
 NEWER = ("label_smoothing", "d_lr")
-MUST_MATCH = ARCHITECTURE + ("batch_size", "seed", "images", "slice_axis")
 D_LR_SHARE = 0.5  # the discriminator learns at half the generator's rate unless --d-lr says otherwise
 DEFAULTS = {"image_size": 64, "channels": "auto", "z_dim": 100, "gf_dim": 64, "df_dim": 64, "batch_size": 64,
             "lr": 0.0002, "d_lr": None, "beta1": 0.5, "g_steps": 2, "label_smoothing": 0.1, "slice_axis": 2}

@@ -115,7 +115,8 @@ class Gan:
     def _update_d(self, real, fake):
         with tf.GradientTape() as tape:
             real_logits, fake_logits = logits_of(self.d, real), logits_of(self.d, fake)
-            real_target = tf.fill(tf.shape(real_logits), 1.0 - self.config.get("label_smoothing", 0.0))  # 0: stored before it existed
+            smoothing = self.config.get("label_smoothing", 0.0)  # absent from runs stored before it existed
+            real_target = tf.fill(tf.shape(real_logits), 1.0 - smoothing)
             loss = _bce(real_target, real_logits) + _bce(tf.zeros_like(fake_logits), fake_logits)
             scaled = _scaled(self.d_opt, loss)
         _apply(self.d_opt, tape, scaled, self.d.trainable_variables)
@@ -146,8 +147,10 @@ def logits_of(d, images, training=True):
 
 
 def _is_one_position(layer, x):
-    conv = type(layer) is keras.layers.Conv2D and layer.padding == "same" and layer.data_format == "channels_last"
-    return conv and layer.dilation_rate == (1, 1) and layer.groups == 1 and all(-(-n // s) == 1 for n, s in zip(x.shape[1:3], layer.strides))
+    if type(layer) is not keras.layers.Conv2D or (layer.padding, layer.data_format) != ("same", "channels_last"):
+        return False
+    one_pixel = all(-(-n // s) == 1 for n, s in zip(x.shape[1:3], layer.strides))
+    return one_pixel and layer.dilation_rate == (1, 1) and layer.groups == 1
 
 
 def _one_position(layer, x):
@@ -160,7 +163,8 @@ def _one_position(layer, x):
     taps = tf.slice(layer.kernel, [top, left, 0, 0], [rows, cols, c, layer.filters])
     if (rows, cols) != (h, w):
         x = tf.slice(x, [0, 0, 0, 0], [-1, rows, cols, c])
-    out = tf.matmul(tf.reshape(x, (-1, rows * cols * c)), tf.cast(tf.reshape(taps, (-1, layer.filters)), x.dtype))
+    weights = tf.cast(tf.reshape(taps, (-1, layer.filters)), x.dtype)
+    out = tf.matmul(tf.reshape(x, (-1, rows * cols * c)), weights)
     if layer.use_bias:
         out = out + tf.cast(layer.bias, x.dtype)
     return layer.activation(tf.reshape(out, (-1, 1, 1, layer.filters)))
