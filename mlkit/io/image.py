@@ -79,6 +79,12 @@ class UnreadableHistory(str):
     reports once (naming the file) before it gives the image an empty history."""
 
 
+def json_type(value):
+    """JSON's name for the type of a parsed value, for messages about metadata."""
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
 def map_volumes(img, fn, dtype=None):
     """Apply `fn` to each spatial block of `img` and stack the results.
 

@@ -15,7 +15,7 @@ import struct
 import numpy as np
 
 from mlkit.errors import ImageFormatError
-from mlkit.io.image import Image, UnreadableHistory
+from mlkit.io.image import Image, UnreadableHistory, json_type
 
 # 'comment' extensions hold text; ours is JSON under the key "mlkit".
 MLKIT_ECODE = 6
@@ -352,5 +352,5 @@ def _read_meta(blocks):
             continue
         if isinstance(payload["mlkit"], dict):
             return payload["mlkit"]
-        bad = bad or f"its 'mlkit' field is a JSON {type(payload['mlkit']).__name__}, not an object"
+        bad = bad or f"its 'mlkit' field is a JSON {json_type(payload['mlkit'])}, not an object"
     return {} if bad is None else {"history": UnreadableHistory(bad)}

@@ -10,7 +10,7 @@ import numpy as np
 
 from mlkit.errors import ImageFormatError
 from mlkit.io import limits
-from mlkit.io.image import Image, UnreadableHistory
+from mlkit.io.image import Image, UnreadableHistory, json_type
 from mlkit.io.quiet import silenced
 
 MAGIC = {
@@ -231,7 +231,7 @@ def _parse_meta(text):
     except ValueError:  # UnicodeDecodeError included
         return {"history": UnreadableHistory("it is not valid JSON")}
     if not isinstance(meta, dict):
-        return {"history": UnreadableHistory(f"it is a JSON {type(meta).__name__}, not an object")}
+        return {"history": UnreadableHistory(f"it is a JSON {json_type(meta)}, not an object")}
     return meta
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from mlkit.errors import ImageFormatError, MlkitError
 from mlkit import ui
 from mlkit.io import limits, nifti_light, raster
-from mlkit.io.image import Image, UnreadableHistory
+from mlkit.io.image import Image, UnreadableHistory, json_type
 from mlkit.io.names import safe_stem
 from mlkit.io.quiet import silenced
 
@@ -273,16 +273,11 @@ def _history_problem(history):
     if isinstance(history, UnreadableHistory):
         return str(history)
     if not isinstance(history, list):
-        return f"it is a JSON {_json_type(history)}, not a list of entries"
+        return f"it is a JSON {json_type(history)}, not a list of entries"
     for entry in history:
         if not isinstance(entry, dict):
-            return f"an entry is a JSON {_json_type(entry)}, not an object"
+            return f"an entry is a JSON {json_type(entry)}, not an object"
     return None
-
-
-def _json_type(value):
-    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object",
-            type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def _read_npy(source, name):
