@@ -287,3 +287,8 @@ def test_volume_applies_when_one_input_of_the_mosaic_is_a_series(tmp_path):
 def test_options_that_apply_to_no_input_are_usage_errors(args, words, tmp_path):
     proc = run_mlkit("view", path("face"), *args, "-o", tmp_path / "v.png")
     _no_picture(proc, tmp_path / "v.png", 2, words)
+
+
+def test_overlay_with_pairs_is_a_usage_error(tmp_path):
+    proc = run_mlkit("view", path("t1"), path("t1_seg"), "--pairs", "--overlay", path("t1_seg"), "-o", tmp_path / "v.png")
+    _no_picture(proc, tmp_path / "v.png", 2, "--pairs takes the segmentations from the inputs")

@@ -73,6 +73,9 @@ def _images(inputs, overlays, pairs):
     from mlkit.io.inputs import expand_inputs, input_label
     from mlkit.io.read import read_image, read_images
 
+    if pairs and overlays:
+        raise UsageError("--pairs takes the segmentations from the inputs, so --overlay has nothing to add",
+                         "drop --overlay, or drop --pairs")
     images = []
     for path in expand_inputs(inputs):
         try:
