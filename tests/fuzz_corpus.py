@@ -480,6 +480,48 @@ def _png_metadata():
             yield _case(cid, group, kind, "p.png", _per_dir(functools.partial(_png_text, content, cid)))
     huge = functools.partial(_png_with_chunk, source("camera.png"), b"tEXt", b"mlkit\x00{}", 0xFFFFFFF0)
     yield _case("png-meta-chunk-length-huge", "mlkit-json", "stdin", "p.png", huge)
+    yield from _jpeg_tiff_metadata()
+
+
+def _jpeg_with_comment(body, length=None):
+    """camera.jpg with a COM segment right after SOI (`length` may lie)."""
+    raw = source("camera.jpg")
+    size = struct.pack(">H", (len(body) + 2 if length is None else length) & 0xFFFF)
+    return raw[:2] + b"\xff\xfe" + size + body + raw[2:]
+
+
+def _tiff_with_description(text, count=None, offset=None):
+    """camera.tif whose first IFD also holds an ImageDescription (its count or offset may lie)."""
+    from mlkit.io import raster
+
+    raw = bytearray(raster._with_tiff_description(source("camera.tif"), text))
+    ifd = struct.unpack("<I", raw[4:8])[0]
+    for k in range(struct.unpack("<H", raw[ifd : ifd + 2])[0]):
+        at = ifd + 2 + 12 * k
+        if struct.unpack("<H", raw[at : at + 2])[0] == 270:
+            raw[at + 4 : at + 8] = struct.pack("<I", count) if count is not None else raw[at + 4 : at + 8]
+            raw[at + 8 : at + 12] = struct.pack("<I", offset) if offset is not None else raw[at + 8 : at + 12]
+    return bytes(raw)
+
+
+# (label, bytes()) of JPEG COM segments and TIFF ImageDescriptions holding mlkit's metadata, bad
+JPEG_TIFF_META = [
+    ("jpeg-history-string", "j.jpg", lambda: _jpeg_with_comment(b'mlkit:{"history":"x"}')),
+    ("jpeg-history-deep", "j.jpg", lambda: _jpeg_with_comment(b'mlkit:{"history":' + b"[" * 60000 + b"}")),
+    ("jpeg-name-parent", "j.jpg", lambda: _jpeg_with_comment(b'mlkit:{"name":"../../evil","history":[]}')),
+    ("jpeg-invalid-utf8", "j.jpg", lambda: _jpeg_with_comment(b'mlkit:{"name":"\xff"}')),
+    ("jpeg-com-length-huge", "j.jpg", lambda: _jpeg_with_comment(b'mlkit:{"history":[]}', 0xFFFF)),
+    ("jpeg-com-length-0", "j.jpg", lambda: _jpeg_with_comment(b'mlkit:{"history":[]}', 0)),
+    ("tiff-history-number", "t.tif", lambda: _tiff_with_description(b'mlkit:{"history":5}')),
+    ("tiff-description-past-end", "t.tif", lambda: _tiff_with_description(b'mlkit:{"history":[]}', offset=2**31)),
+    ("tiff-description-count-huge", "t.tif", lambda: _tiff_with_description(b'mlkit:{"history":[]}', count=2**32 - 1)),
+    ("tiff-description-not-ascii", "t.tif", lambda: _tiff_with_description(b'mlkit:{"name":"\xff\xfe"}')),
+]
+
+
+def _jpeg_tiff_metadata():
+    for i, (label, name, data) in enumerate(JPEG_TIFF_META):
+        yield _case(f"meta-{label}", "mlkit-json", ("stdin", "transform")[i % 2], name, data)
 
 
 # ---------------------------------------------------------------- gzip

@@ -222,3 +222,73 @@ def test_sample_lists_and_writes(tmp_path):
                                   np.asanyarray(nib.load(path("t1_seg")).dataobj))
     bad = run_mlkit("sample", "brain")
     assert bad.returncode == 2 and b"choose from t1, t1_seg" in bad.stderr
+
+
+# ---------------------------------------------------------------- nonsense refused (issue 21)
+
+
+def _no_picture(proc, out, code, *words):
+    err = proc.stderr.decode()
+    assert proc.returncode == code, err
+    assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+    assert not os.path.exists(out)
+
+
+def test_an_intensity_image_as_overlay_is_refused_with_a_hint(tmp_path):
+    out = tmp_path / "v.png"
+    labels = np.count_nonzero(np.unique(nib.load(path("t1")).dataobj))  # 0 is the background
+    proc = run_mlkit("view", path("t1"), "--overlay", path("t1"), "-o", out)
+    _no_picture(proc, out, 1, f"error: {path('t1')}: the overlay holds {labels} distinct values", "(give a segmentation")
+
+
+def test_an_overlay_with_non_integer_values_is_refused(tmp_path):
+    t1 = nib.load(path("t1"))
+    labels = np.asanyarray(nib.load(path("t1_seg")).dataobj).astype(np.float32)
+    for name, data in (("half.nii", labels + 0.5), ("nan.nii", np.where(labels == 1, np.nan, labels))):
+        nib.save(nib.Nifti1Image(data, t1.affine), tmp_path / name)
+        proc = run_mlkit("view", path("t1"), "--overlay", tmp_path / name, "-o", tmp_path / "v.png")
+        _no_picture(proc, tmp_path / "v.png", 1, f"{tmp_path / name}: the overlay holds", "integer labels")
+    nib.save(nib.Nifti1Image(labels, t1.affine), tmp_path / "whole.nii")  # floats that are whole numbers: labels
+    assert run_mlkit("view", path("t1"), "--overlay", tmp_path / "whole.nii", "-o", tmp_path / "v.png").returncode == 0
+
+
+def test_an_atlas_of_1000_labels_is_drawn_and_1001_values_are_refused(tmp_path):
+    from mlkit.errors import MlkitError
+    from mlkit.view import MAX_LABELS, check_overlay
+
+    atlas = np.arange(40 * 40 * 10, dtype=np.int16).reshape(40, 40, 10) % (MAX_LABELS + 1)  # 0..1000
+    check_overlay(Image(data=atlas))
+    with pytest.raises(MlkitError, match="1001 distinct values"):
+        check_overlay(Image(data=atlas + 1))  # 1..1001: no background, 1001 labels
+    check_overlay(Image(data=np.asanyarray(nib.load(path("t1_seg")).dataobj)))
+
+
+@pytest.mark.parametrize("args", [["--volume", "3"], ["--volume", "0"]])
+def test_volume_on_a_3d_image_is_a_usage_error(args, tmp_path):
+    proc = run_mlkit("view", path("t1"), *args, "-o", tmp_path / "v.png")
+    _no_picture(proc, tmp_path / "v.png", 2, "--volume applies to a 4D series, not to a 3D volume")
+
+
+def test_volume_applies_when_one_input_of_the_mosaic_is_a_series(tmp_path):
+    proc = run_mlkit("view", path("t1"), path("fmri"), "--volume", "3", "-o", tmp_path / "v.png")
+    assert proc.returncode == 0, proc.stderr.decode()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--at", "1,2,3"], "--at applies to a volume, not to a 2D image"),
+    (["--slices", "4"], "--slices applies to a volume"),
+    (["--radiological"], "--radiological applies to a volume"),
+    (["--tile", "64"], "--tile applies to a volume"),
+    (["--volume", "1"], "--volume applies to a 4D series, not to a 2D image"),
+    (["--axis", "1"], "--axis picks what --slices cut across"),
+    (["--mm"], "--mm says --at is in millimetres"),
+    (["--style", "fill"], "--style draws overlays"),
+])
+def test_options_that_apply_to_no_input_are_usage_errors(args, words, tmp_path):
+    proc = run_mlkit("view", path("face"), *args, "-o", tmp_path / "v.png")
+    _no_picture(proc, tmp_path / "v.png", 2, words)
+
+
+def test_overlay_with_pairs_is_a_usage_error(tmp_path):
+    proc = run_mlkit("view", path("t1"), path("t1_seg"), "--pairs", "--overlay", path("t1_seg"), "-o", tmp_path / "v.png")
+    _no_picture(proc, tmp_path / "v.png", 2, "--pairs takes the segmentations from the inputs")

@@ -9,6 +9,7 @@ from mlkit.augment import sampler
 from mlkit.augment.policy import Policy, bias_terms, draw, in_plane_axes
 from mlkit.dtypes import beyond_range, result_dtype, to_dtype
 from mlkit.errors import MlkitError, UsageError
+from mlkit.io.orientation import left_right_axis
 from mlkit.transform.grid import embed, in_millimetres, rotation, zoom_grid
 
 
@@ -67,13 +68,6 @@ def reproduce(img, seg, record, dtype=None):
     record = {"composition": COMPOSITION, "slice_axis": 2, **record}  # entries older than those keys
     out_img, out_seg, _ = _render(_Source.prepare(img, seg, record["order"]), record, dtype)
     return out_img, out_seg
-
-
-def left_right_axis(img):
-    """The voxel axis closest to scanner x (left-right); columns for photos."""
-    if img.header is None and img.format not in ("nifti1", "nifti2"):
-        return 1
-    return int(np.argmax(np.abs(img.affine[0, : img.spatial_ndim])))
 
 
 def content_matrix(params, shape, voxel_sizes, composition=COMPOSITION):

@@ -18,7 +18,7 @@ from mlkit.commands._options import Numbers, inputs_argument
 @click.option("--mm", is_flag=True, help="--at is in scanner millimetres.")
 @click.option("--slices", type=click.IntRange(1, 64), help="A lightbox of N slices across --axis instead of three planes.")
 @click.option("--axis", type=click.IntRange(0, 2), default=2, show_default=True, help="Array axis the --slices cut across.")
-@click.option("--volume", type=click.IntRange(0), default=0, show_default=True, help="Which volume of a 4D series.")
+@click.option("--volume", type=click.IntRange(0), help="Which volume of a 4D series [default: 0].")
 @click.option("--window", type=Numbers(), metavar="LO,HI", help="Intensity window [default: the 1st-99th percentiles].")
 @click.option("--radiological", is_flag=True, help="The patient's right on the left of axial and coronal planes.")
 @click.option("--columns", type=click.IntRange(1), help="Panels per row of a mosaic [default: as square as it gets].")
@@ -44,18 +44,22 @@ def command(inputs, output, overlays, pairs, style, at, mm, slices, axis, volume
         raise click.BadParameter("give X,Y,Z", param_hint="--at")
     settings = Settings(at=tuple(at) if at else None, at_mm=mm, slices=slices, axis=axis, volume=volume,
                         window=tuple(window) if window else None, radiological=radiological, overlay=style, tile=tile)
-    png = _render(inputs, overlays, pairs, settings, columns)
+    ctx = click.get_current_context()
+    given = {name for name in ("axis", "style", "tile")
+             if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)}
+    png = _render(inputs, overlays, pairs, settings, columns, given)
     _show(png, output)
     return 0
 
 
-def _render(inputs, overlays, pairs, settings, columns):
+def _render(inputs, overlays, pairs, settings, columns, given):
     import cv2
 
     from mlkit.errors import MlkitError
-    from mlkit.view import mosaic, picture
+    from mlkit.view import check_options, mosaic, picture
 
     images, segs = _images(inputs, overlays, pairs)
+    check_options(images, segs, settings, given)
     panels = [picture(img, seg, settings, caption=img.name if len(images) > 1 else None) for img, seg in zip(images, segs)]
     ok, buf = cv2.imencode(".png", mosaic(panels, columns)[..., ::-1])
     if not ok:
@@ -69,6 +73,9 @@ def _images(inputs, overlays, pairs):
     from mlkit.io.inputs import expand_inputs, input_label
     from mlkit.io.read import read_image, read_images
 
+    if pairs and overlays:
+        raise UsageError("--pairs takes the segmentations from the inputs, so --overlay has nothing to add",
+                         "drop --overlay, or drop --pairs")
     images = []
     for path in expand_inputs(inputs):
         try:
@@ -78,11 +85,29 @@ def _images(inputs, overlays, pairs):
     if pairs:
         if len(images) % 2:
             raise UsageError(f"--pairs needs image, segmentation pairs, but the inputs hold {len(images)} images")
+        for seg in images[1::2]:
+            _check_overlay(seg, f"the segmentation {seg.name} of --pairs")
         return images[0::2], images[1::2]
-    segs = [read_image(p) for p in expand_inputs(list(overlays))] if overlays else []
+    segs = []
+    for path in expand_inputs(list(overlays)):
+        try:
+            segs.append(read_image(path))
+        except MlkitError as exc:
+            raise MlkitError(f"{input_label(path)}: {exc.message}", exc.hint) from None
+        _check_overlay(segs[-1], input_label(path))
     if segs and len(segs) not in (1, len(images)):
         raise UsageError(f"{len(images)} images but {len(segs)} overlays: give one per image, or one for all")
     return images, (segs * len(images) if len(segs) == 1 else segs) or [None] * len(images)
+
+
+def _check_overlay(seg, label):
+    from mlkit.errors import MlkitError
+    from mlkit.view import check_overlay
+
+    try:
+        check_overlay(seg)
+    except MlkitError as exc:
+        raise MlkitError(f"{label}: {exc.message}", exc.hint) from None
 
 
 def _show(png, output):

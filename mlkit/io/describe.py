@@ -7,7 +7,6 @@ import numpy as np
 from mlkit import ui
 from mlkit.errors import MlkitError, bug_message
 
-PHOTO_FORMATS = ("png", "jpeg", "tiff", "bmp", "npy")
 FORMAT_NAMES = {"nifti1": "NIfTI-1", "nifti2": "NIfTI-2", "png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "npy": "NumPy .npy"}
 
 
@@ -67,9 +66,8 @@ def dtype_name(dtype):
 
 
 def _orientation(img):
-    """Axis codes such as 'RAS' from the affine, for every scanner format; photos have none."""
-    if img.format in PHOTO_FORMATS:
-        return None
+    """Axis codes such as 'RAS' from the affine, for every format: a photo's are 'PR' (columns
+    to the right, rows down, as orientation.PHOTO_AFFINE places it), wherever it came from."""
     from mlkit.io.orientation import axcodes
 
     if not np.isfinite(img.affine).all():

@@ -11,7 +11,8 @@ class Image:
     """A voxel array placed in scanner space.
 
     data      the voxels; 2D photos are H x W (x C), volumes X x Y x Z (x T)
-    affine    4x4 voxel-to-world matrix (identity for photos)
+    affine    4x4 voxel-to-world matrix; when not given, orientation.default_affine (a 2D image
+              is placed as a photo is shown: columns to the right, rows down)
     name      what outputs are named after (a file stem)
     history   provenance: one dict per mlkit command that touched the image
     header    the source NIfTI header (nibabel), kept so units and codes survive
@@ -23,7 +24,7 @@ class Image:
     """
 
     data: np.ndarray
-    affine: np.ndarray = field(default_factory=lambda: np.eye(4))
+    affine: np.ndarray = None
     name: str = "image"
     history: list = field(default_factory=list)
     header: object = None
@@ -31,6 +32,12 @@ class Image:
     format: str = "nifti1"
     suffix: str = ""
     stored_dtype: str = ""
+
+    def __post_init__(self):
+        if self.affine is None:
+            from mlkit.io.orientation import default_affine
+
+            self.affine = default_affine(self.spatial_ndim)
 
     @property
     def spatial_ndim(self):
@@ -65,6 +72,17 @@ class Image:
         extra = self.data.shape[3:]
         for index in np.ndindex(*extra):
             yield index, self.data[(Ellipsis, *index)]
+
+
+class UnreadableHistory(str):
+    """The history of a file whose mlkit metadata cannot be read: the reason, which the reader
+    reports once (naming the file) before it gives the image an empty history."""
+
+
+def json_type(value):
+    """JSON's name for the type of a parsed value, for messages about metadata."""
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def map_volumes(img, fn, dtype=None):

@@ -15,7 +15,7 @@ import struct
 import numpy as np
 
 from mlkit.errors import ImageFormatError
-from mlkit.io.image import Image
+from mlkit.io.image import Image, UnreadableHistory, json_type
 
 # 'comment' extensions hold text; ours is JSON under the key "mlkit".
 MLKIT_ECODE = 6
@@ -332,13 +332,25 @@ def scale(stored, scaling):
 
 
 def _read_meta(blocks):
+    """mlkit's {name, channels, history, suffix} from its extension (code 6, JSON text
+    {"mlkit": {...}}); code-6 extensions that are not mlkit's are other tools' comments.
+    An mlkit block that cannot be read keeps the reason as the history, which the reader reports."""
+    bad = None
     for code, content in blocks:
         if code != MLKIT_ECODE:
             continue
+        ours = content.lstrip().startswith(b'{"mlkit"')
         try:
             payload = json.loads(content)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
+        except RecursionError:
+            bad = bad or ("its JSON is nested too deeply" if ours else None)
             continue
-        if isinstance(payload, dict) and isinstance(payload.get("mlkit"), dict):
+        except ValueError:  # UnicodeDecodeError included
+            bad = bad or ("it is not valid JSON" if ours else None)
+            continue
+        if not isinstance(payload, dict) or "mlkit" not in payload:
+            continue
+        if isinstance(payload["mlkit"], dict):
             return payload["mlkit"]
-    return {}
+        bad = bad or f"its 'mlkit' field is a JSON {json_type(payload['mlkit'])}, not an object"
+    return {} if bad is None else {"history": UnreadableHistory(bad)}

@@ -43,3 +43,26 @@ def _io_orientation(affine):
             ornt[in_ax] = out_ax, -1 if col[out_ax] < 0 else 1
             R[out_ax, :] = 0  # each output axis is used once
     return ornt
+
+
+# Where a 2D raster (PNG, JPEG, TIFF, BMP, a 2D .npy) sits in world space: an axial plane as
+# mlkit view, FSLeyes and ITK-SNAP show one (and as `transform slice` cuts it), columns running
+# to the right (+x) and rows down the screen (-y). Written as NIfTI a photo opens upright in those
+# viewers, and it has the same axes whether it came from a file, from stdin or from the mlkit
+# stream. Every command asks this module which axis is which, never the file format.
+PHOTO_AFFINE = np.array([[0.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+
+
+def default_affine(spatial_ndim):
+    """The affine of an image that brings none: a photo's for 2D, the identity otherwise."""
+    return PHOTO_AFFINE.copy() if spatial_ndim == 2 else np.eye(4)
+
+
+def left_right_axis(img):
+    """The voxel axis nearest world x (left-right): columns for a photo; for a 2D plane without
+    an x direction (sagittal), columns, the horizontal axis it is shown with."""
+    n = img.spatial_ndim
+    weights = np.abs(np.asarray(img.affine, float)[0, :n])
+    if n == 2 and not weights.max() > 1e-6 * np.abs(img.affine[:3, :n]).max():
+        return 1
+    return int(np.argmax(weights))

@@ -1,4 +1,5 @@
-"""PNG, JPEG, TIFF and BMP through OpenCV, with mlkit's metadata kept in PNG."""
+"""PNG, JPEG, TIFF and BMP through OpenCV, with mlkit's metadata (name and history) kept in PNG
+(a tEXt chunk), JPEG (COM segments) and TIFF (the ImageDescription tag). BMP has no place for it."""
 
 import json
 import os
@@ -9,7 +10,7 @@ import numpy as np
 
 from mlkit.errors import ImageFormatError
 from mlkit.io import limits
-from mlkit.io.image import Image
+from mlkit.io.image import Image, UnreadableHistory, json_type
 from mlkit.io.quiet import silenced
 
 MAGIC = {
@@ -28,6 +29,8 @@ DTYPES = {
     "tiff": ("uint8", "uint16", "float32"),
 }
 _TEXT_KEY = b"mlkit"
+_COMMENT_KEY = b"mlkit:"  # starts each JPEG COM segment and the TIFF ImageDescription mlkit writes
+_COM_PIECE = 0xFFFF - 2 - len(_COMMENT_KEY)  # a segment's length field counts itself (2 bytes)
 
 
 def sniff(head):
@@ -37,8 +40,12 @@ def sniff(head):
     return None
 
 
-def decode(raw, fmt, name):
-    """Decode `raw` after checking the size its header declares against the memory limit."""
+def decode(raw, fmt, name, warn=None):
+    """Decode `raw` after checking the size its header declares against the memory limit.
+
+    mlkit's metadata is read with bounds checks (the file is untrusted): a damaged block is
+    ignored and reported through `warn(message)`; unreadable JSON becomes an UnreadableHistory,
+    which the reader reports."""
     _check_declared_size(raw, fmt)
     if fmt == "png":
         _check_png_chunks(raw)
@@ -53,7 +60,7 @@ def decode(raw, fmt, name):
         raise ImageFormatError(f"corrupt or truncated {fmt.upper()} data")
     if data.ndim == 3:
         data = _swap_red_blue(data)
-    meta = _png_meta(raw) if fmt == "png" else {}
+    meta = _read_meta(raw, fmt, warn or (lambda message: None))
     return Image(
         data=data,
         name=meta.get("name") or name,
@@ -145,8 +152,13 @@ def encode(img, fmt):
     if not ok:
         raise ImageFormatError(f"OpenCV could not encode a {data.shape} {data.dtype} image as {fmt.upper()}")
     raw = buf.tobytes()
+    meta = {"name": img.name, "history": img.history}
     if fmt == "png":
-        raw = _with_png_meta(raw, {"name": img.name, "history": img.history})
+        raw = _with_png_meta(raw, meta)
+    elif fmt == "jpeg":
+        raw = _with_jpeg_comment(raw, _meta_text(meta))
+    elif fmt == "tiff":
+        raw = _with_tiff_description(raw, _COMMENT_KEY + _meta_text(meta))
     return raw
 
 
@@ -206,19 +218,143 @@ def _check_png_chunks(raw):
         pos += 12 + length
 
 
+def _meta_text(meta):
+    return json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def _parse_meta(text):
+    """{'name', 'history'} from mlkit's JSON text; unreadable JSON keeps its reason as the history."""
+    try:
+        meta = json.loads(text)
+    except RecursionError:
+        return {"history": UnreadableHistory("its JSON is nested too deeply")}
+    except ValueError:  # UnicodeDecodeError included
+        return {"history": UnreadableHistory("it is not valid JSON")}
+    if not isinstance(meta, dict):
+        return {"history": UnreadableHistory(f"it is a JSON {json_type(meta)}, not an object")}
+    return meta
+
+
+def _read_meta(raw, fmt, warn):
+    if fmt == "png":
+        text = _png_meta(raw)
+    elif fmt == "jpeg":
+        text = _jpeg_comment(memoryview(raw).cast("B"), warn)
+    elif fmt == "tiff":
+        text = _tiff_description(memoryview(raw).cast("B"), warn)
+    else:
+        text = None
+    return {} if text is None else _parse_meta(bytes(text))
+
+
 def _png_meta(raw):
     for kind, body in _chunks(raw):
         if kind == b"tEXt" and body.startswith(_TEXT_KEY + b"\x00"):
-            try:
-                meta = json.loads(body[len(_TEXT_KEY) + 1 :])
-            except (ValueError, RecursionError):
-                return {}
-            return meta if isinstance(meta, dict) else {}
-    return {}
+            return body[len(_TEXT_KEY) + 1 :]
+    return None
+
+
+def _jpeg_comment(raw, warn):
+    """The text of mlkit's COM segments (one or more, concatenated), or None. Segments are
+    walked up to the start of scan; a length past the end stops the walk, with a warning
+    when that segment is mlkit's."""
+    pieces, pos = [], 2
+    while pos + 4 <= len(raw) and raw[pos] == 0xFF:
+        marker = raw[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # TEM, RSTn, SOI: no length field
+            pos += 2
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan, end of image: no more metadata
+            break
+        length = struct.unpack(">H", raw[pos + 2 : pos + 4])[0]
+        end = pos + 2 + length
+        ours = marker == 0xFE and bytes(raw[pos + 4 : pos + 4 + len(_COMMENT_KEY)]) == _COMMENT_KEY
+        if length < 2 or end > len(raw):
+            if ours:
+                warn(f"its mlkit comment segment declares {length} bytes, more than the file holds; "
+                     "the history is ignored")
+                return None
+            break
+        if ours:
+            pieces.append(raw[pos + 4 + len(_COMMENT_KEY) : end])
+        pos = end
+    return b"".join(pieces) if pieces else None
+
+
+def _with_jpeg_comment(raw, text):
+    """`raw` with `text` in COM segments (65,527 bytes each) after SOI and the APPn segments
+    that follow it: JFIF and EXIF readers expect their APP0/APP1 first."""
+    pos = 2
+    while pos + 4 <= len(raw) and raw[pos] == 0xFF and 0xE0 <= raw[pos + 1] <= 0xEF:
+        pos += 2 + struct.unpack(">H", raw[pos + 2 : pos + 4])[0]
+    pieces = [text[i : i + _COM_PIECE] for i in range(0, len(text), _COM_PIECE)] or [b""]
+    segments = b"".join(b"\xff\xfe" + struct.pack(">H", 2 + len(_COMMENT_KEY) + len(p)) + _COMMENT_KEY + p
+                        for p in pieces)
+    return raw[:pos] + segments + raw[pos:]
+
+
+def _tiff_description(raw, warn):
+    """mlkit's text from the first IFD's ImageDescription (tag 270), or None. mlkit's text is
+    longer than 4 bytes, so the field holds its offset."""
+    kind, count, field = _tiff_entries(raw).get(270, (None, 0, b""))
+    if kind != 2 or count <= len(_COMMENT_KEY):
+        return None
+    order = "<" if bytes(raw[:2]) == b"II" else ">"
+    start = struct.unpack(order + "I", field)[0]
+    if start + count > len(raw):
+        warn(f"its TIFF ImageDescription declares {count} bytes at offset {start}, past the end of the file; ignored")
+        return None
+    text = bytes(raw[start : start + count]).rstrip(b"\x00")
+    return text[len(_COMMENT_KEY) :] if text.startswith(_COMMENT_KEY) else None
+
+
+def _tiff_entries(raw):
+    """{tag: (type, count, 4-byte value field)} of the first IFD of a classic TIFF; {} when it
+    lies outside the file."""
+    order = "<" if bytes(raw[:2]) == b"II" else ">"
+    if len(raw) < 8 or bytes(raw[2:4]) != (b"*\x00" if order == "<" else b"\x00*"):
+        return {}
+    ifd = struct.unpack(order + "I", raw[4:8])[0]
+    if ifd + 2 > len(raw):
+        return {}
+    count = struct.unpack(order + "H", raw[ifd : ifd + 2])[0]
+    if ifd + 2 + 12 * count > len(raw):
+        return {}
+    entries = {}
+    for k in range(count):
+        tag, kind, n = struct.unpack(order + "HHI", raw[ifd + 2 + 12 * k : ifd + 10 + 12 * k])
+        entries.setdefault(tag, (kind, n, raw[ifd + 10 + 12 * k : ifd + 14 + 12 * k]))
+    return entries
+
+
+def _with_tiff_description(raw, text):
+    """`raw` (a classic TIFF) whose first IFD also holds `text` as its ImageDescription: the
+    IFD is copied to the end with the new entry (tags stay sorted) and the header points to
+    the copy; nothing else moves, so every other offset stays valid."""
+    order = "<" if raw[:2] == b"II" else ">"
+    if raw[2:4] != (b"*\x00" if order == "<" else b"\x00*"):
+        return raw  # BigTIFF (OpenCV writes it past 4 GiB only): left without the history
+    ifd = struct.unpack(order + "I", raw[4:8])[0]
+    count = struct.unpack(order + "H", raw[ifd : ifd + 2])[0]
+    entries = [raw[ifd + 2 + 12 * k : ifd + 14 + 12 * k] for k in range(count)]
+    entries = [e for e in entries if struct.unpack(order + "H", e[:2])[0] != 270]
+    following = raw[ifd + 2 + 12 * count : ifd + 6 + 12 * count]
+    out = bytearray(raw) + b"\x00" * (len(raw) % 2)  # IFDs and values start on a word boundary
+    value = text + b"\x00"
+    start = len(out)
+    out += value + b"\x00" * (len(value) % 2)
+    entries.append(struct.pack(order + "HHII", 270, 2, len(value), start))
+    entries.sort(key=lambda e: struct.unpack(order + "H", e[:2])[0])
+    out[4:8] = struct.pack(order + "I", len(out))
+    out += struct.pack(order + "H", len(entries)) + b"".join(entries) + following
+    return bytes(out)
 
 
 def _with_png_meta(raw, meta):
-    text = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode("ascii")
+    text = _meta_text(meta)
     body = _TEXT_KEY + b"\x00" + text
     chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body))
     end_of_ihdr = 8 + 8 + 13 + 4

@@ -11,8 +11,9 @@ import zlib
 import numpy as np
 
 from mlkit.errors import ImageFormatError, MlkitError
+from mlkit import ui
 from mlkit.io import limits, nifti_light, raster
-from mlkit.io.image import Image
+from mlkit.io.image import Image, UnreadableHistory, json_type
 from mlkit.io.names import safe_stem
 from mlkit.io.quiet import silenced
 
@@ -142,14 +143,15 @@ def read_images(path, stdin=None, _light=False):
     nifti_light.Header, which describes the image but cannot be written. Other headers and
     formats read as always."""
     name = "stdin" if path == "-" else stem(path)
+    warn = _warn_once("stdin" if path == "-" else path)
     try:
         if path == "-":
-            yield from _read_source(stdin or sys.stdin.buffer, name, path, _light)
+            yield from _read_source(stdin or sys.stdin.buffer, name, path, _light, warn)
             return
         if os.path.isdir(path):
             raise ImageFormatError("it is a folder", "give the files in it, or the folder as a batch input")
         with open(path, "rb") as raw:
-            yield from _read_source(raw, name, path, _light)
+            yield from _read_source(raw, name, path, _light, warn)
     except FileNotFoundError:
         raise ImageFormatError("no such file") from None
     except PermissionError:
@@ -169,32 +171,45 @@ def read_image(path):
     return images[0]
 
 
-def _read_source(raw, name, path, light):
+def _warn_once(label):
+    """A warn(message) for what is wrong but not fatal in one input (its mlkit metadata):
+    said once, naming the input, however many images it holds."""
+    said = []
+
+    def warn(message):
+        if not said:
+            said.append(message)
+            ui.warn(f"{label}: {message}")
+
+    return warn
+
+
+def _read_source(raw, name, path, light, warn):
     source = ByteSource(raw)
     if source.peek(2) != GZIP_MAGIC:
-        yield from _read_content(source, name, path, light)
+        yield from _read_content(source, name, path, light, warn)
         return
     inflated = ByteSource(gzip.GzipFile(fileobj=source, mode="rb"), inflated="the inflated gzip data")
     # gzip checks its CRC at the end: hold every image until then, so nothing is written
     # from data that fails it.
-    images = list(_read_content(inflated, name, path, light))
+    images = list(_read_content(inflated, name, path, light, warn))
     yield from images
 
 
-def _read_content(source, name, path, light):
+def _read_content(source, name, path, light, warn):
     head = source.peek(540)
     if not head:
         raise ImageFormatError("empty input" if path == "-" else "empty file (0 bytes)")
     kind = nifti_light.kind(head)
     if kind is not None:
-        yield from _read_nifti_stream(source, kind, name, path, light)
+        yield from _read_nifti_stream(source, kind, name, path, light, warn)
         return
     fmt = raster.sniff(head)
     if fmt is not None:
-        img = raster.decode(source.read_all(f"the {fmt.upper()} file"), fmt, name)
+        img = raster.decode(source.read_all(f"the {fmt.upper()} file"), fmt, name, warn)
         if path != "-":
             img.name = name  # a file is named after itself, whatever its text chunk says
-        yield _finish(img, path, "." + fmt, name)
+        yield _finish(img, path, "." + fmt, name, warn)
     elif head.startswith(NPY_MAGIC):
         yield _read_npy(source, name)
     elif path != "-" and suffix(path) in NIBABEL_SUFFIXES:
@@ -203,7 +218,7 @@ def _read_content(source, name, path, light):
         raise ImageFormatError(_unknown_format_message(head, path))
 
 
-def _read_nifti_stream(source, kind, name, path, light):
+def _read_nifti_stream(source, kind, name, path, light, warn):
     count = 0
     while True:
         default = name if count == 0 else f"{name}_{count + 1}"
@@ -216,7 +231,7 @@ def _read_nifti_stream(source, kind, name, path, light):
             raise ImageFormatError(f"after image {count} the input holds bytes that are not a NIfTI image")
         if count == 1 and not head and path != "-":
             img.name = name  # a one-image file is named after the file, which the user may have renamed
-        yield _finish(img, path, ".nii.gz", default)
+        yield _finish(img, path, ".nii.gz", default, warn)
         if not head:
             return
         kind = following
@@ -232,18 +247,37 @@ def _read_nifti(source, kind, default_name, light):
     return img
 
 
-def _finish(img, path, default_suffix, default_name):
+def _finish(img, path, default_suffix, default_name, warn):
     """What came from the file's metadata made safe: the name a safe stem, the history a list
-    of dicts or nothing; outputs keep the input's file type, stream images the one they
-    recorded (if it is one mlkit writes)."""
+    of dicts or nothing (said once on stderr; the image is kept); outputs keep the input's file
+    type, stream images the one they recorded (if it is one mlkit writes)."""
     img.name = safe_stem(img.name, default_name)
-    if not (isinstance(img.history, list) and all(isinstance(entry, dict) for entry in img.history)):
+    if img.spatial_ndim == 2:
+        # One memory layout for a 2D image, OpenCV's (C order), whichever format brought it:
+        # NIfTI's is Fortran order, and a computation whose order of operations follows the
+        # layout (the separable resampler's passes, in float32) would round differently.
+        img.data = np.ascontiguousarray(img.data)
+    problem = _history_problem(img.history)
+    if problem:
+        warn(f"its mlkit history is ignored: {problem} (the image is read without it)")
         img.history = []
     if path != "-" and suffix(path) in SUFFIXES:
         img.suffix = suffix(path)
     elif img.suffix not in SUFFIXES:
         img.suffix = default_suffix
     return img
+
+
+def _history_problem(history):
+    """Why `history` is not mlkit's list of entries (dicts), or None."""
+    if isinstance(history, UnreadableHistory):
+        return str(history)
+    if not isinstance(history, list):
+        return f"it is a JSON {json_type(history)}, not a list of entries"
+    for entry in history:
+        if not isinstance(entry, dict):
+            return f"an entry is a JSON {json_type(entry)}, not an object"
+    return None
 
 
 def _read_npy(source, name):

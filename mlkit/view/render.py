@@ -21,7 +21,7 @@ class Settings:
     at_mm: bool = False
     slices: int = None  # a lightbox of N slices across `axis` instead of three planes
     axis: int = 2
-    volume: int = 0
+    volume: int = None  # which volume of a 4D series; None: the first (an option only series take)
     window: tuple = None  # (lo, hi); None: the 1st and 99th percentiles
     percentiles: tuple = (1.0, 99.0)
     radiological: bool = False
@@ -39,6 +39,72 @@ def picture(img, seg=None, settings=None, caption=None):
         tiles = _volume_tiles(img, seg, settings)
     panel = _row(tiles)
     return _captioned(panel, caption) if caption else panel
+
+
+# More distinct labels than this and an overlay is taken for an intensity image. The largest
+# parcellations in common use have 1000 regions (Schaefer 2018; HCP-MMP has 360, FreeSurfer's
+# aparc.a2009s+aseg about 190), while a 16-bit scan holds thousands of values (the sample T1
+# 9,842, nibabel's example4d 1,031). An 8-bit image has at most 255 values besides 0, so it is
+# drawn as labels: nothing in its values tells it from a segmentation.
+MAX_LABELS = 1000
+
+
+def check_overlay(seg):
+    """Refuse an overlay that is no label image: non-integer (or NaN) values, colour, or more
+    than MAX_LABELS distinct labels. The caller adds the file's name."""
+    data = np.asarray(seg.data)
+    if seg.channels:
+        raise MlkitError("a colour image is not a label image", "give a segmentation with integer labels")
+    if data.dtype.kind in "fc":
+        finite = np.isfinite(data)
+        if not finite.all():
+            raise MlkitError("the overlay holds NaN or infinite values, which are not labels",
+                             "give a segmentation with integer labels")
+        fractional = data[data != np.round(data)]
+        if fractional.size:
+            raise MlkitError(f"the overlay holds non-integer values ({float(fractional.flat[0]):g}...): an intensity image, "
+                             "not labels", "give a segmentation with integer labels, e.g. from 'mlkit transform threshold'")
+    elif data.dtype.kind not in "iub":
+        raise MlkitError(f"the overlay holds {data.dtype} values, not integer labels", "give a segmentation")
+    if data.dtype.itemsize > 1 and data.dtype != bool:
+        count = int(np.count_nonzero(np.unique(data)))
+        if count > MAX_LABELS:
+            raise MlkitError(f"the overlay holds {count} distinct values, more than the {MAX_LABELS} labels of the "
+                             "largest atlases: an intensity image, not labels",
+                             "give a segmentation, e.g. from 'mlkit transform threshold'")
+
+
+def check_options(images, segs, settings, given=()):
+    """A usage error (exit 2) for an option that applies to none of the inputs: those that
+    place or cut planes (--at, --slices, --axis, --radiological, --tile) need a volume,
+    --volume a 4D series, --style an overlay. `given` names the options the user set (as
+    Settings fields) whose default cannot tell."""
+    volumes = [img for img in images if img.spatial_ndim == 3]
+    series = [img for img in volumes if not img.channels and img.data.ndim > 3]
+    if settings.at_mm and settings.at is None:
+        raise UsageError("--mm says --at is in millimetres", "give --at X,Y,Z too, or drop --mm")
+    if "axis" in given and settings.slices is None:
+        raise UsageError("--axis picks what --slices cut across", "give --slices N too, or drop --axis")
+    if "style" in given and not any(seg is not None for seg in segs):
+        raise UsageError("--style draws overlays", "give --overlay SEG or --pairs, or drop --style")
+    rules = [
+        ("--volume", settings.volume is not None, series, "a 4D series"),
+        ("--at", settings.at is not None, volumes, "a volume"),
+        ("--slices", settings.slices is not None, volumes, "a volume"),
+        ("--radiological", settings.radiological, volumes, "a volume"),
+        ("--tile", "tile" in given, volumes, "a volume"),
+    ]
+    for option, used, takers, what in rules:
+        if used and not takers:
+            kinds = sorted({_kind(img) for img in images})
+            raise UsageError(f"{option} applies to {what}, not to {' or '.join(kinds)}",
+                             f"drop {option}" + (", or give a 4D image" if option == "--volume" else ""))
+
+
+def _kind(img):
+    if img.spatial_ndim == 2:
+        return "a 2D image"
+    return "a 4D series" if not img.channels and img.data.ndim > 3 else "a 3D volume"
 
 
 def mosaic(panels, columns=None):
@@ -72,9 +138,10 @@ def _volume(img, settings):
     data = img.data
     if data.ndim > 3:
         count = int(np.prod(data.shape[3:]))
-        if not 0 <= settings.volume < count:
-            raise UsageError(f"--volume {settings.volume} is outside 0..{count - 1}")
-        data = data.reshape(data.shape[:3] + (count,))[..., settings.volume]
+        volume = settings.volume or 0
+        if not 0 <= volume < count:
+            raise UsageError(f"--volume {volume} is outside 0..{count - 1}")
+        data = data.reshape(data.shape[:3] + (count,))[..., volume]
     return to_ras(img.replace(data=data))
 
 
