@@ -135,7 +135,7 @@ def run(inputs, work, output=None, *, jobs=1, shard=None, ext=None, dtype=None, 
     sink = make_sink(output, len(paths), ext, dtype)
     _check_names(items, sink)
     seed = secrets.randbits(32) if seed is None else seed
-    worker = _Worker(sink, work, seed, extras)
+    worker = _Worker(sink, work, seed, extras, jobs)
     collector = _Collector(sink, on_output)
     with ui.progress(len(items), label) as advance:
         for result in _execute(items, worker, jobs):
@@ -164,6 +164,7 @@ class _Worker:
     work: object
     seed: int
     extras: list = None
+    jobs: int = 1
 
     def task(self, index, path, subindex=0, img=None):
         """Worker side: read, work, and (for folders) write. Returns results or a Failure."""
@@ -183,7 +184,7 @@ class _Worker:
             ui.traceback_if_debug()
             return Failure(label, str(exc))
         except MemoryError:
-            return Failure(label, "out of memory (try fewer --jobs)")
+            return Failure(label, "out of memory (try fewer --jobs)" if self.jobs > 1 else "out of memory (try smaller sizes)")
         except Exception as exc:  # a bug: keep the batch going, say how to see it
             if ui.state["debug"]:
                 raise
