@@ -164,6 +164,17 @@ class MetricsLog:
         self._file.close()
 
 
+def check_resumable(path):
+    """Read a stored run's run.json and metrics.jsonl and check them, before anything is built
+    or written: a damaged folder is refused while the run has spent nothing."""
+    run_file = os.path.join(path, RUN_FILE)
+    if os.path.lexists(run_file):
+        _read_json(run_file)
+    metrics = os.path.join(path, "metrics.jsonl")
+    if os.path.lexists(metrics):
+        read_metrics(metrics)
+
+
 def read_metrics(path):
     """[(step, line)] of a metrics.jsonl, each line checked: a JSON object, an integer step,
     finite numbers. A last line cut short (a crash mid-write) is left out; any other damage
@@ -187,11 +198,11 @@ def read_metrics(path):
 
 
 def _open_regular(path):
-    f = open(path, "rb")
-    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-        f.close()
-        raise MlkitError(f"{path}: not a regular file", "remove it; mlkit writes this file itself")
-    return f
+    jsonfile.check_regular(path)
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise MlkitError(f"{path}: cannot be read ({exc.strerror})", "check that it exists and is readable") from None
 
 
 def _read_json(path):

@@ -19,7 +19,7 @@ from collections import deque
 import numpy as np
 
 from mlkit import ui
-from mlkit.errors import MlkitError, UsageError, bug_message
+from mlkit.errors import ImageFormatError, MlkitError, UsageError, bug_message
 from mlkit.io.inputs import expand_inputs, input_label
 from mlkit.io.names import safe_stem
 from mlkit.io.read import read_images, stem
@@ -236,7 +236,10 @@ class _Collector:
 
     def finish(self):
         if self.sink.kind == "file" and self.held is not None:
-            write_image(self.held, self.sink.path)
+            try:
+                write_image(self.held, self.sink.path)
+            except ImageFormatError as exc:  # what the format cannot hold: name the file it was for
+                raise ImageFormatError(f"{self.sink.path}: {exc.message}", exc.hint) from None
 
 
 def _tasks(items):

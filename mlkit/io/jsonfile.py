@@ -25,17 +25,26 @@ def read(path, max_bytes=MAX_BYTES):
 
 def read_bytes(path, max_bytes=MAX_BYTES):
     """The bytes of a regular file, refused when over `max_bytes` (a device or a FIFO too)."""
+    check_regular(path)
     try:
         with open(path, "rb") as f:
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise MlkitError(f"{path}: not a regular file", "give the file itself, not a device or a pipe")
             data = f.read(max_bytes + 1)
     except OSError as exc:
         raise MlkitError(f"{path}: cannot be read ({exc.strerror})", "check that it exists and is readable") from None
     if len(data) > max_bytes:
         raise MlkitError(f"{path}: over {max_bytes >> 20} MiB, too large for its kind", "give the file mlkit wrote")
     return data
+
+
+def check_regular(path):
+    """Refuse what is not a regular file (followed through links) before opening it: a FIFO
+    would block the open, a device (/dev/zero) never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise MlkitError(f"{path}: cannot be read ({exc.strerror})", "check that it exists and is readable") from None
+    if not stat.S_ISREG(mode):
+        raise MlkitError(f"{path}: not a regular file", "give the file itself, not a device, a folder or a pipe")
 
 
 def loads(data, where, max_depth=MAX_DEPTH):
