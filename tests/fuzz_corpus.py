@@ -1384,7 +1384,8 @@ def _nifti_with(data, affine=None, zooms=None):
     if zooms is not None:
         header.set_zooms(zooms)
     else:
-        header.set_sform(np.eye(4) if affine is None else affine, code=1)
+        with np.errstate(over="ignore"):  # 1e300 becomes inf in the header's float32: that is the case
+            header.set_sform(np.eye(4) if affine is None else affine, code=1)
     return nib.Nifti1Image(data, None, header).to_bytes()
 
 
