@@ -1448,7 +1448,32 @@ def _names_cases():
                 _per_dir(lambda d: _meta_nifti(_fields(name="é" * 200)(d, ""))))
 
 
+def _linked(name, target, extra):
+    """make() with in/<name> a link to `target` (/dev/zero: no size, no end), beside `extra`."""
+
+    def make(case_dir, bases):
+        os.makedirs(os.path.join(case_dir, "in"), exist_ok=True)
+        if target == "fifo":  # a named pipe nobody writes to: opening it would wait for ever
+            os.mkfifo(os.path.join(case_dir, "in", name))
+        else:
+            os.symlink(target, os.path.join(case_dir, "in", name))
+        return {k: bases[k] if k in bases else source(k) for k in extra}
+
+    return make
+
+
+def _link_cases():
+    for target in ("/dev/zero", "fifo"):
+        label = target.strip("/").replace("/", "-")
+        yield Case(f"link-to-{label}-regress-model", "side-file-links", _linked("m.json", target, ("new.csv",)),
+                   ("regress", f"{IN}/m.json", "--predict", f"{IN}/new.csv"), names=("m.json",), must_fail=True)
+        yield Case(f"link-to-{label}-homography-matrix", "side-file-links", _linked("h.json", target, ("camera.png",)),
+                   ("homography", "warp", "--matrix", f"{IN}/h.json", f"{IN}/camera.png", "-o", OUT),
+                   names=("h.json",), must_fail=True)
+
+
 def _side_file_cases():
+    yield from _link_cases()
     yield from _limit_env_cases()
     yield from _jpeg_padding_cases()
     yield from _csv_cases()

@@ -183,7 +183,7 @@ def _as_plane(img, fmt):
         allowed = " or ".join(DTYPES[fmt])
         raise ImageFormatError(
             f"{fmt.upper()} holds {allowed}, the image is {data.dtype}",
-            "use --dtype uint8, or 'mlkit transform rescale --to uint8' first",
+            "write .nii.gz instead, or convert first with 'mlkit transform rescale --to uint8'",  # true of every command
         )
     return data
 

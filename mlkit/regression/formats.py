@@ -375,10 +375,15 @@ def _load_keras(path):
 def _read_json(path):
     from mlkit.io import limits
 
+    from mlkit.io.jsonfile import check_regular
+
     try:
+        check_regular(path)  # a link to /dev/zero has size 0, and no end
         limits.check(os.path.getsize(path), "the model file")
         with open(path, encoding="utf-8") as f:
             return json.load(f)
+    except MlkitError as exc:
+        raise MlkitError(f"cannot read the model: {exc.message.split(': ', 1)[-1]}", exc.hint) from None
     except OSError as exc:
         raise MlkitError(f"cannot read the model: {exc.strerror or exc}") from None
     except RecursionError:
