@@ -11,7 +11,6 @@ never leaves a half checkpoint that resume would pick up.
 import json
 import os
 import shutil
-import stat
 
 import numpy as np
 
