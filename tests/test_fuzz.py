@@ -578,6 +578,7 @@ MLZ_CASES = {
     "header-deep-dict": (lambda: _mlz(None, text=corpus.DEEP_DICT.encode()), "nested"),
     "header-nan": (lambda: _mlz(None, text=b'{"bits":NaN}'), "not a finite number"),
     "header-binary": (lambda: _mlz(None, text=bytes(range(256))), "not UTF-8"),
+    "header-empty-then-1GB": (lambda: _mlz(None, text=b"", extra=1 << 30), "header"),
     "lo-hi-overflow": (lambda: _mlz(_mlz_header((8, 8), lo=-1e308, hi=1e308)), "span more than"),
     "float16-hi-1e6": (lambda: _mlz(_mlz_header((8, 8), "float16", hi=1e6, suffix=".nii.gz")), "span more than"),
     "png-suffix-float64": (lambda: _mlz(_mlz_header((8, 8), "float64")), "cannot hold"),

@@ -103,6 +103,8 @@ class _Inflater:
 
     def read(self, n):
         """The next n bytes of the body, or fewer at its end."""
+        if n <= 0:
+            return b""  # zlib takes a max_length of 0 as no limit at all
         if self.coder == 0:
             out, self.left = self.left[:n], self.left[n:]
         elif self.coder == 1:
