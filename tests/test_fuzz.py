@@ -618,5 +618,31 @@ def test_a_container_still_reads_back_what_was_packed():
     assert got_header == header and (got == levels).all() and scale.tolist() == [0.5] * 4 and offset.tolist() == [0, 1, 2, 3]
 
 
+# ---------------------------------------------------------------- hints name what the command has (issue 25, 8)
+
+
+def _out_of_memory(img, seedseq):
+    raise MemoryError
+
+
+@pytest.mark.parametrize("jobs,hint", [(1, "try smaller sizes"), (4, "try fewer --jobs")])
+def test_out_of_memory_suggests_fewer_jobs_only_with_several(jobs, hint):
+    import numpy as np
+
+    from mlkit.io import Image
+    from mlkit.io.batch import _Worker
+
+    failure = _Worker(None, _out_of_memory, 0, jobs=jobs).task(0, "scan.nii", img=Image(data=np.zeros((2, 2))))
+    assert failure.message == f"out of memory ({hint})"
+
+
+def test_stems_are_cut_by_bytes_on_a_character_boundary():
+    from mlkit.io.names import safe_stem
+
+    for text in ("漢" * 90, "é" * 200, "a" * 300, "😀" * 70, "x" + "漢" * 99):
+        stem = safe_stem(text)
+        assert len(stem.encode()) <= 200 and len(stem) <= 100 and text.startswith(stem)
+
+
 if __name__ == "__main__":
     _serve()
