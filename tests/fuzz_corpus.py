@@ -1130,7 +1130,8 @@ def _regress_cases():
 #
 # Side files and declared sizes: JSON that nests or lies, sizes that pass one check and blow
 # up later (working copies, renderings, columns squared), text that is not UTF-8, environment
-# limits that are no limits. Every case here is refused before TensorFlow would load.
+# limits that are no limits. Every case here is refused before TensorFlow would load. Four
+# classes (limits, side-files, regress-csv, view-geometry), so four extra processes.
 
 
 def _padded_jpeg(segments, channels=3, side=30000):
@@ -1159,10 +1160,10 @@ def _jpeg_padding_cases():
     for i, (label, padding) in enumerate(JPEG_PADDINGS):
         data = functools.partial(lambda p: _padded_jpeg(p()), padding)
         measured = {"real": True, "bomb": True, "limit_message": True} if i == 0 else {"must_fail": True}
-        yield _case(f"jpeg-sof-after-{label}", "jpeg-padding", "info", "pad.jpg", data, **measured)
-    yield _case("jpeg-sof-after-padding-stdin", "jpeg-padding", "stdin", "pad.jpg",
+        yield _case(f"jpeg-sof-after-{label}", "limits", "info", "pad.jpg", data, **measured)
+    yield _case("jpeg-sof-after-padding-stdin", "limits", "stdin", "pad.jpg",
                 functools.partial(lambda: _padded_jpeg(_com(65533) * 17)), must_fail=True)
-    yield _case("jpeg-scan-before-frame", "jpeg-padding", "info", "scan.jpg",
+    yield _case("jpeg-scan-before-frame", "limits", "info", "scan.jpg",
                 lambda: b"\xff\xd8" + _com(10) + b"\xff\xda\x00\x08" + bytes(600), must_fail=True)
 
 
@@ -1172,7 +1173,7 @@ LIMIT_VALUES = ("inf", "1e400", "-inf", "nan", "1e30", "0.1", "-5M", "12Q", "1e1
 def _limit_env_cases():
     for i, value in enumerate(LIMIT_VALUES):
         kind = ("info", "transform", "stdin")[i % 3]
-        yield _case(f"limit-env-{value}-{kind}", "limit-env", kind, "camera.png",
+        yield _case(f"limit-env-{value}-{kind}", "limits", kind, "camera.png",
                     functools.partial(source, "camera.png"), env=((LIMIT_ENV, value),), must_fail=True)
 
 
@@ -1303,7 +1304,7 @@ KERAS_MUTATIONS = [
 def _keras_cases():
     for label, make in KERAS_MUTATIONS:
         files = _files({"model.keras": make, "new.csv": functools.partial(_table, None, 3, 5)})
-        yield Case(f"keras-{label}", "keras-file", files, ("regress", f"{IN}/model.keras", "--predict", f"{IN}/new.csv"),
+        yield Case(f"keras-{label}", "side-files", files, ("regress", f"{IN}/model.keras", "--predict", f"{IN}/new.csv"),
                    names=("model.keras",), must_fail=True)
 
 
@@ -1370,7 +1371,7 @@ def _run_cases():
     for command, label, make in RUN_MUTATIONS:
         args = {"generate": GENERATE, "train-gan": TRAIN,
                 "generate-grid": GENERATE[:3] + ("--grid", "100000x100000", "-o", OUT + "grid.png")}[command]
-        yield Case(f"{command}-{label}", "run-folder", make, args, names=("run",), must_fail=True)
+        yield Case(f"{command}-{label}", "side-files", make, args, names=("run",), must_fail=True)
 
 
 # view on hostile geometry, and writing what PNG cannot hold
@@ -1465,9 +1466,9 @@ def _linked(name, target, extra):
 def _link_cases():
     for target in ("/dev/zero", "fifo"):
         label = target.strip("/").replace("/", "-")
-        yield Case(f"link-to-{label}-regress-model", "side-file-links", _linked("m.json", target, ("new.csv",)),
+        yield Case(f"link-to-{label}-regress-model", "side-files", _linked("m.json", target, ("new.csv",)),
                    ("regress", f"{IN}/m.json", "--predict", f"{IN}/new.csv"), names=("m.json",), must_fail=True)
-        yield Case(f"link-to-{label}-homography-matrix", "side-file-links", _linked("h.json", target, ("camera.png",)),
+        yield Case(f"link-to-{label}-homography-matrix", "side-files", _linked("h.json", target, ("camera.png",)),
                    ("homography", "warp", "--matrix", f"{IN}/h.json", f"{IN}/camera.png", "-o", OUT),
                    names=("h.json",), must_fail=True)
 

@@ -621,6 +621,15 @@ def test_a_container_still_reads_back_what_was_packed():
 # ---------------------------------------------------------------- hints name what the command has (issue 25, 8)
 
 
+def test_corpus_covers_the_side_file_classes():
+    """Issue 25's classes (5-9) are in the corpus, each with several variants."""
+    groups = collections.Counter(c.group for c in corpus.cases())
+    for group in ("limits", "side-files", "regress-csv", "view-geometry"):
+        assert groups[group] >= 8, (group, groups[group])
+    commands = {c.args[0] for c in corpus.cases() if c.group == "side-files"}
+    assert {"regress", "generate", "train-gan", "homography"} <= commands
+
+
 def _out_of_memory(img, seedseq):
     raise MemoryError
 
