@@ -26,6 +26,7 @@ import random
 import struct
 import subprocess
 import sys
+import zipfile
 import zlib
 
 import nibabel as nib
@@ -1167,6 +1168,366 @@ def _regress_cases():
         yield _regress_case(f"regress-model-{label}", "regress-model", make, must_fail=label not in REGRESS_LENIENT)
 
 
+# ---------------------------------------------------------------- model, run and container files (issue 25, 5-9)
+#
+# Side files and declared sizes: JSON that nests or lies, sizes that pass one check and blow
+# up later (working copies, renderings, columns squared), text that is not UTF-8, environment
+# limits that are no limits. Every case here is refused before TensorFlow would load. Four
+# classes (limits, side-files, regress-csv, view-geometry), so four extra processes.
+
+
+def _padded_jpeg(segments, channels=3, side=30000):
+    """A JPEG declaring side x side after `segments` (bytes of COM/APP segments) before its frame header."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", np.zeros((8, 8, channels), np.uint8))
+    raw = buf.tobytes()
+    sof = raw.index(b"\xff\xc0")
+    raw = raw[: sof + 5] + struct.pack(">HH", side, side) + raw[sof + 9 :]
+    return raw[:2] + segments + raw[2:]
+
+
+def _com(size, marker=b"\xff\xfe"):
+    return marker + struct.pack(">H", size + 2) + bytes(size)
+
+
+JPEG_PADDINGS = [
+    ("1MiB-of-64KiB-comments", lambda: _com(65533) * 17),
+    ("300k-empty-comments", lambda: _com(0) * 300000),
+    ("app1-app2-fill-bytes", lambda: (_com(65533, b"\xff\xe1") + b"\xff\xff\xff" + _com(65533, b"\xff\xe2")) * 9),
+]
+
+
+def _jpeg_padding_cases():
+    for i, (label, padding) in enumerate(JPEG_PADDINGS):
+        data = functools.partial(lambda p: _padded_jpeg(p()), padding)
+        measured = {"real": True, "bomb": True, "limit_message": True} if i == 0 else {"must_fail": True}
+        yield _case(f"jpeg-sof-after-{label}", "limits", "info", "pad.jpg", data, **measured)
+    yield _case("jpeg-sof-after-padding-stdin", "limits", "stdin", "pad.jpg",
+                functools.partial(lambda: _padded_jpeg(_com(65533) * 17)), must_fail=True)
+    yield _case("jpeg-scan-before-frame", "limits", "info", "scan.jpg",
+                lambda: b"\xff\xd8" + _com(10) + b"\xff\xda\x00\x08" + bytes(600), must_fail=True)
+
+
+LIMIT_VALUES = ("inf", "1e400", "-inf", "nan", "1e30", "0.1", "-5M", "12Q", "1e19")
+
+
+def _limit_env_cases():
+    for i, value in enumerate(LIMIT_VALUES):
+        kind = ("info", "transform", "stdin")[i % 3]
+        yield _case(f"limit-env-{value}-{kind}", "limits", kind, "camera.png",
+                    functools.partial(source, "camera.png"), env=((LIMIT_ENV, value),), must_fail=True)
+
+
+def _csv_bytes(header, rows, edit=None):
+    lines = [",".join(header).encode()] + [",".join(f"{v:g}" for v in row).encode() for row in rows]
+    if edit:
+        edit(lines)
+    return b"\n".join(lines) + b"\n"
+
+
+def _table(edit=None, cols=4, rows=60):
+    rng = np.random.default_rng(SEED)
+    X = rng.normal(size=(rows, cols - 1))
+    data = np.column_stack([X, X @ np.arange(1, cols) + 0.5])
+    return _csv_bytes([f"x{i}" for i in range(cols - 1)] + ["y"], data, edit)
+
+
+def _set_line(k, text):
+    return lambda lines: lines.__setitem__(k, text)
+
+
+def _append(k, text):
+    return lambda lines: lines.__setitem__(k, lines[k] + text)
+
+
+CSV_MUTATIONS = [
+    ("surrogate-in-used-cell", _set_line(30, b"1,\xed\xa0\x80,2,3")),
+    ("surrogate-after-a-number", _append(30, b"\xed\xb2\x80")),
+    ("surrogate-in-header", _set_line(0, b"x0,x\xed\xa0\x801,x2,y")),
+    ("latin1-byte", _set_line(12, b"1,2,3,\xe9")),
+    ("extra-cell", _append(30, b",7")),
+    ("extra-cell-first-row", _append(1, b",7,8")),
+    ("extra-empty-cell", _append(59, b",")),
+    ("nul-byte", _set_line(5, b"1,2\x00,3,4")),
+    ("binary-line", _set_line(20, bytes(range(256)))),
+    ("field-over-131072", _set_line(7, b"1,2,3," + b"x" * 140000)),
+    ("quoted-field-over-131072", _set_line(7, b'1,2,3,"' + b"x" * 140000 + b'"')),
+    ("header-field-over-131072", _set_line(0, b"x0,x1,x2," + b"y" * 140000)),
+]
+
+
+def _csv_cases():
+    for label, edit in CSV_MUTATIONS:
+        data = functools.partial(_table, edit)
+        yield Case(f"regress-csv-{label}", "regress-csv", _files({"d.csv": data}), ("regress", f"{IN}/d.csv"),
+                   names=("d.csv",), must_fail=True)
+    wide = functools.partial(_table, None, 20000, 3)  # 120 KB: a scatter matrix of 20000^2 doubles
+    yield Case("regress-csv-20000-columns-3-rows", "regress-csv", _files({"d.csv": wide}), ("regress", f"{IN}/d.csv"),
+               names=("d.csv",), must_fail=True, real=True, bomb=True)
+    some = functools.partial(_table, None, 3000, 3000 // 200)  # under the limit, but too few rows
+    yield Case("regress-csv-3000-columns-15-rows", "regress-csv", _files({"d.csv": some}),
+               ("regress", f"{IN}/d.csv", "--method", "ridge"), names=("d.csv",), must_fail=True,
+               env=((LIMIT_ENV, "64M"),))
+
+
+def _files(makers):
+    """make() writing in/<name> = maker() for each entry."""
+    return lambda case_dir, bases: {name: make() for name, make in makers.items()}
+
+
+# .keras archives written by hand (no TensorFlow): a Sequential config and an empty weights member.
+
+
+def _keras_config(units=4, width=3, build=True, extra=None):
+    layer = {"module": "keras.layers", "class_name": "Dense", "name": "dense",
+             "config": {"name": "dense", "units": units, "activation": "linear", "use_bias": True, **(extra or {})}}
+    if build:
+        layer["build_config"] = {"input_shape": [None, width]}
+    layers = [{"module": "keras.layers", "class_name": "InputLayer",
+               "config": {"batch_shape": [None, width], "dtype": "float32", "name": "input_layer"}}, layer]
+    return {"module": "keras", "class_name": "Sequential", "config": {"name": "mlkit_regress_", "layers": layers}}
+
+
+def _keras_zip(config_bytes, method=zipfile.ZIP_DEFLATED, flags=0, members=("metadata.json", "model.weights.h5")):
+    out = io.BytesIO()
+    written = method if method in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED, zipfile.ZIP_LZMA) else zipfile.ZIP_STORED
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("config.json"), config_bytes, compress_type=written)
+        for name in members:
+            archive.writestr(name, b"{}" if name.endswith(".json") else b"")
+    raw = bytearray(out.getvalue())
+    if flags or method not in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED, zipfile.ZIP_LZMA):
+        _patch_zip(raw, b"config.json", flags, method)
+    return bytes(raw)
+
+
+def _patch_zip(raw, name, flags, method):
+    """Set the general-purpose flags and the method of member `name` in both its headers."""
+    for signature, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        pos = raw.find(signature)
+        while pos >= 0:
+            name_at = pos + (30 if signature == b"PK\x03\x04" else 46)
+            if raw[name_at : name_at + len(name)] == name:
+                struct.pack_into("<H", raw, pos + at, struct.unpack_from("<H", raw, pos + at)[0] | flags)
+                struct.pack_into("<H", raw, pos + at + 2, method)
+            pos = raw.find(signature, pos + 4)
+
+
+def _bad_lzma(config_bytes):
+    raw = bytearray(_keras_zip(config_bytes, zipfile.ZIP_LZMA))
+    start = raw.find(b"PK\x03\x04") + 30 + len("config.json")
+    raw[start + 9 : start + 40] = bytes(31)  # the LZMA stream after its properties
+    return bytes(raw)
+
+
+def _json(obj):
+    return json.dumps(obj).encode()
+
+
+KERAS_MUTATIONS = [
+    ("dense-3000000-units", lambda: _keras_zip(_json(_keras_config(3_000_000, 2000)))),
+    ("dense-3000000-units-no-build-config", lambda: _keras_zip(_json(
+        {**_keras_config(), "config": {"name": "m", "layers": [_keras_config(3000, 8)["config"]["layers"][1],
+                                                                _keras_config(3_000_000, 1, build=False)["config"]["layers"][1]]}}))),
+    ("conv-filters-huge", lambda: _keras_zip(_json(_keras_config(
+        70000, 70000, extra={"filters": 70000, "kernel_size": [5, 5]})))),
+    ("config-deep", lambda: _keras_zip(b'{"config":' + DEEP_LIST.encode() + b"}")),
+    ("config-deep-dict", lambda: _keras_zip(DEEP_DICT.encode())),
+    ("config-nan", lambda: _keras_zip(b'{"class_name":"Sequential","config":{"layers":[{"class_name":"Dense","config":{"units":NaN}}]}}')),
+    ("config-not-utf8", lambda: _keras_zip(b'{"class_name":"\xff\xfe"}')),
+    ("config-encrypted", lambda: _keras_zip(_json(_keras_config()), flags=0x1)),
+    ("config-method-99", lambda: _keras_zip(_json(_keras_config()), method=99)),
+    ("config-bad-lzma", lambda: _bad_lzma(_json(_keras_config()))),
+    ("no-weights", lambda: _keras_zip(_json(_keras_config()), members=("metadata.json",))),
+]
+
+
+def _keras_cases():
+    for label, make in KERAS_MUTATIONS:
+        files = _files({"model.keras": make, "new.csv": functools.partial(_table, None, 3, 5)})
+        yield Case(f"keras-{label}", "side-files", files, ("regress", f"{IN}/model.keras", "--predict", f"{IN}/new.csv"),
+                   names=("model.keras",), must_fail=True)
+
+
+# train-gan / generate run folders: run.json, metrics.jsonl, a checkpoint folder (empty: every
+# case is refused before TensorFlow would read it).
+
+GAN_CONFIG = {"image_size": 16, "channels": 1, "z_dim": 8, "gf_dim": 4, "df_dim": 4, "batch_size": 4, "lr": 0.0002,
+              "d_lr": None, "beta1": 0.5, "g_steps": 2, "label_smoothing": 0.1, "slice_axis": 2, "seed": 1, "images": 8}
+
+
+def _run_json(**change):
+    return _json({"kind": "gan", "config": {**GAN_CONFIG, **change}})
+
+
+def _run_folder(run_json=None, metrics=None, link=None):
+    """make() for a run folder in/run/ with run.json (bytes, or a link to `link`) and metrics.jsonl."""
+
+    def make(case_dir, bases):
+        run = os.path.join(case_dir, "in", "run")
+        os.makedirs(os.path.join(run, "ckpt-00000002"), exist_ok=True)
+        files = {"face.png": source("camera.png")}
+        if link:
+            os.symlink(link, os.path.join(run, "run.json"))
+        else:
+            files["run/run.json"] = run_json if run_json is not None else _run_json()
+        if metrics is not None:
+            files["run/metrics.jsonl"] = metrics
+        return files
+
+    return make
+
+
+def _metrics(*records):
+    return b"".join((r if isinstance(r, bytes) else _json(r)) + b"\n" for r in records)
+
+
+GOOD_STEP = {"step": 1, "d_loss": 1.2, "g_loss": 0.7, "d_real": 0.5, "d_fake": 0.5}
+GENERATE = ("generate", "-c", f"{IN}/run", "-n", "4", "-o", OUT)
+TRAIN = ("train-gan", f"{IN}/face.png", "-c", f"{IN}/run", "--steps", "3", "--image-size", "16", "--channels", "1",
+         "--z-dim", "8", "--gf-dim", "4", "--df-dim", "4", "--batch-size", "4")
+RUN_MUTATIONS = [
+    ("generate", "run-json-deep", _run_folder(b'{"kind":"gan","config":' + DEEP_LIST.encode() + b"}")),
+    ("generate", "run-json-deep-dict", _run_folder(DEEP_DICT.encode())),
+    ("generate", "run-json-nan-lr", _run_folder(_run_json().replace(b'"lr": 0.0002', b'"lr": NaN'))),
+    ("generate", "run-json-infinity-seed", _run_folder(_run_json().replace(b'"seed": 1', b'"seed": Infinity'))),
+    ("generate", "run-json-1e999", _run_folder(_run_json().replace(b'"beta1": 0.5', b'"beta1": 1e999'))),
+    ("generate", "run-json-gf-dim-100000", _run_folder(_run_json(gf_dim=100000, image_size=64))),
+    ("generate", "run-json-z-dim-100000-df-dim-100000", _run_folder(_run_json(z_dim=100000, df_dim=100000, gf_dim=100000))),
+    ("generate", "run-json-link-to-dev-zero", _run_folder(link="/dev/zero")),
+    ("generate", "run-json-link-to-a-folder", _run_folder(link="/")),
+    ("generate", "run-json-not-utf8", _run_folder(b'{"kind":"gan","config":{"x":"\xff"}}')),
+    ("generate-grid", "grid-100000x100000", _run_folder()),
+    ("train-gan", "metrics-d-loss-string", _run_folder(metrics=_metrics(GOOD_STEP, {**GOOD_STEP, "step": 2, "d_loss": "abc"}))),
+    ("train-gan", "metrics-deep", _run_folder(metrics=_metrics(GOOD_STEP, b'{"step":2,"x":' + DEEP_LIST.encode() + b"}"))),
+    ("train-gan", "metrics-nan", _run_folder(metrics=_metrics(b'{"step":1,"d_loss":NaN}', GOOD_STEP))),
+    ("train-gan", "metrics-no-step", _run_folder(metrics=_metrics({"d_loss": 1.0}, GOOD_STEP))),
+    ("train-gan", "metrics-binary", _run_folder(metrics=bytes(range(256)) + b"\n")),
+    ("train-gan", "run-json-deep", _run_folder(b'{"kind":"gan","config":' + DEEP_LIST.encode() + b"}")),
+    ("train-gan", "run-json-link-to-dev-zero", _run_folder(link="/dev/zero")),
+]
+
+
+def _run_cases():
+    for command, label, make in RUN_MUTATIONS:
+        args = {"generate": GENERATE, "train-gan": TRAIN,
+                "generate-grid": GENERATE[:3] + ("--grid", "100000x100000", "-o", OUT + "grid.png")}[command]
+        yield Case(f"{command}-{label}", "side-files", make, args, names=("run",), must_fail=True)
+
+
+# view on hostile geometry, and writing what PNG cannot hold
+
+
+def _nifti_with(data, affine=None, zooms=None):
+    """NIfTI-1 bytes with this sform (no qform), or with only these pixdims (no sform or qform)."""
+    header = nib.Nifti1Header()
+    header.set_data_dtype(data.dtype)
+    header.set_data_shape(data.shape)
+    if zooms is not None:
+        header.set_zooms(zooms)
+    else:
+        with np.errstate(over="ignore"):  # 1e300 becomes inf in the header's float32: that is the case
+            header.set_sform(np.eye(4) if affine is None else affine, code=1)
+    return nib.Nifti1Image(data, None, header).to_bytes()
+
+
+_PLANE = np.arange(4 * 4 * 3, dtype=np.float32).reshape(4, 4, 3)
+VIEW_MUTATIONS = [
+    ("pixdim-5000-0.001", lambda: _nifti_with(_PLANE, zooms=(5000, 0.001, 1)), True),
+    ("pixdim-1e-30", lambda: _nifti_with(_PLANE, zooms=(1e-30, 1, 1)), True),
+    ("sform-1e30", lambda: _nifti_with(_PLANE, np.diag([1e30, 1e30, 1e30, 1])), False),
+    ("sform-1e30-anisotropic", lambda: _nifti_with(_PLANE, np.diag([1e30, 1e-30, 1, 1])), True),
+    ("sform-1e300", lambda: _nifti_with(_PLANE, np.diag([1e300, 1e-300, 1, 1])), True),
+    ("complex64", lambda: _nifti_with(_PLANE.astype(np.complex64) * 1j), True),
+    ("complex128-2d", lambda: _nifti_with(np.ones((6, 5, 1), np.complex128)), True),
+]
+
+
+def _view_cases():
+    for label, data, must_fail in VIEW_MUTATIONS:
+        files = _files({"v.nii": data})
+        yield Case(f"view-{label}", "view-geometry", files, ("view", f"{IN}/v.nii", "-o", OUT + "v.png"),
+                   names=("v",), must_fail=must_fail)
+    many = _files({"a.png": functools.partial(source, "camera.png")})
+    yield Case("view-columns-100000", "view-geometry", many,
+               ("view", f"{IN}/a.png", f"{IN}/a.png", "--columns", "100000", "-o", OUT + "v.png"), names=("a",))
+    yield Case("view-tile-4096-limit-64M", "view-geometry", _files({"v.nii": lambda: _nifti_with(_PLANE)}),
+               ("view", f"{IN}/v.nii", "--tile", "4096", "-o", OUT + "v.png"), names=("v",), must_fail=True,
+               env=((LIMIT_ENV, "64M"),))
+    wide = functools.partial(_npy_bytes, np.zeros((1, 1000001), np.uint8))
+    yield Case("png-1000001-wide", "view-geometry", _files({"wide.npy": wide}),
+               ("transform", "negative", f"{IN}/wide.npy", "-o", OUT + "wide.png"), names=("wide.png",), must_fail=True)
+    yield Case("crop-center-size-60000", "view-geometry", _files({"c.png": functools.partial(source, "camera.png")}),
+               ("crop-align", "--mode", "center", "--size", "60000", f"{IN}/c.png", "-o", OUT), names=("c.png",),
+               must_fail=True)
+
+
+# eigenfaces: a uint8 member that loading widens to float64
+
+
+def _uint8_widened(case_dir, bases):
+    """eigenfaces.npy as 10 x 19,000,000 uint8 (190 MB, under a 200M limit; 1.5 GB as float64)."""
+    fields = _model_fields(bases)
+    members = [(f"{k}.npy", _npy_bytes(v)) for k, v in fields.items() if k != "eigenfaces"]
+    shape = (10, 19_000_000)
+    head = _npy(_npy_dict("'|u1'", shape=str(shape)), data=b"")
+    size = len(head) + shape[0] * shape[1]
+    crc = zlib.crc32(bytes(size - len(head)), zlib.crc32(head))
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = comp.compress(head) + comp.flush(zlib.Z_FULL_FLUSH) + _deflate_zeros(size - len(head), -15)
+    entries = [(n, zlib.compress(r, 9)[2:-4], zlib.crc32(r), len(r)) for n, r in members]
+    entries.append(("eigenfaces.npy", body, crc, size))
+    return {"model.npz": _zip(entries), "probe.png": bases["probe.png"]}
+
+
+def _names_cases():
+    cjk = _fields(name="漢" * 90)
+    for kind in ("stdin", "transform"):
+        cid = f"name-90-cjk-characters-{kind}"
+        data = _per_dir(functools.partial(lambda f, c, d: _meta_nifti(f(d, c)), cjk, cid))
+        yield _case(cid, "control", kind, "e.nii", data)  # must pass quietly: the stem is cut by bytes
+    yield _case("name-200-two-byte-characters-stdin", "control", "stdin", "e.nii",
+                _per_dir(lambda d: _meta_nifti(_fields(name="é" * 200)(d, ""))))
+
+
+def _linked(name, target, extra):
+    """make() with in/<name> a link to `target` (/dev/zero: no size, no end), beside `extra`."""
+
+    def make(case_dir, bases):
+        os.makedirs(os.path.join(case_dir, "in"), exist_ok=True)
+        if target == "fifo":  # a named pipe nobody writes to: opening it would wait for ever
+            os.mkfifo(os.path.join(case_dir, "in", name))
+        else:
+            os.symlink(target, os.path.join(case_dir, "in", name))
+        return {k: bases[k] if k in bases else source(k) for k in extra}
+
+    return make
+
+
+def _link_cases():
+    for target in ("/dev/zero", "fifo"):
+        label = target.strip("/").replace("/", "-")
+        yield Case(f"link-to-{label}-regress-model", "side-files", _linked("m.json", target, ("new.csv",)),
+                   ("regress", f"{IN}/m.json", "--predict", f"{IN}/new.csv"), names=("m.json",), must_fail=True)
+        yield Case(f"link-to-{label}-homography-matrix", "side-files", _linked("h.json", target, ("camera.png",)),
+                   ("homography", "warp", "--matrix", f"{IN}/h.json", f"{IN}/camera.png", "-o", OUT),
+                   names=("h.json",), must_fail=True)
+
+
+def _side_file_cases():
+    yield from _link_cases()
+    yield from _limit_env_cases()
+    yield from _jpeg_padding_cases()
+    yield from _csv_cases()
+    yield from _keras_cases()
+    yield from _run_cases()
+    yield from _view_cases()
+    yield from _names_cases()
+    yield _model_case("eigenfaces-uint8-member-widened-200M", "bomb", _uint8_widened, real=True, bomb=True,
+                      limit_message=True, env=((LIMIT_ENV, "200M"),))
+
+
 # ---------------------------------------------------------------- the corpus
 
 
@@ -1182,7 +1543,7 @@ def controls():
 
 FAMILIES = (
     _truncations, _bit_flips, _header_fields, _extensions, _metadata, _gzip_cases, _npy_cases,
-    _pickle_cases, _raster_cases, _model_cases, _regress_cases, _bomb_cases,
+    _pickle_cases, _raster_cases, _model_cases, _regress_cases, _bomb_cases, _side_file_cases,
 )
 
 

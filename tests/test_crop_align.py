@@ -181,11 +181,15 @@ def test_skip_missing_exits_0_and_still_names_it(photos, tmp_path, invoke):
     assert read_image(str(tmp_path / "turned_face0.png")).data.shape == (112, 112, 3)
 
 
-def test_face_mode_refuses_volumes_with_one_line(invoke, tmp_path):
-    result = invoke("crop-align", samples.path("t1"), "-o", f"{tmp_path}/out/")
+@pytest.mark.parametrize("name,dims", [("t1", "3D"), ("fmri", "4D")])  # a 4D series is not "3D" (issue 25)
+def test_face_mode_refuses_volumes_with_one_line(invoke, tmp_path, name, dims):
+    import nibabel as nib
+
+    shape = "x".join(map(str, nib.load(samples.path(name)).shape))
+    result = invoke("crop-align", samples.path(name), "-o", f"{tmp_path}/out/")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"mlkit crop-align: error: {samples.path('t1')}: face mode takes 2D photos, this image is 3D "
+        f"mlkit crop-align: error: {samples.path(name)}: face mode takes 2D photos, this image is {dims} ({shape}) "
         "(use --mode seg, foreground or center for volumes)"]
     assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
 

@@ -236,3 +236,47 @@ def test_a_step_over_two_replicas_equals_one_device():
         runs.append([float(v) for v in proc.stdout.split()])
     assert [r[0] for r in runs] == [1, 2]
     np.testing.assert_allclose(runs[1][1:], runs[0][1:], rtol=1e-5, atol=1e-6)
+
+
+# --- declared sizes and the user's home (issue 25) ---------------------------------------------
+
+
+def _declared(model, path):
+    from mlkit.deep.models import declared_parameters, save_model
+
+    save_model(model, str(path))
+    with zipfile.ZipFile(path) as archive:
+        return declared_parameters(json.loads(archive.read("config.json")))
+
+
+def test_declared_parameters_count_what_keras_builds(runtime, tmp_path):
+    """The count made from config.json alone (before a model file is built) against Keras's
+    own: exact without batch norm; with it, short only by batch norm's 4 numbers a channel."""
+    from mlkit.compress.model import build
+    from mlkit.gan.config import parameters, settings
+    from mlkit.gan.model import discriminator, generator
+
+    keras = runtime.keras
+    for model in (_model(keras), build("conv", (16, 16), 1, 8), build("dense", (12, 12), 3, 6)):
+        assert _declared(model, tmp_path / f"{model.name}.keras") == model.count_params()
+    config = settings(image_size=32, channels=1, z_dim=10, gf_dim=8, df_dim=8)
+    g, d = generator(32, 1, 10, 8), discriminator(32, 1, 8)
+    norms = sum(v.shape[0] for m in (g, d) for layer in m.layers if "batch_norm" in layer.name for v in layer.weights)
+    built = g.count_params() + d.count_params()
+    assert _declared(g, tmp_path / "g.keras") + _declared(d, tmp_path / "d.keras") == built - norms
+    biases = sum(int(layer.bias.shape[0]) for m in (g, d) for layer in m.layers if getattr(layer, "bias", None) is not None)
+    assert parameters(config) == built - norms - biases  # gan.config's count: the kernels alone
+
+
+def test_keras_leaves_the_users_home_alone(tmp_path):
+    code = ("from mlkit.deep.runtime import import_tf; import_tf()\n"
+            "from mlkit.style.weights import cache_dir; print(cache_dir())")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_HOME"}
+    env.update(HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path / "tmp"))
+    os.makedirs(env["HOME"])
+    os.makedirs(env["TMPDIR"])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == os.path.join(env["HOME"], ".keras", "models")  # VGG19's cache is still the user's
+    assert not os.path.exists(os.path.join(env["HOME"], ".keras"))  # no keras.json written there
+    assert os.listdir(env["TMPDIR"]) == []  # Keras's private home went at exit

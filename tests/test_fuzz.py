@@ -527,5 +527,133 @@ def test_nothing_written_beside_the_cases(outcomes):
     assert sorted(set(os.listdir(root)) - expected) == []
 
 
+# ---------------------------------------------------------------- .mlz containers (issue 25, defects 5-6)
+#
+# `compress decode` loads TensorFlow before it reads a container, so these run the container
+# reader itself, in this process: each hostile container must be refused with mlkit's error,
+# having allocated little (tracemalloc sees numpy's and zlib's buffers) and read no body.
+
+MLZ_PEAK_MB = 20
+
+
+def _mlz_header(shape, dtype="uint8", volume=False, lo=0.0, hi=255.0, suffix=".png", latent=4, count=1):
+    image = {"name": "x", "shape": list(shape), "dtype": dtype, "affine": None, "lo": lo, "hi": hi, "volume": volume,
+             "slice_axis": 2, "suffix": suffix, "format": ""}
+    return {"bits": 8, "latent": latent, "size": [16, 16, 1], "images": [image] * count}
+
+
+def _mlz(header, text=None, extra=0):
+    """A container whose body is `header` (or raw `text`) and zero codes, deflated by hand
+    (zeros as repeated blocks: a body of a gigabyte costs a few MB to build); `extra` zero
+    bytes more than its head states."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    from mlkit.compress import formats
+    from mlkit.compress.planes import Meta
+
+    latent, planes = 1, 0
+    if header is not None:
+        text = json.dumps(header).encode()
+        latent = header["latent"]
+        planes = sum(Meta(**{**img, "shape": tuple(img["shape"])}).count for img in header["images"])
+    head = struct.pack("<I", len(text)) + text + np.ones(latent, "<f4").tobytes() + np.zeros(latent, "<f4").tobytes()
+    zeros = planes * latent
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    coded = comp.compress(head) + comp.flush(zlib.Z_FULL_FLUSH) + corpus._deflate_zeros(zeros + extra, -15)
+    return formats.HEAD.pack(formats.MAGIC, formats.VERSION, bytes(8), 1, len(head) + zeros, len(coded),
+                             zlib.crc32(coded)) + coded
+
+
+MLZ_CASES = {
+    "shape-100000000x1": (lambda: _mlz(_mlz_header((100_000_000, 1))), "over the"),
+    "190MB-image-under-200M": (lambda: _mlz(_mlz_header((19000, 10000), suffix=".nii.gz")), "over the 200.0 MiB limit"),
+    "100000000-planes": (lambda: _mlz(_mlz_header((2, 2, 100_000_000), volume=True, suffix=".nii.gz", latent=1)),
+                         "over the"),
+    "body-of-1000MB": (lambda: _mlz(_mlz_header((16, 16, 120_000), volume=True, suffix=".nii.gz", latent=8192)),
+                       "over the"),
+    "header-of-30MB": (lambda: _mlz(None, text=b" " * (30 << 20)), "the .mlz header, parsed"),
+    "body-longer-than-stated": (lambda: _mlz(_mlz_header((8, 8)), extra=1 << 20), "decodes to more than"),
+    "header-deep-list": (lambda: _mlz(None, text=b'{"bits":' + corpus.DEEP_LIST.encode() + b"}"), "nested"),
+    "header-deep-dict": (lambda: _mlz(None, text=corpus.DEEP_DICT.encode()), "nested"),
+    "header-nan": (lambda: _mlz(None, text=b'{"bits":NaN}'), "not a finite number"),
+    "header-binary": (lambda: _mlz(None, text=bytes(range(256))), "not UTF-8"),
+    "header-empty-then-1GB": (lambda: _mlz(None, text=b"", extra=1 << 30), "header"),
+    "lo-hi-overflow": (lambda: _mlz(_mlz_header((8, 8), lo=-1e308, hi=1e308)), "span more than"),
+    "float16-hi-1e6": (lambda: _mlz(_mlz_header((8, 8), "float16", hi=1e6, suffix=".nii.gz")), "span more than"),
+    "png-suffix-float64": (lambda: _mlz(_mlz_header((8, 8), "float64")), "cannot hold"),
+    "jpg-suffix-volume": (lambda: _mlz(_mlz_header((8, 8, 3), volume=True, suffix=".jpg")), "cannot hold"),
+}
+
+
+@pytest.mark.parametrize("label", MLZ_CASES)
+def test_hostile_containers_are_refused_in_little_memory(label, monkeypatch):
+    import tracemalloc
+
+    from mlkit.compress import formats
+    from mlkit.errors import ImageFormatError
+
+    make, expected = MLZ_CASES[label]
+    raw = make()
+    monkeypatch.setenv(corpus.LIMIT_ENV, "200M")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageFormatError) as refused:
+            formats.unpack(raw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert expected in str(refused.value)
+    assert peak < MLZ_PEAK_MB << 20, f"{peak >> 20} MiB"
+
+
+def test_a_container_still_reads_back_what_was_packed():
+    import numpy as np
+
+    from mlkit.compress import formats
+
+    header = _mlz_header((8, 8, 3), volume=True, suffix=".nii.gz", latent=4)
+    levels = np.random.default_rng(0).integers(0, 256, (3, 4))
+    got_header, scale, offset, got = formats.unpack(formats.pack("00" * 8, header, np.full(4, 0.5), np.arange(4), levels))
+    assert got_header == header and (got == levels).all() and scale.tolist() == [0.5] * 4 and offset.tolist() == [0, 1, 2, 3]
+
+
+# ---------------------------------------------------------------- hints name what the command has (issue 25, 8)
+
+
+def test_corpus_covers_the_side_file_classes():
+    """Issue 25's classes (5-9) are in the corpus, each with several variants."""
+    groups = collections.Counter(c.group for c in corpus.cases())
+    for group in ("limits", "side-files", "regress-csv", "view-geometry"):
+        assert groups[group] >= 8, (group, groups[group])
+    commands = {c.args[0] for c in corpus.cases() if c.group == "side-files"}
+    assert {"regress", "generate", "train-gan", "homography"} <= commands
+
+
+def _out_of_memory(img, seedseq):
+    raise MemoryError
+
+
+@pytest.mark.parametrize("jobs,hint", [(1, "try smaller sizes"), (4, "try fewer --jobs")])
+def test_out_of_memory_suggests_fewer_jobs_only_with_several(jobs, hint):
+    import numpy as np
+
+    from mlkit.io import Image
+    from mlkit.io.batch import _Worker
+
+    failure = _Worker(None, _out_of_memory, 0, jobs=jobs).task(0, "scan.nii", img=Image(data=np.zeros((2, 2))))
+    assert failure.message == f"out of memory ({hint})"
+
+
+def test_stems_are_cut_by_bytes_on_a_character_boundary():
+    from mlkit.io.names import safe_stem
+
+    for text in ("漢" * 90, "é" * 200, "a" * 300, "😀" * 70, "x" + "漢" * 99):
+        stem = safe_stem(text)
+        assert len(stem.encode()) <= 200 and len(stem) <= 100 and text.startswith(stem)
+
+
 if __name__ == "__main__":
     _serve()

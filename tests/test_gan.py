@@ -306,6 +306,29 @@ def test_a_corrupt_checkpoint_is_refused_clearly(faces, invoke, tmp_path):
     _one_error(invoke("generate", "-c", other, "-o", tmp_path / "g.png"), 1, "damaged: image_size")
 
 
+def test_damaged_run_files_are_refused_before_anything_is_written(faces, straight, invoke, tmp_path):
+    """A resume reads metrics.jsonl and run.json before TensorFlow starts: a wrong value, deep
+    nesting or NaN is one line naming the file (and the line), and every file stays as it was."""
+    import shutil
+
+    damages = {
+        "metrics.jsonl": [(lambda t: t.replace('"d_loss": ', '"d_loss": "abc", "x": ', 1), "line 1: d_loss is not a number"),
+                          (lambda t: t + '{"step": 13, "x": ' + "[" * 500 + "]" * 500 + "}\n", "line 13: JSON nested"),
+                          (lambda t: t.replace("1", "NaN", 1), "line 1: not valid JSON")],
+        "run.json": [(lambda t: t.replace('"lr": 0.0002', '"lr": NaN'), "run.json: not valid JSON (NaN")],
+    }
+    for name, cases in damages.items():
+        for number, (damage, words) in enumerate(cases):
+            run = tmp_path / f"{name}-{number}"
+            shutil.copytree(straight[0], run)
+            (run / name).write_text(damage((run / name).read_text()))
+            before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+            _one_error(_train(invoke, faces, run, "--steps", "14"), 1, words)
+            if name == "run.json":
+                _one_error(invoke("generate", "-c", run, "-o", tmp_path / "g.png"), 1, words)
+            assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
 def test_unreadable_images_are_skipped_with_a_warning(faces, invoke, tmp_path):
     import shutil
 

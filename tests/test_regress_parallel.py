@@ -29,7 +29,7 @@ def write_csv(path, n=1000, seed=0, newline="\n", edit=None):
     lines = ["x0,x1,x2,x3,y"] + [",".join(f"{v:.17g}" for v in row) for row in np.column_stack([X, y])]
     if edit:
         edit(lines)
-    path.write_bytes((newline.join(lines) + newline).encode())
+    path.write_bytes((newline.join(lines) + newline).encode("utf-8", "surrogatepass"))  # a lone surrogate stays
     return str(path)
 
 
@@ -94,8 +94,8 @@ def test_dropna_in_workers(tmp_path, monkeypatch):
     (lambda lines: lines.insert(100, ""), "\n"),  # a blank line in the first share: loadtxt skips it, the chunks move
     (lambda lines: lines.append(""), "\n"),  # a blank line at the end
     (None, "\r\n"),
-    (lambda lines: lines.__setitem__(749, lines[749] + ",7"), "\n"),  # numpy reads the used columns; the serial reader too
-], ids=["blank line", "blank last line", "crlf", "extra cell"])
+    (lambda lines: lines.__setitem__(749, ",".join(f'"{c}"' for c in lines[749].split(","))), "\n"),  # quoted cells
+], ids=["blank line", "blank last line", "crlf", "quoted cells"])
 def test_irregular_lines_give_the_serial_answer(tmp_path, monkeypatch, edit, newline):
     path = write_csv(tmp_path / "d.csv", edit=edit, newline=newline)
     want = fit(path, monkeypatch)
@@ -131,6 +131,11 @@ BAD = {
     "nan": (bad_cell("nan"), "line 750, column 'x2': nan (NaN or infinite)"),
     "infinite": (bad_cell("-inf"), "line 750, column 'x2': -inf (NaN or infinite)"),
     "few cells": (lambda lines: lines.__setitem__(749, "1,2,3"), "line 750: 3 cells, the header has 5"),
+    # numpy reads only the used columns: an extra cell is caught by counting the delimiters
+    "extra cell": (lambda lines: lines.__setitem__(749, lines[749] + ",7"), "line 750: 6 cells, the header has 5"),
+    "lone surrogate": (lambda lines: lines.__setitem__(749, lines[749] + "\udc80"), "line 750: not UTF-8 text"),
+    "nul byte": (bad_cell("1\x005"), "line 750, column 'x2': '1\\x005' is not a number"),
+    "huge cell": (bad_cell("x" * 140000), "line 750: field larger than field limit"),
     "no rows": (lambda lines: lines.__delitem__(slice(1, None)), "no data rows"),
 }
 

@@ -60,7 +60,12 @@ def _render(inputs, overlays, pairs, settings, columns, given):
 
     images, segs = _images(inputs, overlays, pairs)
     check_options(images, segs, settings, given)
-    panels = [picture(img, seg, settings, caption=img.name if len(images) > 1 else None) for img, seg in zip(images, segs)]
+    panels = []
+    for img, seg in zip(images, segs):
+        try:
+            panels.append(picture(img, seg, settings, caption=img.name if len(images) > 1 else None))
+        except MlkitError as exc:
+            raise type(exc)(f"{img.name}: {exc.message}", exc.hint) from None
     ok, buf = cv2.imencode(".png", mosaic(panels, columns)[..., ::-1])
     if not ok:
         raise MlkitError("OpenCV could not encode the picture as PNG")

@@ -25,14 +25,15 @@ mlkit.io.limits, so a damaged file is one message and nothing is written.
 
 import json
 import lzma
+import math
 import struct
 import zlib
 
 import numpy as np
 
 from mlkit.compress.planes import Meta
-from mlkit.errors import ImageFormatError
-from mlkit.io import limits
+from mlkit.errors import ImageFormatError, MlkitError
+from mlkit.io import jsonfile, limits
 
 MAGIC = b"\x89MLZ"
 VERSION = 1
@@ -83,49 +84,105 @@ def unpack(raw, fingerprint=None):
     if zlib.crc32(coded) != crc:
         raise ImageFormatError("damaged .mlz container: the body fails its CRC-32 check")
     limits.check(size, "the .mlz body")
-    body = _decode(coder, coded, size)
-    return _split(body)
-
-
-def _decode(coder, coded, size):
+    body = _Inflater(coder, coded, size)
     try:
-        if coder == 1:
-            inflater = zlib.decompressobj(wbits=-15)
-            body = inflater.decompress(coded, size + 1)
-        elif coder == 2:
-            body = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA).decompress(coded, max_length=size + 1)
-        else:
-            body = coded
+        return _split(body, size)
     except (zlib.error, lzma.LZMAError) as exc:
         raise ImageFormatError(f"damaged .mlz container: the {CODERS[coder]} body does not decode ({exc})") from None
-    if len(body) != size:
-        raise ImageFormatError(f"damaged .mlz container: the body decodes to {len(body)} bytes, the head says {size}")
-    return body
 
 
-def _split(body):
-    if len(body) < 4:
+class _Inflater:
+    """The decoded body read piece by piece, so the header is checked (and the memory the
+    rest will take) before the rest is inflated."""
+
+    def __init__(self, coder, coded, size):
+        self.coder, self.left, self.size, self.done = coder, coded, size, 0
+        if coder == 1:
+            self.engine = zlib.decompressobj(wbits=-15)
+        elif coder == 2:
+            self.engine = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA)
+
+    def read(self, n):
+        """The next n bytes of the body, or fewer at its end."""
+        if n <= 0:
+            return b""  # zlib takes a max_length of 0 as no limit at all
+        if self.coder == 0:
+            out, self.left = self.left[:n], self.left[n:]
+        elif self.coder == 1:
+            out = self.engine.decompress(self.left, n)
+            self.left = self.engine.unconsumed_tail
+        elif self.engine.eof:
+            out = b""
+        else:
+            out = self.engine.decompress(self.left, max_length=n)
+            self.left = b""
+        self.done += len(out)
+        return out
+
+    def check_end(self):
+        """Refuse a body that decodes to more than the head says."""
+        if self.read(1):
+            raise ImageFormatError(f"damaged .mlz container: the body decodes to more than the {self.size} bytes the head says")
+
+
+def _split(body, size):
+    head = body.read(4)
+    if len(head) < 4:
         raise ImageFormatError("damaged .mlz container: no header")
-    (text_size,) = struct.unpack_from("<I", body)
-    if 4 + text_size > len(body):
+    (text_size,) = struct.unpack("<I", head)
+    if 4 + text_size > size:
         raise ImageFormatError("damaged .mlz container: the header runs past the body")
-    try:
-        header = json.loads(body[4 : 4 + text_size].decode())
-    except (UnicodeDecodeError, ValueError):
-        raise ImageFormatError("damaged .mlz container: the header is not JSON") from None
-    check_header(header)
+    limits.check(text_size * HEADER_COPIES, "the .mlz header, parsed")
+    header = _header(body.read(text_size))
     n = sum(meta_from(img).count for img in header["images"])
     latent, width = header["latent"], 1 if header["bits"] <= 8 else 2
-    rest = body[4 + text_size :]
-    if len(rest) != 8 * latent + n * latent * width:
-        raise ImageFormatError(f"damaged .mlz container: {len(rest)} bytes after the header, {n} planes need {8 * latent + n * latent * width}")
-    numbers = np.frombuffer(rest[: 8 * latent], "<f4").astype(np.float32)
+    expected = 8 * latent + n * latent * width
+    if 4 + text_size + expected != size:
+        raise ImageFormatError(f"damaged .mlz container: {size - 4 - text_size} bytes after the header, {n} planes need {expected}")
+    limits.check(decode_bytes(header, size), "decoding the .mlz container")
+    rest = body.read(expected)
+    if len(rest) != expected:
+        raise ImageFormatError(f"damaged .mlz container: the body decodes to {4 + text_size + len(rest)} bytes, the head says {size}")
+    body.check_end()
+    numbers = np.frombuffer(rest, "<f4", count=2 * latent).astype(np.float32)
     if not np.isfinite(numbers).all():
         raise ImageFormatError("damaged .mlz container: a code scale or offset is not finite")
-    levels = np.frombuffer(rest[8 * latent :], "<u1" if width == 1 else "<u2").reshape(latent, n).T
+    levels = np.frombuffer(rest, "<u1" if width == 1 else "<u2", offset=8 * latent).reshape(latent, n).T
     if levels.size and int(levels.max()) >= 1 << header["bits"]:
         raise ImageFormatError(f"damaged .mlz container: a code level is over {header['bits']} bits")
     return header, numbers[:latent], numbers[latent:], levels
+
+
+def _header(text):
+    try:
+        header = jsonfile.loads(text, "damaged .mlz container: the header")
+    except MlkitError as exc:
+        raise ImageFormatError(exc.message, exc.hint) from None
+    check_header(header)
+    return header
+
+
+HEADER_COPIES = 10  # parsed JSON (dicts, lists, strings) takes several times the bytes of its text
+# Bytes per voxel while one image is put back (compress.planes): its float32 planes, their
+# stack, the float64 rescaling and its temporary.
+_VOXEL_WORK = 4 + 4 + 8 + 8
+
+
+def decode_bytes(header, body_size):
+    """The memory decoding a checked header takes at its peak: the body, the codes as float32
+    (and their temporary), the model-size reconstructions, every decoded image (all are held
+    until written) and the working copies of the largest one."""
+    metas = [meta_from(img) for img in header["images"]]
+    planes = sum(m.count for m in metas)
+    model_plane = math.prod(header["size"])
+    codes = planes * header["latent"] * 4 * 2
+    outputs = sum(_voxels(m) * np.dtype(m.dtype).itemsize for m in metas)
+    work = max(_voxels(m) for m in metas) * _VOXEL_WORK
+    return body_size + codes + planes * model_plane * 4 + outputs + work
+
+
+def _voxels(meta):
+    return math.prod(meta.shape)  # checked integers: exact, and far quicker than numpy on short lists
 
 
 def _fail(field, why):
@@ -186,16 +243,31 @@ def _check_image(img, where):
         _fail(f"{where}.shape", "is not a list of 2 to 7 sizes")
     for n in shape:
         _int(n, f"{where}.shape", 1, 1 << 31)
-    limits.check(int(np.prod(shape, dtype=np.float64)) * np.dtype(img["dtype"]).itemsize, f"{img['name']}")
+    limits.check(math.prod(shape) * np.dtype(img["dtype"]).itemsize, f"{img['name']}")
     if img["affine"] is not None:
         _floats(img["affine"], f"{where}.affine", 16)
-    if _float(img["hi"], f"{where}.hi") <= _float(img["lo"], f"{where}.lo"):
+    lo, hi = _float(img["lo"], f"{where}.lo"), _float(img["hi"], f"{where}.hi")
+    if hi <= lo:
         _fail(f"{where}.hi", "is not above lo")
+    top = float(np.finfo(img["dtype"]).max) if img["dtype"].startswith("float") else np.finfo(np.float64).max
+    if not np.isfinite(hi - lo) or max(-lo, hi) > top:  # the decoded values would overflow
+        _fail(f"{where}.lo/hi", f"span more than {img['dtype']} holds")
     if not isinstance(img["volume"], bool):
         _fail(f"{where}.volume", "is not true or false")
     _int(img["slice_axis"], f"{where}.slice_axis", 0, 2)
     if img["volume"] and len(shape) < 3 or not img["volume"] and (len(shape) > 3 or len(shape) == 3 and shape[2] > 4):
         _fail(f"{where}.shape", "does not fit an image or a volume")
+    _check_suffix(img, where)
+
+
+def _check_suffix(img, where):
+    """A raster suffix (.png, .jpg...) only for a photo of a dtype that format holds: the
+    image is written back under it."""
+    from mlkit.io.raster import DTYPES, EXTENSIONS
+
+    fmt = EXTENSIONS.get(img["suffix"].lower())
+    if fmt and (img["volume"] or img["dtype"] not in DTYPES[fmt] + ("bool",)):
+        _fail(f"{where}.suffix", f"{img['suffix']} cannot hold this {img['dtype']} {'volume' if img['volume'] else 'image'}")
 
 
 

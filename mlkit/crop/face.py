@@ -58,7 +58,8 @@ class FaceOptions:
 def detector_input(img):
     """The photo as MTCNN takes it: RGB, float32, 0..255, whatever its bit depth or layout."""
     if img.spatial_ndim != 2:
-        raise MlkitError(f"face mode takes 2D photos, this image is {img.spatial_ndim}D",
+        dims = img.data.ndim - (1 if img.channels else 0)  # a 4D series has 3 spatial axes, but is 4D
+        raise MlkitError(f"face mode takes 2D photos, this image is {dims}D ({'x'.join(map(str, img.data.shape))})",
                          "use --mode seg, foreground or center for volumes")
     data = np.asarray(img.data)
     if data.ndim == 2:

@@ -17,6 +17,7 @@ from mlkit.transform.grid import embed, translation, zoom_grid
 from mlkit.transform.point import otsu_threshold
 
 MODES = ("seg", "foreground", "center")
+RESAMPLE_BYTES = 8  # per output voxel and per axis: float64 sample coordinates, then the values
 
 
 @dataclasses.dataclass
@@ -148,6 +149,8 @@ def _resampled(img, origin, side, axes, size, order, label):
     out_shape = list(img.spatial_shape)
     for a in axes:
         out_shape[a] = size
+    voxels = int(np.prod(out_shape, dtype=np.float64) * np.prod(img.data.shape[n:], dtype=np.float64))
+    limits.check(voxels * RESAMPLE_BYTES * (n + 2), f"the {size} x {size} crop")
     matrix = translation(np.asarray(origin[:n], float)) @ zoom_grid(step)
     sigma = np.maximum(0.0, (step - 1) / 2)
     return sample(img, matrix, out_shape, order=order, mode="constant", label=label,

@@ -15,7 +15,7 @@ import shutil
 import numpy as np
 
 from mlkit.errors import MlkitError
-from mlkit.io import limits
+from mlkit.io import jsonfile, limits
 from mlkit.io.write import atomic_write
 
 RUN_FILE = "run.json"
@@ -108,7 +108,9 @@ class RunDir:
         except MlkitError:
             raise
         except Exception as exc:
-            raise MlkitError(f"{path}: damaged checkpoint ({str(exc).splitlines()[0][:200]})",
+            from mlkit.deep.models import reason_of
+
+            raise MlkitError(f"{path}: damaged checkpoint ({reason_of(exc, 'it cannot be loaded')})",
                              "remove that checkpoint folder to resume from an earlier one") from None
         if not isinstance(state, dict) or not isinstance(state.get("step"), int) or state["step"] < 0:
             raise MlkitError(f"{path}: damaged checkpoint (no step in state.json)", "remove that checkpoint folder")
@@ -149,8 +151,7 @@ class MetricsLog:
     def _truncate(self, start_step):
         if not os.path.exists(self.path):
             return
-        with open(self.path) as f:
-            kept = [line for line in f if _step_of(line) is not None and _step_of(line) <= start_step]
+        kept = [line for step, line in read_metrics(self.path) if step <= start_step]
         with atomic_write(self.path) as out:
             out.write("".join(kept).encode())
 
@@ -162,21 +163,49 @@ class MetricsLog:
         self._file.close()
 
 
-def _step_of(line):
+def check_resumable(path):
+    """Read a stored run's run.json and metrics.jsonl and check them, before anything is built
+    or written: a damaged folder is refused while the run has spent nothing."""
+    run_file = os.path.join(path, RUN_FILE)
+    if os.path.lexists(run_file):
+        _read_json(run_file)
+    metrics = os.path.join(path, "metrics.jsonl")
+    if os.path.lexists(metrics):
+        read_metrics(metrics)
+
+
+def read_metrics(path):
+    """[(step, line)] of a metrics.jsonl, each line checked: a JSON object, an integer step,
+    finite numbers. A last line cut short (a crash mid-write) is left out; any other damage
+    is an error naming the line, before anything is written."""
+    out = []
+    limit = limits.max_bytes()
+    with _open_regular(path) as f:
+        for number, line in enumerate(iter(lambda: f.readline(limit + 1), b""), 1):
+            if not line.endswith(b"\n"):
+                break  # the last line, cut short
+            where = f"{path} line {number}"
+            record = jsonfile.loads(line, where)
+            step = record.get("step") if isinstance(record, dict) else None
+            if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+                raise MlkitError(f"{where}: no step number", "remove the damaged lines, or the file, to resume")
+            for key, value in record.items():
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise MlkitError(f"{where}: {key} is not a number", "remove the damaged lines, or the file, to resume")
+            out.append((step, line.decode()))
+    return out
+
+
+def _open_regular(path):
+    jsonfile.check_regular(path)
     try:
-        step = json.loads(line).get("step")
-    except (ValueError, AttributeError):
-        return None
-    return step if isinstance(step, int) else None
+        return open(path, "rb")
+    except OSError as exc:
+        raise MlkitError(f"{path}: cannot be read ({exc.strerror})", "check that it exists and is readable") from None
 
 
 def _read_json(path):
-    limits.check(os.path.getsize(path), path)
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (ValueError, OSError) as exc:
-        raise MlkitError(f"{path}: not valid JSON ({exc})", "remove the damaged file") from None
+    return jsonfile.read(path)
 
 
 def _visible(folder):

@@ -16,10 +16,14 @@ DEVICES = ("auto", "cpu", "gpu")
 _QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
 
+PRIVATE_HOME_ENV = "MLKIT_PRIVATE_KERAS_HOME"  # the KERAS_HOME mlkit set, as opposed to the user's
+
+
 def import_tf():
     """(tensorflow, keras), imported quietly once."""
     for key, value in _QUIET_ENV.items():
         os.environ.setdefault(key, value)
+    _private_keras_home()
     with silenced():
         import keras
         import tensorflow as tf
@@ -27,6 +31,30 @@ def import_tf():
         tf.get_logger().setLevel("ERROR")
         _quiet_absl()
     return tf, keras
+
+
+def _private_keras_home():
+    """Keras writes $KERAS_HOME/keras.json (~/.keras unless set) when it is imported: unless
+    the user chose a home, give it a temporary one, removed at exit, so mlkit leaves the
+    user's home alone. Keras's cache of downloaded weights is looked up in the user's home
+    (user_keras_home), not here."""
+    if "KERAS_HOME" in os.environ:
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    home = tempfile.mkdtemp(prefix="mlkit-keras-")
+    os.environ["KERAS_HOME"] = os.environ[PRIVATE_HOME_ENV] = home
+    atexit.register(shutil.rmtree, home, True)
+
+
+def user_keras_home():
+    """The Keras home the user chose or has: $KERAS_HOME unless mlkit set it, else ~/.keras."""
+    home = os.environ.get("KERAS_HOME")
+    if not home or home == os.environ.get(PRIVATE_HOME_ENV):
+        return os.path.join(os.path.expanduser("~"), ".keras")
+    return home
 
 
 def _quiet_absl():

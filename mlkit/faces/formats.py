@@ -49,7 +49,8 @@ def load_model(path):
             missing = [key for key in FIELDS if key + ".npy" not in archive.namelist()]
             if missing:
                 raise MlkitError(f"not an eigenfaces model: it lacks {', '.join(missing)}", RETRAIN)
-            fields = {key: _read_member(archive, key) for key in FIELDS}
+            spent = [0]  # bytes the members take once loaded and widened, so far
+            fields = {key: _read_member(archive, key, spent) for key in FIELDS}
         model = _model_from(fields)
         _check_model(model)
     except MlkitError as exc:
@@ -65,8 +66,12 @@ def _reason(exc):
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else text
 
 
-def _read_member(archive, key):
-    """One array, its header checked before any of its data is read."""
+WIDENED = {"mean": 8, "eigenfaces": 8, "eigenvalues": 8, "weights": 8}  # _model_from's float64 copies
+
+
+def _read_member(archive, key, spent):
+    """One array, its header checked before any of its data is read: its size as stored and
+    as _model_from widens it, added to `spent`, the members' total, held against the limit."""
     import math
 
     from numpy.lib import format as npy
@@ -80,7 +85,9 @@ def _read_member(archive, key):
             raise MlkitError(f"not a valid eigenfaces model: {key} holds Python objects", "models hold plain arrays only")
         if dtype.kind not in kinds or len(shape) != ndim:
             raise MlkitError(f"not a valid eigenfaces model: {key} is a {len(shape)}-D {dtype.name} array", RETRAIN)
-        limits.check(math.prod(shape) * dtype.itemsize, f"model member {key} ({'x'.join(map(str, shape)) or 'scalar'} {dtype.name})")
+        widened = 4 * dtype.itemsize if dtype.kind == "S" else WIDENED.get(key, 0)  # bytes to str: 4 bytes a character
+        spent[0] += math.prod(shape) * (dtype.itemsize + widened)
+        limits.check(spent[0], f"model member {key} ({'x'.join(map(str, shape)) or 'scalar'} {dtype.name}) as loaded")
     with archive.open(key + ".npy") as f:
         return npy.read_array(f, allow_pickle=False)
 

@@ -1,5 +1,7 @@
 """The settings of a GAN run, checked before anything is loaded, and the ones a resume keeps."""
 
+import math
+
 from mlkit.errors import UsageError
 
 ARCHITECTURE = ("image_size", "channels", "z_dim", "gf_dim", "df_dim")
@@ -11,6 +13,7 @@ NEWER = ("label_smoothing", "d_lr")
 D_LR_SHARE = 0.5  # the discriminator learns at half the generator's rate unless --d-lr says otherwise
 DEFAULTS = {"image_size": 64, "channels": "auto", "z_dim": 100, "gf_dim": 64, "df_dim": 64, "batch_size": 64,
             "lr": 0.0002, "d_lr": None, "beta1": 0.5, "g_steps": 2, "label_smoothing": 0.1, "slice_axis": 2}
+TRAINING_COPIES = 4  # float32 weights, Adam's m and v, the gradients
 GRID = (8, 8)  # the training sample grid, from a fixed z
 
 
@@ -34,7 +37,31 @@ def settings(**given):
         raise UsageError(f"--label-smoothing {config['label_smoothing']!r} is not in [0, 0.5)", "0.1 is the usual value")
     if config["channels"] not in ("auto", 1, 3):
         raise UsageError(f"--channels {config['channels']!r} is not auto, 1 or 3")
+    check_size(config, "the networks")
     return config
+
+
+def parameters(config):
+    """How many weights the generator and the discriminator of `config` hold (model.py's
+    layers, counted without building them)."""
+    size, channels = config["image_size"], 3 if config["channels"] == "auto" else config["channels"]
+    ups = int(math.log2(size)) - 2
+    depth = config["gf_dim"] * 2 ** (ups - 1)
+    g = config["z_dim"] * 16 * depth
+    for _ in range(ups - 1):
+        g, depth = g + 25 * depth * (depth // 2), depth // 2
+    g += 25 * depth * channels
+    df = config["df_dim"]
+    d = 25 * (channels * df + df * 2 * df + df * 2 * df * 4 + df * 4 * df * 8) + (size // 16) ** 2 * df * 8
+    return g + d
+
+
+def check_size(config, what, copies=TRAINING_COPIES):
+    """Refuse settings whose weights (times `copies`: the weights, Adam's two moments and the
+    gradients while training) would pass the memory limit, before TensorFlow builds them."""
+    from mlkit.io import limits
+
+    limits.check(parameters(config) * 4 * copies, what)
 
 
 def d_lr(config):

@@ -9,10 +9,12 @@ COLOURS = {"d_loss": (200, 60, 40), "g_loss": (40, 110, 220)}  # RGB
 
 def read_losses(path):
     """{"step": [...], "d_loss": [...], "g_loss": [...]} from a metrics.jsonl file."""
+    from mlkit.deep.checkpoint import read_metrics
+
     columns = {"step": [], "d_loss": [], "g_loss": []}
-    with open(path) as lines:
-        for line in lines:
-            record = json.loads(line)
+    for _, line in read_metrics(path):
+        record = json.loads(line)  # checked by read_metrics: an object of finite numbers
+        if all(key in record for key in columns):
             for key in columns:
                 columns[key].append(float(record[key]))
     return {k: np.asarray(v) for k, v in columns.items()}

@@ -4,6 +4,7 @@ import os
 
 from mlkit.deep.checkpoint import PREFIX, RUN_FILE, RunDir
 from mlkit.errors import MlkitError
+from mlkit.gan import config as cfg
 
 KIND = "gan"
 FIELDS = {"image_size": (8, 4096), "channels": (1, 3), "z_dim": (1, 100000), "gf_dim": (1, 100000),
@@ -26,6 +27,7 @@ def open_run(path):
     if size & (size - 1) or config["channels"] == 2:
         raise MlkitError(f"{path}/{RUN_FILE}: damaged: image_size {size}, channels {config['channels']}",
                          "give a folder made by mlkit train-gan")
+    cfg.check_size(config, f"{path}/{RUN_FILE}: the generator", copies=1)
     if run.latest() is None:
         raise MlkitError(f"{path}: no checkpoint yet", "train for at least one step first")
     return run, config

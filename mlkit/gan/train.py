@@ -25,6 +25,7 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
     unset = [k for k in cfg.NEWER if settings.get(k) is None]  # not on the command line
     settings = cfg.settings(**{k: v for k, v in settings.items() if k not in unset})
     _check_tensorboard(logdir)
+    checkpoint.check_resumable(checkpoint_dir)  # before TensorFlow starts or anything is written
     runtime = Runtime(device=device, seed=seed if seed is not None else drawn_seed)
     images, _ = deep_data.load_image_set(data, (settings["image_size"],) * 2, settings["channels"], settings["slice_axis"])
     images = images * 2 - 1  # the generator's tanh range

@@ -78,6 +78,8 @@ def read_matrix(path):
 
 
 def _matrix_values(path):
+    if not os.path.isfile(path):  # a link to /dev/zero has size 0, and no end
+        raise ValueError("not a regular file")
     if os.path.getsize(path) > MATRIX_FILE_BYTES:  # read nothing of a file that cannot be a 3x3 matrix
         raise ValueError(f"{os.path.getsize(path)} bytes is far too big for a 3x3 matrix")
     if path.endswith(".npy"):

@@ -19,7 +19,7 @@ from collections import deque
 import numpy as np
 
 from mlkit import ui
-from mlkit.errors import MlkitError, UsageError, bug_message
+from mlkit.errors import ImageFormatError, MlkitError, UsageError, bug_message
 from mlkit.io.inputs import expand_inputs, input_label
 from mlkit.io.names import safe_stem
 from mlkit.io.read import read_images, stem
@@ -135,7 +135,7 @@ def run(inputs, work, output=None, *, jobs=1, shard=None, ext=None, dtype=None, 
     sink = make_sink(output, len(paths), ext, dtype)
     _check_names(items, sink)
     seed = secrets.randbits(32) if seed is None else seed
-    worker = _Worker(sink, work, seed, extras)
+    worker = _Worker(sink, work, seed, extras, jobs)
     collector = _Collector(sink, on_output)
     with ui.progress(len(items), label) as advance:
         for result in _execute(items, worker, jobs):
@@ -164,6 +164,7 @@ class _Worker:
     work: object
     seed: int
     extras: list = None
+    jobs: int = 1
 
     def task(self, index, path, subindex=0, img=None):
         """Worker side: read, work, and (for folders) write. Returns results or a Failure."""
@@ -183,7 +184,7 @@ class _Worker:
             ui.traceback_if_debug()
             return Failure(label, str(exc))
         except MemoryError:
-            return Failure(label, "out of memory (try fewer --jobs)")
+            return Failure(label, "out of memory (try fewer --jobs)" if self.jobs > 1 else "out of memory (try smaller sizes)")
         except Exception as exc:  # a bug: keep the batch going, say how to see it
             if ui.state["debug"]:
                 raise
@@ -235,7 +236,10 @@ class _Collector:
 
     def finish(self):
         if self.sink.kind == "file" and self.held is not None:
-            write_image(self.held, self.sink.path)
+            try:
+                write_image(self.held, self.sink.path)
+            except ImageFormatError as exc:  # what the format cannot hold: name the file it was for
+                raise ImageFormatError(f"{self.sink.path}: {exc.message}", exc.hint) from None
 
 
 def _tasks(items):

@@ -90,19 +90,26 @@ def _png_dims(head):
 
 
 def _jpeg_dims(head):
-    head = head[:_JPEG_SCAN]
+    """The frame header's size, found by walking every segment before it (EXIF, ICC and
+    padding can put it anywhere: a cap on the scan would let a padded file past the check)."""
+    head = bytes(head)  # indexing bytes is several times faster than a memoryview
     pos = 2
-    while pos + 4 <= len(head) and head[pos] == 0xFF:
+    while pos + 4 <= len(head) and head[pos] == 0xFF:  # each step moves on: at most len/2 steps
         marker = head[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        if marker == 0xDA:  # the scan's data begins, and no frame header came before it
+            raise ImageFormatError("corrupt JPEG: image data before any frame header")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame
             if pos + 10 > len(head):
                 return None
             height, width = struct.unpack(">HH", head[pos + 5 : pos + 9])
             return width, height, max(head[pos + 9], 1), 1
-        pos += 2 + struct.unpack(">H", head[pos + 2 : pos + 4])[0]
+        pos += 2 + (head[pos + 2] << 8 | head[pos + 3])
     return None
 
 
@@ -138,7 +145,7 @@ def _tiff_dims(head):
 
 
 _DECLARED = {"png": _png_dims, "jpeg": _jpeg_dims, "bmp": _bmp_dims, "tiff": _tiff_dims}
-_JPEG_SCAN = 1 << 20  # EXIF and ICC segments come before the frame header; past this, OpenCV's cap
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD9)}  # markers without a length: TEM, RSTn, SOI
 
 
 def encode(img, fmt):
@@ -148,9 +155,11 @@ def encode(img, fmt):
     data = _as_plane(img, fmt)
     if data.ndim == 3:
         data = _swap_red_blue(data)
-    ok, buf = cv2.imencode("." + {"jpeg": "jpg"}.get(fmt, fmt), data)
+    with silenced():  # libpng prints its refusals (a width over its limit) from C
+        ok, buf = _imencode(cv2, "." + {"jpeg": "jpg"}.get(fmt, fmt), data)
     if not ok:
-        raise ImageFormatError(f"OpenCV could not encode a {data.shape} {data.dtype} image as {fmt.upper()}")
+        raise ImageFormatError(f"OpenCV could not encode a {data.shape} {data.dtype} image as {fmt.upper()}",
+                               "PNG and JPEG hold at most 1000000 pixels a side: write .tif or .nii.gz")
     raw = buf.tobytes()
     meta = {"name": img.name, "history": img.history}
     if fmt == "png":
@@ -160,6 +169,13 @@ def encode(img, fmt):
     elif fmt == "tiff":
         raw = _with_tiff_description(raw, _COMMENT_KEY + _meta_text(meta))
     return raw
+
+
+def _imencode(cv2, ext, data):
+    try:
+        return cv2.imencode(ext, data)
+    except cv2.error:  # OpenCV raises rather than returns False for some sizes
+        return False, None
 
 
 def _as_plane(img, fmt):
@@ -179,7 +195,7 @@ def _as_plane(img, fmt):
         allowed = " or ".join(DTYPES[fmt])
         raise ImageFormatError(
             f"{fmt.upper()} holds {allowed}, the image is {data.dtype}",
-            "use --dtype uint8, or 'mlkit transform rescale --to uint8' first",
+            "write .nii.gz instead, or convert first with 'mlkit transform rescale --to uint8'",  # true of every command
         )
     return data
 

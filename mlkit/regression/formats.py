@@ -17,6 +17,7 @@ import numpy as np
 from mlkit.errors import MlkitError
 
 CHUNK_ROWS = 65536
+HEADER_BYTES = 16 << 20
 MISSING = {"", "na", "nan", "null", "none", "n/a"}
 
 
@@ -28,25 +29,30 @@ class Table:
         self.name = "stdin" if path == "-" else path
         self.jobs = jobs  # parse processes for a big file (the exact fit); None: one per core
         self.path = _spool(path)
-        with open(self.path, newline="", encoding="utf-8", errors="replace") as f:
-            first = f.readline()
+        with open(self.path, "rb") as f:
+            raw = f.readline(HEADER_BYTES)
+        if len(raw) == HEADER_BYTES and not raw.endswith(b"\n"):
+            raise MlkitError(f"{self.name}: line 1: a header line over {HEADER_BYTES >> 20} MiB", "give a CSV or TSV table")
+        first = _text_lines(self.name, [raw], 0)[0]
+        self.header_bytes = len(raw)
         if not first.strip():
             raise MlkitError(f"{self.name}: empty input, expected a header line")
         self.delimiter = "\t" if "\t" in first else ","
-        self.header = [h.strip() for h in next(csv.reader([first], delimiter=self.delimiter))]
+        self.header = [h.strip() for h in _csv_rows(self.name, [first], self.delimiter, 0)[0]]
         self.dropna = dropna
         self.target = target
         self.y_col = (y_col or self.header[-1]) if target else None
         self.x_cols = x_cols or [c for c in self.header if c != self.y_col]
+        index = {name: i for i, name in reversed(list(enumerate(self.header)))}  # the first of a repeated name
         for col in self.columns:
-            if col not in self.header:
+            if col not in index:
                 wanted = f", which {needed_by} needs" if needed_by else ""
                 raise MlkitError(f"{self.name}: no column {col!r}{wanted}", f"columns are {', '.join(self.header)}")
         if self.y_col in self.x_cols:
             raise MlkitError(f"{self.name}: column {self.y_col!r} is both a feature and the target", "leave it out of --x")
         if not self.x_cols:
             raise MlkitError(f"{self.name}: no feature columns", "give --x")
-        self.use = [self.header.index(c) for c in self.columns]
+        self.use = [index[c] for c in self.columns]
         self.dropped = 0
 
     @property
@@ -95,23 +101,42 @@ class Table:
                 )
             if data.size == 0:
                 return None
+            if not self._regular(f, start, len(data)):
+                raise ValueError("irregular rows")
         except ValueError:
             f.seek(start)
-            lines = [line.decode("utf-8", "replace") for line in itertools.islice(f, rows)]
+            lines = _text_lines(self.name, itertools.islice(f, rows), line_no)
             if not lines:
                 return None
             data, _ = self._parse_slowly(lines, line_no)
         keep = self._finite_rows(data, line_no)
         return data if keep.all() else data[keep]  # no copy when every row is kept
 
+    def _regular(self, f, start, count):
+        """Whether the `count` rows numpy just read from `start` are plain: UTF-8, and a cell
+        per header column in every one (numpy reads only the used columns, so it cannot tell;
+        a quoted cell or a blank line also counts as irregular: the cell by cell parse reads
+        those exactly)."""
+        end = f.tell()
+        f.seek(start)
+        raw = f.read(end - start)
+        if raw.count(self.delimiter.encode()) != count * (len(self.header) - 1) or b'"' in raw:
+            return False
+        try:
+            if not raw.isascii():
+                raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
     def text_chunks(self, rows=CHUNK_ROWS):
         """Yield (cells, X): the used columns' text as the file has it, and their values,
         for output that passes the input through unchanged."""
         self.dropped = 0
-        with open(self.path, newline="", encoding="utf-8", errors="replace") as f:
+        with open(self.path, "rb") as f:
             f.readline()
             line_no = 1
-            while lines := list(itertools.islice(f, rows)):
+            while lines := _text_lines(self.name, itertools.islice(f, rows), line_no):
                 data, cells = self._parse_slowly(lines, line_no)
                 keep = self._finite_rows(data, line_no)
                 line_no += len(lines)
@@ -129,7 +154,7 @@ class Table:
         """Cell by cell, to say which one is wrong (or to drop rows with gaps).
         Returns the values and, per row kept, the text of its used cells."""
         rows, texts = [], []
-        for offset, row in enumerate(csv.reader(lines, delimiter=self.delimiter)):
+        for offset, row in enumerate(_csv_rows(self.name, lines, self.delimiter, first_line)):
             if not row:
                 continue
             line = first_line + offset + 1
@@ -169,6 +194,31 @@ class Table:
         line = first_line + 1 + row  # blank lines, which numpy skips, would shift this
         name = self.columns[col]
         raise MlkitError(f"{self.name}: line {line}, column {name!r}: {float(data[row, col])} (NaN or infinite)", "use --dropna to skip such rows")
+
+
+def _text_lines(name, raw_lines, line_no):
+    """Lines of bytes as text; an error naming the line (line_no + 1 is the first) when one
+    is not UTF-8 (a lone surrogate, binary data)."""
+    out = []
+    for offset, raw in enumerate(raw_lines, line_no + 1):
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise MlkitError(f"{name}: line {offset}: not UTF-8 text", "save the table as UTF-8 CSV") from None
+    return out
+
+
+def _csv_rows(name, lines, delimiter, line_no):
+    """csv.reader's rows of `lines`; its errors (a NUL byte, a cell over its size limit) as
+    one line naming the line."""
+    rows = []
+    reader = csv.reader(lines, delimiter=delimiter)
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error as exc:
+        raise MlkitError(f"{name}: line {line_no + reader.line_num}: {exc}", "give a plain CSV or TSV table") from None
+    return rows
 
 
 class Spool:
@@ -303,7 +353,9 @@ def _save_keras(fit, path):
 
 
 def _load_keras(path):
-    from mlkit.deep.models import load_model as load_keras
+    from mlkit.deep.models import check_archive, load_model as load_keras
+
+    check_archive(path)  # a damaged or oversized file is refused before TensorFlow loads
     from mlkit.deep.runtime import import_tf
     from mlkit.regression.mlp import MlpFit, network_of
 
@@ -323,10 +375,15 @@ def _load_keras(path):
 def _read_json(path):
     from mlkit.io import limits
 
+    from mlkit.io.jsonfile import check_regular
+
     try:
+        check_regular(path)  # a link to /dev/zero has size 0, and no end
         limits.check(os.path.getsize(path), "the model file")
         with open(path, encoding="utf-8") as f:
             return json.load(f)
+    except MlkitError as exc:
+        raise MlkitError(f"cannot read the model: {exc.message.split(': ', 1)[-1]}", exc.hint) from None
     except OSError as exc:
         raise MlkitError(f"cannot read the model: {exc.strerror or exc}") from None
     except RecursionError:

@@ -45,6 +45,8 @@ def fit_exact(table, progress=None):
     from mlkit.regression.parse import chunk_moments
 
     p = len(table.x_cols)
+    check_unknowns(table)
+    check_size(table)
     with Spool() as spool:
         moments = Moments()
         for chunk in chunk_moments(table, spool, progress):
@@ -147,6 +149,30 @@ def _residual_sums(fit, blocks):
         rss += float(residual @ residual)
         mae += float(np.abs(residual).sum())
     return rss, mae
+
+
+SCATTER_COPIES = 4  # a chunk's scatter matrix, the merged one, the merge's update, a factor
+
+
+def check_size(table):
+    """Refuse, before parsing, a table whose (p+1) x (p+1) matrices (the scatter matrix, its
+    factors, the penalised methods' Gram matrix) would pass the memory limit."""
+    from mlkit.io import limits
+
+    p = len(table.x_cols)
+    limits.check((p + 2) ** 2 * 8 * SCATTER_COPIES, f"{table.name}: {p} feature columns squared")
+
+
+def check_unknowns(table):
+    """Refuse, before parsing, a file too short to hold p + 1 rows: each row has a cell per
+    header column, a byte each at least with its delimiter or newline."""
+    import os
+
+    p = len(table.x_cols)
+    most = (os.path.getsize(table.path) - getattr(table, "header_bytes", 0) + 1) // len(table.header)
+    if 0 < most < p + 1:  # none at all: the parse says "no data rows"
+        raise MlkitError(f"{table.name}: at most {most} rows but {p} features and an intercept: fewer rows than unknowns",
+                         "use more rows or fewer --x columns")
 
 
 def _check_design(table, moments, p):

@@ -46,6 +46,8 @@ def fit_table(table, method="exact", seed=None, compare=False, **options):
         raise MlkitError(f"unknown method {method!r}", f"choose from {', '.join(METHODS)}")
     options = with_defaults(method, options)
     seed = _seed(seed, method, options.get("checkpoint_dir"))
+    if method in ("exact", "lasso", "ridge", "elastic-net") or compare:
+        linear.check_size(table)  # before the rows are loaded
     if method == "exact" and not compare:
         return _exact_with_progress(table)
     X, y = table.load()

@@ -80,16 +80,15 @@ def stored_seed(checkpoint_dir):
     import os
 
     from mlkit.deep.checkpoint import RUN_FILE
-    from mlkit.io import limits
+    from mlkit.errors import MlkitError
+    from mlkit.io import jsonfile
 
     path = os.path.join(checkpoint_dir, RUN_FILE)
     if not os.path.isfile(path):
         return None
-    limits.check(os.path.getsize(path), path)
     try:
-        with open(path) as f:
-            stored = json.load(f)
-    except (OSError, ValueError):
+        stored = jsonfile.read(path)
+    except MlkitError:
         return None  # RunDir says what is wrong with it
     config = stored.get("config") if isinstance(stored, dict) and stored.get("kind") == KIND else None
     seed = config.get("seed") if isinstance(config, dict) else None

@@ -33,7 +33,9 @@ LAYERS = [name for name, _, _ in CONVS]
 
 def cache_dir():
     """Keras's cache: $KERAS_HOME/models, else ~/.keras/models."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    from mlkit.deep.runtime import user_keras_home
+
+    home = user_keras_home()  # not the temporary home mlkit gives Keras for its keras.json
     return os.path.join(home, "models")
 
 

@@ -7,12 +7,17 @@ import math
 import numpy as np
 
 from mlkit.errors import MlkitError, UsageError
+from mlkit.io import limits
 from mlkit.transform.geometry import PLANE_NAMES, display_plane, to_ras
 
 # Distinct colours (RGB) for labels 1, 2, 3, ... (cycled): the Tableau 10 palette.
 PALETTE = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                     (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)], np.uint8)
 CAPTION_H = 18
+# Bytes per display pixel while a tile is drawn: RGB, the resized labels (float32, then
+# int64), their colours and the float64 blend of --overlay fill.
+TILE_BYTES = 3 + 4 + 8 + 3 + 24
+MOSAIC_COPIES = 3  # the mosaic, its BGR copy for OpenCV and the PNG bytes (at most as large)
 
 
 @dataclasses.dataclass
@@ -33,6 +38,9 @@ class Settings:
 def picture(img, seg=None, settings=None, caption=None):
     """One RGB uint8 panel for `img` (and its label overlay `seg`), captioned."""
     settings = settings or Settings()
+    for each in (img, seg):
+        if each is not None and np.iscomplexobj(each.data):
+            raise MlkitError("complex voxels cannot be shown", "show a real image, such as its magnitude")
     if img.spatial_ndim == 2:
         tiles = [_photo_tile(img, seg, settings)]
     else:
@@ -109,10 +117,11 @@ def _kind(img):
 
 def mosaic(panels, columns=None):
     """Panels in a grid (as square as it gets), on black."""
-    columns = columns or math.ceil(math.sqrt(len(panels)))
+    columns = min(columns or math.ceil(math.sqrt(len(panels))), len(panels))  # no empty columns
     rows = [panels[i : i + columns] for i in range(0, len(panels), columns)]
     width = max(p.shape[1] for p in panels)
     height = max(p.shape[0] for p in panels)
+    limits.check(height * len(rows) * width * columns * 3 * MOSAIC_COPIES, "the picture")
     out = np.zeros((height * len(rows), width * columns, 3), np.uint8)
     for r, row in enumerate(rows):
         for c, panel in enumerate(row):
@@ -201,11 +210,16 @@ def _tile(gray, labels, window, settings):
 
 def _display_size(plane, tile):
     """(rows, cols) in display pixels: each voxel as tall and wide as it is in millimetres."""
-    rows_mm, cols_mm = plane.voxel_sizes[:2]
+    rows_mm, cols_mm = (float(v) for v in plane.voxel_sizes[:2])
+    if not all(math.isfinite(v) and v > 0 for v in (rows_mm, cols_mm, rows_mm / cols_mm, cols_mm / rows_mm)):
+        raise MlkitError(f"voxel sizes {rows_mm:g} x {cols_mm:g} mm cannot be drawn",
+                         "fix the header's pixdim or sform (mlkit transform can reset the affine)")
     unit = min(rows_mm, cols_mm)
     rows, cols = plane.data.shape[0] * rows_mm / unit, plane.data.shape[1] * cols_mm / unit
     scale = max(1.0, tile / max(rows, cols))
-    return max(1, round(rows * scale)), max(1, round(cols * scale))
+    rows, cols = max(1.0, rows * scale), max(1.0, cols * scale)
+    limits.check(rows * cols * TILE_BYTES, "the picture at the voxels' aspect ratio")
+    return round(rows), round(cols)
 
 
 def _windowed(values, window):
