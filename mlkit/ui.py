@@ -65,9 +65,49 @@ def progress(total, label):
     if state["quiet"] or total < 2 or not sys.stderr.isatty():
         yield lambda n=1: None
         return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    with progress_bar() as bar:
         task = bar.add_task(label, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+def progress_bar():
+    """A transient rich Progress on stderr: label, bar, count (12/20), time left, then the
+    task's `terms` (a list, most important first) as many as the console's width leaves, so
+    at 80 columns the bar, the count and the time left always show and the terms give way."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.table import Column
+    from rich.text import Text
+
+    console = Console(stderr=True)
+
+    class Bar(BarColumn):
+        def render(self, task):
+            self.bar_width = bar_width(console.width)
+            return super().render(task)
+
+    fixed = [TextColumn("{task.description}", table_column=Column(no_wrap=True)), Bar(),
+             MofNCompleteColumn(), TimeRemainingColumn()]
+
+    class Terms(ProgressColumn):
+        def render(self, task):
+            used = sum(console.measure(column.render(task)).maximum + 1 for column in fixed)
+            return Text(fit_terms(task.fields.get("terms", ()), console.width - used), no_wrap=True)
+
+    return Progress(*fixed, Terms(table_column=Column(no_wrap=True)), console=console, transient=True)
+
+
+def bar_width(columns):
+    """A fifth of the console, 10 to 40 cells: room for the count, the time left and some terms."""
+    return max(10, min(40, columns // 5))
+
+
+def fit_terms(terms, width):
+    """The leading terms that fit in `width` cells, two spaces apart; the last give way first."""
+    shown = ""
+    for term in terms:
+        joined = f"{shown}  {term}" if shown else term
+        if len(joined) > width:
+            break
+        shown = joined
+    return shown

@@ -73,9 +73,10 @@ def test_training_writes_checkpoints_metrics_and_sample_grids(straight):
         assert all(np.isfinite(v) for v in r.values()) and 0 < r["d_real"] < 1 and 0 < r["d_fake"] < 1
     assert sorted(os.listdir(os.path.join(run, "samples"))) == ["step-00000006.png", "step-00000012.png"]
     grid = read_image(os.path.join(run, "samples", "step-00000012.png"))
-    assert grid.data.shape == (128, 128) and grid.data.dtype == np.uint8  # 8x8 samples of 16x16, gray
-    curve = read_image(os.path.join(run, "losses.png"))
-    assert curve.data.shape == (240, 480, 3) and curve.data.min() < 100  # lines drawn on white
+    assert grid.data.shape == (142, 142) and grid.data.dtype == np.uint8  # 8x8 samples of 16x16, gray, 2 px apart
+    assert (grid.data[16:18] == 128).all() and (grid.data[:, 16:18] == 128).all()
+    with open(os.path.join(run, "losses.png"), "rb") as curve:
+        assert curve.read(8) == b"\x89PNG\r\n\x1a\n"
     config = json.load(open(os.path.join(run, "run.json")))["config"]
     assert config["seed"] == 4 and config["channels"] == 1 and config["lr"] == 0.0002 and config["g_steps"] == 2
 
@@ -221,7 +222,7 @@ def test_generate_grids_folders_streams_and_walks(straight, invoke, tmp_path):
         result = invoke("generate", "-c", run, "--grid", "2x3", "--seed", seed, "--device", "cpu", "-o", tmp_path / name)
         assert result.exit_code == 0, result.output
     a, b, c = (read_image(str(tmp_path / n)).data for n in ("a.png", "b.png", "c.png"))
-    assert a.shape == (32, 48) and a.dtype == np.uint8
+    assert a.shape == (34, 52) and a.dtype == np.uint8  # 2x3 cells of 16 px, 2 px apart
     np.testing.assert_array_equal(a, b)  # same seed, same images
     assert not np.array_equal(a, c)
     assert invoke("generate", "-c", run, "--grid", "2x3", "--seed", 3, "--step", 10, "-o", tmp_path / "s10.png").exit_code == 0
@@ -242,7 +243,7 @@ def test_generate_grids_folders_streams_and_walks(straight, invoke, tmp_path):
 
     assert invoke("generate", "-c", run, "--interpolate", "3", "8", "-n", "4", "-o", tmp_path / "walk.png").exit_code == 0
     walk = read_image(str(tmp_path / "walk.png")).data
-    assert walk.shape == (16, 64)
+    assert walk.shape == (16, 4 * 16 + 3 * 2)
     np.testing.assert_array_equal(walk[:, :16], first[:16, :16])  # the walk starts at seed 3's first z
 
 
@@ -396,3 +397,58 @@ def test_the_step_runs_mirrored_over_two_replicas():
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["done"] for r in records] == [1, 2, 3]
     assert all(np.isfinite(r["d_loss"]) and 0 < r["d_real"] < 1 for r in records)
+
+
+def test_grid_cells_are_two_pixels_apart():
+    from mlkit.gan.grid import tile
+
+    cells = np.arange(1, 6, dtype=np.uint8)[:, None, None, None] * np.ones((5, 3, 4, 1), np.uint8)
+    canvas = tile(cells, 2, 3)[..., 0]
+    assert canvas.shape == (2 * 3 + 2, 3 * 4 + 2 * 2)
+    for i in range(6):
+        r, k = divmod(i, 3)
+        assert (canvas[r * 5 : r * 5 + 3, k * 6 : k * 6 + 4] == (i + 1 if i < 5 else 0)).all()  # the 6th is empty
+    assert (canvas[3:5] == 128).all() and (canvas[:, 4:6] == 128).all() and (canvas[:, 10:12] == 128).all()
+
+
+def _round_ticks(ticks):
+    """Evenly spaced, at multiples of 1, 2, 2.5 or 5 times a power of ten."""
+    spacing = np.diff(ticks)
+    assert len(ticks) >= 3 and np.allclose(spacing, spacing[0])
+    mantissa = spacing[0] / 10 ** np.floor(np.log10(spacing[0]))
+    assert min(abs(mantissa - m) for m in (1, 2, 2.5, 5, 10)) < 1e-9, ticks
+    np.testing.assert_allclose(ticks / spacing[0], np.round(ticks / spacing[0]), atol=1e-9)
+
+
+def test_the_loss_curve_has_both_losses_and_ds_outputs_raw_and_smoothed(tmp_path):
+    from mlkit.gan import curve
+
+    rng = np.random.default_rng(0)
+    steps = np.arange(1, 1234)
+    records = {"d_loss": 1.3 + 0.2 * rng.standard_normal(len(steps)), "g_loss": 0.8 + 0.1 * rng.standard_normal(len(steps)),
+               "d_real": rng.uniform(0.4, 0.7, len(steps)), "d_fake": rng.uniform(0.2, 0.5, len(steps))}
+    with open(tmp_path / "metrics.jsonl", "w") as out:
+        for i, step in enumerate(steps):
+            out.write(json.dumps({"step": int(step), **{k: float(v[i]) for k, v in records.items()}}) + "\n")
+    losses = curve.read_losses(tmp_path / "metrics.jsonl")
+    fig = curve.draw(losses)
+    fig.canvas.draw()
+    window = 1233 // 50
+    for ax, keys in zip(fig.axes, (("d_loss", "g_loss"), ("d_real", "d_fake"))):
+        lines = [line for line in ax.get_lines() if len(line.get_xdata()) == len(steps)]
+        assert len(lines) == 4  # raw and smoothed of each
+        for key, raw, smoothed in zip(keys, lines[0::2], lines[1::2]):
+            np.testing.assert_allclose(raw.get_ydata(), records[key])
+            means = np.convolve(records[key], np.ones(window) / window, mode="valid")  # full windows only
+            np.testing.assert_allclose(smoothed.get_ydata()[window - 1 :], means, rtol=1e-12)
+        lo, hi = ax.get_xlim()
+        _round_ticks(np.array([t for t in ax.get_xticks() if lo <= t <= hi]))
+        lo, hi = ax.get_ylim()
+        _round_ticks(np.array([t for t in ax.get_yticks() if lo <= t <= hi]))
+        assert ax.get_ylabel()
+        legend = ax.get_legend()
+        assert [t.get_text() for t in legend.get_texts()] == [curve.LABELS[k] for k in keys]
+        assert legend.get_window_extent().x0 >= ax.get_window_extent().x1  # beside the data, not on it
+    assert fig.axes[1].get_xlabel() == "step"
+    curve.write(tmp_path / "metrics.jsonl", tmp_path / "losses.svg")
+    assert b"<svg" in (tmp_path / "losses.svg").read_bytes()[:400]

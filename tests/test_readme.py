@@ -1,4 +1,5 @@
-"""Every `sh` example in README.md runs as written on the bundled samples."""
+"""Every `sh` example in README.md and in the pages under docs/ runs as written on the bundled
+samples; every file a page links to is there."""
 
 import os
 import re
@@ -10,9 +11,20 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _blocks():
-    text = open(os.path.join(ROOT, "README.md")).read()
-    return re.findall(r"^```sh\n(.*?)^```", text, flags=re.S | re.M)
+PAGES = ["README.md"] + sorted(os.path.join("docs", n) for n in os.listdir(os.path.join(ROOT, "docs")) if n.endswith(".md"))
+
+
+def _text(page):
+    with open(os.path.join(ROOT, page)) as f:
+        return f.read()
+
+
+def _blocks(page="README.md"):
+    return re.findall(r"^```sh\n(.*?)^```", _text(page), flags=re.S | re.M)
+
+
+def _examples():
+    return [pytest.param(block, id=f"{page}: {block.strip().splitlines()[-1][:60]}") for page in PAGES for block in _blocks(page)]
 
 
 def _runnable(block):
@@ -22,9 +34,18 @@ def _runnable(block):
 
 def test_the_readme_has_examples():
     assert len(_blocks()) >= 6
+    assert len(PAGES) >= 10 and sum(len(_blocks(p)) for p in PAGES[1:]) >= 10
 
 
-@pytest.mark.parametrize("block", _blocks(), ids=lambda b: b.strip().splitlines()[-1][:60])
+@pytest.mark.parametrize("page", PAGES)
+def test_what_a_page_links_to_is_there(page):
+    folder = os.path.dirname(os.path.join(ROOT, page))
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", _text(page)):
+        if "://" not in target:
+            assert os.path.exists(os.path.join(folder, target)), f"{page} links to {target}, which is missing"
+
+
+@pytest.mark.parametrize("block", _examples())
 def test_readme_example_runs(block, tmp_path):
     shim = tmp_path / "bin" / "mlkit"
     shim.parent.mkdir()

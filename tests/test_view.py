@@ -12,6 +12,7 @@ from conftest import pipeline, run_mlkit
 from mlkit.io import Image
 from mlkit.samples import SAMPLES, path
 from mlkit.view import Settings, boundaries, picture
+from mlkit.view.render import annotate, fit_caption, layout
 
 
 def _ras_phantom():
@@ -41,18 +42,20 @@ def test_a_reoriented_volume_gives_the_same_picture(flips, order):
     img = _ras_phantom()
     other = _reoriented(img, flips, order)
     assert nib.aff2axcodes(other.affine) != ("R", "A", "S")
-    np.testing.assert_array_equal(picture(other), picture(img))
+    bare = Settings(labels=False)  # the slice numbers count the file's own axes, which differ
+    np.testing.assert_array_equal(picture(other, settings=bare), picture(img, settings=bare))
+    assert [letters for letters, _ in layout(other)] == [letters for letters, _ in layout(img)]
 
 
 def test_anterior_is_at_the_top_of_the_axial_plane_and_superior_of_the_others():
     img = _ras_phantom()
-    sagittal, coronal, axial = (picture(img, settings=Settings(slices=1, axis=a)) for a in (0, 1, 2))
+    sagittal, coronal, axial = (picture(img, settings=Settings(slices=1, axis=a, labels=False)) for a in (0, 1, 2))
     for tile, where in [(axial, "anterior"), (coronal, "superior"), (sagittal, "superior")]:
         top, bottom = tile[: tile.shape[0] // 3].mean(), tile[-tile.shape[0] // 3 :].mean()
         assert top > bottom, where
     left, right = axial[:, : axial.shape[1] // 3].mean(), axial[:, -axial.shape[1] // 3 :].mean()
     assert right > left  # neurological: the patient's right on the right
-    radiological = picture(img, settings=Settings(slices=1, axis=2, radiological=True))
+    radiological = picture(img, settings=Settings(slices=1, axis=2, radiological=True, labels=False))
     np.testing.assert_array_equal(radiological, axial[:, ::-1])
 
 
@@ -67,7 +70,7 @@ def test_overlay_contours_lie_on_the_label_boundaries():
     seg = np.zeros(img.data.shape, np.uint8)
     seg[5:15, 6:18, 4:12] = 1
     seg[8:12, 9:14, 6:10] = 2
-    settings = Settings(slices=1, axis=2, window=(0, 1e9))  # a black image: only the contours have colour
+    settings = Settings(slices=1, axis=2, window=(0, 1e9), labels=False)  # black: only the contours have colour
     black = Image(data=np.zeros_like(img.data), affine=img.affine)
     drawn = picture(black, Image(data=seg, affine=img.affine), settings)
     plane = seg[:, ::-1, 8].T  # the middle axial plane (of 16, at 8): anterior up, right to the right
@@ -292,3 +295,88 @@ def test_options_that_apply_to_no_input_are_usage_errors(args, words, tmp_path):
 def test_overlay_with_pairs_is_a_usage_error(tmp_path):
     proc = run_mlkit("view", path("t1"), path("t1_seg"), "--pairs", "--overlay", path("t1_seg"), "-o", tmp_path / "v.png")
     _no_picture(proc, tmp_path / "v.png", 2, "--pairs takes the segmentations from the inputs")
+
+
+NEUROLOGICAL = [{"top": "S", "bottom": "I", "left": "A", "right": "P"},  # sagittal
+                {"top": "S", "bottom": "I", "left": "L", "right": "R"},  # coronal
+                {"top": "A", "bottom": "P", "left": "L", "right": "R"}]  # axial
+
+
+def _rotated_about_z(img, degrees):
+    turn = np.eye(4)
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    turn[:2, :2] = [[c, -s], [s, c]]
+    return img.replace(affine=turn @ img.affine)
+
+
+@pytest.mark.parametrize("flips, order, degrees", [((), (0, 1, 2), 0), ((0,), (0, 1, 2), 0), ((0, 1), (2, 0, 1), 0),
+                                                   ((), (0, 1, 2), 25), ((1,), (1, 2, 0), -30)],
+                         ids=["RAS", "LAS", "LPS swapped", "oblique 25", "swapped oblique -30"])
+def test_orientation_letters_name_the_nearest_axes(flips, order, degrees):
+    img = _rotated_about_z(_reoriented(_ras_phantom(), flips, order), degrees)
+    assert [letters for letters, _ in layout(img)] == NEUROLOGICAL
+    radiological = [letters for letters, _ in layout(img, Settings(radiological=True))]
+    swap = {"L": "R", "R": "L"}
+    assert radiological == [NEUROLOGICAL[0]] + [{k: swap.get(v, v) for k, v in d.items()} for d in NEUROLOGICAL[1:]]
+    from mlkit.transform.geometry import display_plane, to_ras
+
+    for (normal, letters) in zip((0, 1, 2), radiological):  # the trusted reference: nibabel's codes of each plane
+        plane = display_plane(to_ras(img), normal, 3, radiological=True)
+        down, right, _ = nib.aff2axcodes(plane.affine)
+        assert (letters["bottom"], letters["right"]) == (down, right)
+
+
+def test_slice_numbers_count_the_files_own_axes():
+    img = _ras_phantom()  # 20 x 24 x 16
+    assert [label for _, label in layout(img)] == ["x=10", "y=12", "z=8"]
+    assert [label for _, label in layout(img, Settings(at=(3, 4, 5)))] == ["x=3", "y=4", "z=5"]
+    flipped = _reoriented(img, (0,), (0, 1, 2))  # x stored right to left: RAS index 10 is stored 9
+    assert [label for _, label in layout(flipped)] == ["x=9", "y=12", "z=8"]
+    swapped = _reoriented(img, (), (2, 0, 1))  # stored axes: S, R, A
+    assert [label for _, label in layout(swapped)] == ["y=10", "z=12", "x=8"]
+    assert [label for _, label in layout(img, Settings(slices=3, axis=2))] == ["z=4", "z=8", "z=11"]
+
+
+def _strokes(pixels):
+    """The white pixels, cut to their bounding box."""
+    white = pixels.min(axis=2) > 200
+    ys, xs = np.nonzero(white)
+    return white[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def _read_letter(patch):
+    """Which of the six letters, drawn by OpenCV at view's size, has the white strokes of `patch`."""
+    seen = _strokes(patch)
+    for letter in "LRAPSI":
+        drawn = np.zeros((40, 40, 3), np.uint8)
+        cv2.putText(drawn, letter, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        if _strokes(drawn).shape == seen.shape and (_strokes(drawn) == seen).mean() > 0.95:
+            return letter
+    return None
+
+
+def test_the_letters_are_drawn_on_the_edges():
+    img = _ras_phantom()
+    bare = picture(img, settings=Settings(slices=1, axis=2, labels=False, window=(0, 1e9)))
+    drawn = picture(img, settings=Settings(slices=1, axis=2, window=(0, 1e9)))  # black planes: only labels show
+    h, w = drawn.shape[:2]
+    assert not bare.any() and drawn.shape == bare.shape
+    edges = {"top": drawn[: h // 6, w // 3 : 2 * w // 3], "bottom": drawn[-h // 6 :, w // 3 : 2 * w // 3],
+             "left": drawn[h // 3 : 2 * h // 3, : w // 6], "right": drawn[h // 3 : 2 * h // 3, -w // 6 :]}
+    assert {edge: _read_letter(patch) for edge, patch in edges.items()} == NEUROLOGICAL[2]
+    centre = drawn[h // 6 : -h // 6, w // 6 : -w // 6]
+    assert not centre.any()  # nothing drawn over the middle of the plane
+    np.testing.assert_array_equal(annotate(bare, NEUROLOGICAL[2], "z=8"), drawn)
+
+
+def test_radiological_says_so_and_long_captions_end_with_an_ellipsis(tmp_path):
+    img = _ras_phantom()
+    plain = picture(img)
+    radiological = picture(img, settings=Settings(radiological=True))
+    assert radiological.shape[0] == plain.shape[0] + 18  # a bar that says "radiological"
+    assert radiological[:18, -90:].any() and not radiological[:18, :-90].any()  # on the right of the bar
+    assert picture(img, settings=Settings(radiological=True, labels=False)).shape == plain.shape
+    assert fit_caption("face_aug001_crop", 1000) == "face_aug001_crop"
+    cut = fit_caption("face_aug001_crop", 60)
+    assert cut.endswith("...") and "face_aug001_crop".startswith(cut[:-3]) and len(cut) > 3
+    assert cv2.getTextSize(cut, cv2.FONT_HERSHEY_PLAIN, 0.9, 1)[0][0] <= 60

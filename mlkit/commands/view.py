@@ -20,15 +20,19 @@ from mlkit.commands._options import Numbers, inputs_argument
 @click.option("--axis", type=click.IntRange(0, 2), default=2, show_default=True, help="Array axis the --slices cut across.")
 @click.option("--volume", type=click.IntRange(0), help="Which volume of a 4D series [default: 0].")
 @click.option("--window", type=Numbers(), metavar="LO,HI", help="Intensity window [default: the 1st-99th percentiles].")
-@click.option("--radiological", is_flag=True, help="The patient's right on the left of axial and coronal planes.")
+@click.option("--radiological", is_flag=True, help="The patient's right on the left of axial and coronal planes "
+              "(the panel says so).")
+@click.option("--labels/--no-labels", default=True, show_default=True,
+              help="Orientation letters on the plane edges and slice numbers (x=, y=, z=: the file's voxel axes).")
 @click.option("--columns", type=click.IntRange(1), help="Panels per row of a mosaic [default: as square as it gets].")
 @click.option("--tile", type=click.IntRange(16, 4096), default=160, show_default=True,
               help="Small volumes are enlarged until a plane's longest side has this many pixels.")
-def command(inputs, output, overlays, pairs, style, at, mm, slices, axis, volume, window, radiological, columns, tile):
+def command(inputs, output, overlays, pairs, style, at, mm, slices, axis, volume, window, radiological, labels, columns, tile):
     """Draw images as a PNG: volumes as their sagittal, coronal and axial planes through the
     centre (anterior at the top of the axial plane, superior at the top of the others, the
     patient's left on the left, square pixels whatever the voxel size), or a lightbox with
-    --slices; 2D images as they are. Several inputs, or a stream, make one mosaic, each panel
+    --slices, each plane labelled with L/R, A/P, S/I on its edges and its slice number; 2D
+    images as they are. Several inputs, or a stream, make one mosaic, each panel
     captioned with its name; --overlay and --pairs draw segmentations on top.
 
     \b
@@ -43,7 +47,8 @@ def command(inputs, output, overlays, pairs, style, at, mm, slices, axis, volume
     if at is not None and len(at) != 3:
         raise click.BadParameter("give X,Y,Z", param_hint="--at")
     settings = Settings(at=tuple(at) if at else None, at_mm=mm, slices=slices, axis=axis, volume=volume,
-                        window=tuple(window) if window else None, radiological=radiological, overlay=style, tile=tile)
+                        window=tuple(window) if window else None, radiological=radiological, overlay=style, tile=tile,
+                        labels=labels)
     ctx = click.get_current_context()
     given = {name for name in ("axis", "style", "tile")
              if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)}

@@ -81,24 +81,27 @@ def _plain(record):
 
 @contextlib.contextmanager
 def progress(total, start, label):
-    """A rich bar with the loss terms and steps/s, on stderr, only when a person is watching."""
+    """A rich bar with the count, the time left, the loss terms and steps/s, on stderr, only
+    when a person is watching; in a narrow terminal the terms give way, the bar does not."""
     if ui.state["quiet"] or not sys.stderr.isatty():
         yield lambda *a: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-               TextColumn("{task.fields[terms]}")]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=total, completed=start, terms="")
+    with ui.progress_bar() as bar:
+        task = bar.add_task(label, total=total, completed=start, terms=[])
 
         def show(done, record, rate, epoch):
-            terms = "  ".join(f"{k} {v:.4g}" for k, v in record.items())
-            where = f"epoch {epoch:.2f}  " if epoch is not None else ""
-            bar.update(task, completed=done, terms=f"{where}{terms}  {rate:.1f} steps/s")
+            bar.update(task, completed=done, terms=terms(record, rate, epoch))
 
         yield show
+
+
+def terms(record, rate, epoch):
+    """What the bar shows after the time left, most important first: the loss terms, the
+    epoch, the speed."""
+    shown = [f"{k} {v:.3g}" for k, v in record.items()]
+    if epoch is not None:
+        shown.append(f"epoch {epoch:.2f}")
+    return [*shown, f"{rate:.1f} steps/s"]
 
 
 def tensorboard(tf, logdir):

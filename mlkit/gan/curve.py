@@ -1,17 +1,21 @@
-"""The loss curve of a run, drawn from metrics.jsonl into a small PNG (no plotting library)."""
+"""The curves of a run from metrics.jsonl: both losses, and D's mean outputs on real and fake
+images, each step faint and a running mean solid (matplotlib, through mlkit.plots)."""
 
 import json
 
 import numpy as np
 
-COLOURS = {"d_loss": (200, 60, 40), "g_loss": (40, 110, 220)}  # RGB
+PANELS = (("loss", ("d_loss", "g_loss")), ("D's mean output", ("d_real", "d_fake")))
+COLOURS = {"d_loss": "C3", "g_loss": "C0", "d_real": "C2", "d_fake": "C1"}
+LABELS = {"d_loss": "D loss", "g_loss": "G loss", "d_real": "D(real)", "d_fake": "D(G(z))"}
 
 
 def read_losses(path):
-    """{"step": [...], "d_loss": [...], "g_loss": [...]} from a metrics.jsonl file."""
+    """{"step": [...], "d_loss": [...], "g_loss": [...], "d_real": [...], "d_fake": [...]}
+    from a metrics.jsonl file."""
     from mlkit.deep.checkpoint import read_metrics
 
-    columns = {"step": [], "d_loss": [], "g_loss": []}
+    columns = {"step": [], **{key: [] for _, keys in PANELS for key in keys}}
     for _, line in read_metrics(path):
         record = json.loads(line)  # checked by read_metrics: an object of finite numbers
         if all(key in record for key in columns):
@@ -28,28 +32,32 @@ def smooth(values, window):
     return (sums[idx] - sums[lo]) / (idx - lo)
 
 
-def draw(losses, width=480, height=240, margin=28):
-    """An RGB uint8 picture: d_loss (red) and g_loss (blue), smoothed, on a white field,
-    with the step range and the loss range written on the axes."""
-    import cv2
+def window_for(count):
+    """Steps in the running mean: a fiftieth of the run, at least 1."""
+    return max(1, count // 50)
 
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    steps = losses["step"]
-    if len(steps) < 2:
-        return canvas
-    window = max(1, len(steps) // 50)
-    curves = {k: smooth(losses[k], window) for k in COLOURS}
-    top = max(float(c.max()) for c in curves.values()) * 1.05
-    x = margin + (steps - steps[0]) / max(steps[-1] - steps[0], 1) * (width - 2 * margin)
-    cv2.rectangle(canvas, (margin, margin), (width - margin, height - margin), (160, 160, 160), 1)
-    for key, values in curves.items():
-        y = height - margin - values / top * (height - 2 * margin)
-        points = np.stack([x, y], axis=1).round().astype(np.int32)
-        cv2.polylines(canvas, [points], False, COLOURS[key], 1, cv2.LINE_AA)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.putText(canvas, f"step {int(steps[0])}", (margin, height - 8), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(canvas, f"{int(steps[-1])}", (width - margin - 40, height - 8), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(canvas, f"{top:.2f}", (2, margin + 4), font, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(canvas, "d_loss", (margin + 8, margin + 16), font, 0.45, COLOURS["d_loss"], 1, cv2.LINE_AA)
-    cv2.putText(canvas, "g_loss", (margin + 80, margin + 16), font, 0.45, COLOURS["g_loss"], 1, cv2.LINE_AA)
-    return canvas
+
+def draw(losses):
+    """A matplotlib figure: the losses above, D's outputs below (0.5 marked: where D cannot
+    tell real from fake), over the step."""
+    from mlkit import plots
+
+    fig, axes = plots.figure(rows=2, width=7.0, height=2.6)
+    steps, window = losses["step"], window_for(len(losses["step"]))
+    for ax, (ylabel, keys) in zip(axes, PANELS):
+        for key in keys:
+            ax.plot(steps, losses[key], color=COLOURS[key], linewidth=0.6, alpha=0.3)
+            ax.plot(steps, smooth(losses[key], window), color=COLOURS[key], linewidth=1.5, label=LABELS[key])
+    axes[1].axhline(0.5, color="0.6", linewidth=0.8, linestyle=":")
+    axes[1].set_ylim(0, 1)
+    note = f"faint: each step; solid: mean of {window} steps" if window > 1 else "each step"
+    plots.style(axes[0], ylabel="loss", title=f"train-gan ({note})", integer_x=True)
+    plots.style(axes[1], xlabel="step", ylabel="D's mean output", integer_x=True)
+    return fig
+
+
+def write(metrics_path, path):
+    """The curves of the run whose metrics.jsonl is `metrics_path`, as PNG, SVG or PDF."""
+    from mlkit import plots
+
+    plots.save(draw(read_losses(metrics_path)), path)

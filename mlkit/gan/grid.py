@@ -8,15 +8,20 @@ def to_uint8(images):
     return np.clip(np.rint((np.asarray(images, np.float32) + 1) * 127.5), 0, 255).astype(np.uint8)
 
 
-def tile(images, rows, cols):
-    """N x H x W x C -> (rows*H) x (cols*W) x C, filled row by row; missing cells stay black."""
+GAP, GAP_VALUE = 2, 128  # mid-grey lines between cells: 16 px digits do not run together
+
+
+def tile(images, rows, cols, gap=GAP, fill=GAP_VALUE):
+    """N x H x W x C -> a rows x cols grid, filled row by row, `gap` pixels of `fill` between
+    cells (not around them); missing cells stay black."""
     n, h, w, c = images.shape
     if n > rows * cols:
         raise ValueError(f"{n} images do not fit a {rows}x{cols} grid")
-    canvas = np.zeros((rows * h, cols * w, c), images.dtype)
-    for i, image in enumerate(images):
+    canvas = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, c), fill, images.dtype)
+    for i in range(rows * cols):
         r, k = divmod(i, cols)
-        canvas[r * h : (r + 1) * h, k * w : (k + 1) * w] = image
+        top, left = r * (h + gap), k * (w + gap)
+        canvas[top : top + h, left : left + w] = images[i] if i < n else 0
     return canvas
 
 

@@ -115,12 +115,11 @@ class Sampler:
         self.last = None
 
     def __call__(self, step, record):
-        pixels = grid.to_uint8(grid.tile(self.gan.sample(self.z), self.rows, self.cols))
+        pixels = grid.tile(grid.to_uint8(self.gan.sample(self.z)), self.rows, self.cols)
         entry = steps.entry("train-gan", {"step": int(step), "grid": f"{self.rows}x{self.cols}"})
         os.makedirs(self.folder, exist_ok=True)
         self.last = steps.write([steps.picture(pixels, f"step-{step:08d}", entry)], self.folder + os.sep)[0]
-        losses = curve.draw(curve.read_losses(self.metrics))
-        steps.write([steps.picture(losses, "losses", entry)], self.curve)
+        curve.write(self.metrics, self.curve)
         if self.summary is not None:
             self.summary.images(step, pixels, self.z, self.gan)
 

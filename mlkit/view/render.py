@@ -33,6 +33,7 @@ class Settings:
     overlay: str = "contour"  # or "fill"
     alpha: float = 0.4
     tile: int = 160  # small volumes are enlarged so the longest side of a tile is at least this
+    labels: bool = True  # orientation letters and slice numbers on volume planes (FSL slicer's, mrview's)
 
 
 def picture(img, seg=None, settings=None, caption=None):
@@ -46,7 +47,8 @@ def picture(img, seg=None, settings=None, caption=None):
     else:
         tiles = _volume_tiles(img, seg, settings)
     panel = _row(tiles)
-    return _captioned(panel, caption) if caption else panel
+    note = "radiological" if settings.radiological and settings.labels and img.spatial_ndim > 2 else ""
+    return _captioned(panel, caption or "", note) if caption or note else panel
 
 
 # More distinct labels than this and an overlay is taken for an intensity image. The largest
@@ -132,13 +134,83 @@ def mosaic(panels, columns=None):
 def _volume_tiles(img, seg, settings):
     ras, ras_seg = _volume(img, settings), _seg_volume(img, seg, settings)
     window = settings.window or _percentiles(ras.data, settings.percentiles)
-    planes = _lightbox_planes(img, ras, settings) if settings.slices else _crossing_planes(img, ras, settings)
     tiles = []
-    for normal, index in planes:
-        gray = display_plane(ras, normal, index, settings.radiological)
+    for normal, index, gray in _planes(img, ras, settings):
         labels = display_plane(ras_seg, normal, index, settings.radiological) if ras_seg is not None else None
-        tiles.append(_tile(gray, labels, window, settings))
+        tile = _tile(gray, labels, window, settings)
+        if settings.labels:
+            tile = annotate(tile, edge_letters(gray.affine), slice_label(img, normal, index))
+        tiles.append(tile)
     return tiles
+
+
+def _planes(img, ras, settings):
+    """(RAS axis across the plane, index along it, the plane as displayed) of each tile."""
+    planes = _lightbox_planes(img, ras, settings) if settings.slices else _crossing_planes(img, ras, settings)
+    for normal, index in planes:
+        yield normal, index, display_plane(ras, normal, index, settings.radiological)
+
+
+def layout(img, settings=None):
+    """What each plane of a volume is labelled with: ({"top", "bottom", "left", "right":
+    orientation letter}, slice label), in tile order."""
+    settings = settings or Settings()
+    return [(edge_letters(plane.affine), slice_label(img, normal, index))
+            for normal, index, plane in _planes(img, _volume(img, settings), settings)]
+
+
+def edge_letters(affine):
+    """The anatomical direction each edge of a displayed plane faces (rows run down, columns
+    right): the nearest world axis, as `mlkit info` names axes (L/R, P/A, I/S)."""
+    from mlkit.io.orientation import LABELS, axcodes
+
+    opposite = {pos: neg for neg, pos in LABELS} | {neg: pos for neg, pos in LABELS}
+    down, right = axcodes(affine)[:2]
+    return {"top": opposite[down], "bottom": down, "left": opposite[right], "right": right}
+
+
+def slice_label(img, normal, index):
+    """'z=12': the plane's index along the file's own voxel axis (x, y, z as --at counts them)."""
+    import nibabel.orientations as nio
+
+    ornt = nio.io_orientation(img.affine)
+    axis = int(np.flatnonzero(ornt[:, 0] == normal)[0])
+    stored = index if ornt[axis, 1] > 0 else img.data.shape[axis] - 1 - index
+    return f"{'xyz'[axis]}={stored}"
+
+
+FONT, WHITE, BLACK = 0, (255, 255, 255), (0, 0, 0)  # cv2.FONT_HERSHEY_SIMPLEX
+
+
+def annotate(tile, letters, label):
+    """The orientation letters at the middle of each edge and the slice label in the lower
+    left corner, white with a black outline so they read on any grey."""
+    h, w = tile.shape[:2]
+    scale = 0.45 if min(h, w) >= 96 else 0.35
+    out = tile.copy()
+    for edge, letter in letters.items():
+        (tw, th), _ = _text_size(letter, scale)
+        x = {"left": 3, "right": w - tw - 3}.get(edge, (w - tw) // 2)
+        y = {"top": th + 3, "bottom": h - 4}.get(edge, (h + th) // 2)
+        _outlined(out, letter, (x, y), scale)
+    (lw, _), _ = _text_size(label, scale)
+    (bw, _), _ = _text_size(letters["bottom"], scale)
+    if 3 + lw + 4 <= (w - bw) // 2:  # room beside the bottom letter
+        _outlined(out, label, (3, h - 4), scale)
+    return out
+
+
+def _text_size(text, scale):
+    import cv2
+
+    return cv2.getTextSize(text, FONT, scale, 1)
+
+
+def _outlined(image, text, origin, scale):
+    import cv2
+
+    cv2.putText(image, text, origin, FONT, scale, BLACK, 3, cv2.LINE_AA)
+    cv2.putText(image, text, origin, FONT, scale, WHITE, 1, cv2.LINE_AA)
 
 
 def _volume(img, settings):
@@ -293,10 +365,35 @@ def _row(tiles, gap=2):
     return out
 
 
-def _captioned(panel, text):
+def _captioned(panel, text, note=""):
+    """A caption bar above the panel: `text` on the left, cut with '...' when it does not fit;
+    `note` on the right."""
     import cv2
 
     bar = np.zeros((CAPTION_H, panel.shape[1], 3), np.uint8)
-    fitted = text if len(text) * 7 <= panel.shape[1] else text[: max(1, panel.shape[1] // 7 - 1)] + "~"
-    cv2.putText(bar, fitted, (3, CAPTION_H - 5), cv2.FONT_HERSHEY_PLAIN, 0.9, (255, 255, 255), 1, cv2.LINE_AA)
+    note_w = _caption_width(note) + 6 if note else 0
+    fitted = fit_caption(text, panel.shape[1] - 6 - note_w)
+    if note and _caption_width(note) <= panel.shape[1] - 6:
+        cv2.putText(bar, note, (panel.shape[1] - 3 - _caption_width(note), CAPTION_H - 5), CAPTION_FONT, CAPTION_SCALE,
+                    (255, 210, 120), 1, cv2.LINE_AA)
+    cv2.putText(bar, fitted, (3, CAPTION_H - 5), CAPTION_FONT, CAPTION_SCALE, WHITE, 1, cv2.LINE_AA)
     return np.vstack([bar, panel])
+
+
+CAPTION_FONT, CAPTION_SCALE = 1, 0.9  # cv2.FONT_HERSHEY_PLAIN
+
+
+def fit_caption(text, room):
+    """`text`, or its longest beginning followed by '...' that fits in `room` pixels."""
+    if _caption_width(text) <= room:
+        return text
+    for end in range(len(text) - 1, 0, -1):
+        if _caption_width(text[:end] + "...") <= room:
+            return text[:end] + "..."
+    return ""
+
+
+def _caption_width(text):
+    import cv2
+
+    return cv2.getTextSize(text, CAPTION_FONT, CAPTION_SCALE, 1)[0][0]
