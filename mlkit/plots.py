@@ -38,20 +38,21 @@ def figure(rows=1, width=7.0, height=3.0, sharex=True):
     return fig, list(axes[:, 0])
 
 
-def style(ax, xlabel=None, ylabel=None, title=None, integer_x=False):
-    """Round ticks on both axes, axis labels, a light grid, and the legend outside the plot on
-    the right (when something is labelled)."""
+def style(ax, xlabel=None, ylabel=None, title=None, integer_x=False, integer_y=False, grid=True):
+    """Round ticks on both axes, axis labels, a light grid (not over a picture: grid=False),
+    and the legend outside the plot on the right (when something is labelled)."""
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=ROUND_STEPS, integer=integer_x))
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=ROUND_STEPS))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=ROUND_STEPS, integer=integer_y))
     if xlabel:
         ax.set_xlabel(xlabel)
     if ylabel:
         ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, loc="left", fontsize="medium")
-    ax.grid(True, color="0.9", linewidth=0.8)
+    if grid:
+        ax.grid(True, color="0.9", linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)

@@ -208,7 +208,33 @@ def test_reconstruct_and_show(tmp_path, lfw_dirs):
     proc = run_mlkit("eigenfaces", "show", model, "-o", tmp_path / "mosaic.png", "--scree", tmp_path / "scree.png", "--count", "7")
     assert proc.returncode == 0
     assert cv2.imread(str(tmp_path / "mosaic.png"), 0).shape == (27, 8 * 27)
-    assert cv2.imread(str(tmp_path / "scree.png")).shape == (400, 640, 3)
+    assert (tmp_path / "scree.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    proc = run_mlkit("eigenfaces", "show", model, "-o", tmp_path / "m2.png", "--scree", tmp_path / "scree.jpg")
+    assert proc.returncode == 2 and "PNG, SVG or PDF" in proc.stderr.decode()
+    assert not (tmp_path / "scree.jpg").exists() and not (tmp_path / "m2.png").exists()  # refused before anything is drawn
+
+
+def test_scree_bars_are_sklearns_explained_variance_ratios(tmp_path):
+    from mlkit import plots
+    from mlkit.faces import scree
+    from mlkit.faces.plot import write_scree
+
+    X = prepare(LFW[:60], (25, 25))
+    model = train(X, [f"p{i % 4}" for i in range(60)], (25, 25), variance=0.9)
+    ratio = PCA().fit(X).explained_variance_ratio_
+    ax = scree(model).axes[0]
+    bars = np.array([bar.get_height() for bar in ax.patches])
+    assert len(bars) == len(model.eigenvalues) == 59  # 60 images: 59 components
+    np.testing.assert_allclose(bars, ratio[:59], rtol=1e-6, atol=1e-12)
+    total = ax.lines[0].get_ydata()
+    np.testing.assert_allclose(total, np.cumsum(ratio[:59]), rtol=1e-6)
+    assert ax.lines[1].get_xdata()[0] == model.k and total[model.k - 1] >= 0.9 > total[model.k - 2]  # the k kept
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["cumulative", f"k = {model.k} kept: {total[model.k - 1]:.1%}",
+                                                                   "each eigenface"]
+    plots.pyplot().close(ax.figure)
+    for name in ("a.svg", "b.svg"):
+        write_scree(model, tmp_path / name)
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
 
 
 # --- issue 9: model files validated field by field, probes that keep going ---------------------------

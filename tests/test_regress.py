@@ -187,16 +187,52 @@ def test_cli_json_table_csv_and_stdin(tmp_path):
 def test_cli_save_predict_and_plot(tmp_path):
     X, y, _ = synthetic(n=100, p=2)
     path = write_csv(tmp_path / "d.csv", X, y)
-    proc = run_mlkit("regress", path, "--method", "ridge", "--alpha", "0.5", "--save", tmp_path / "m.json", "--plot", tmp_path / "fit.png")
+    proc = run_mlkit("regress", path, "--method", "ridge", "--alpha", "0.5", "--save", tmp_path / "m.json", "--plot", tmp_path / "fit.svg")
     assert proc.returncode == 0, proc.stderr
     new = write_csv(tmp_path / "new.csv", X[:5], y[:5])
     out = run_mlkit("regress", tmp_path / "m.json", "--predict", new).stdout.decode().splitlines()
     assert out[0] == "x0,x1,prediction"
     ref = fit_ridge(X, y, 0.5, ["x0", "x1"], "y").predict(X[:5])
     np.testing.assert_allclose([float(line.split(",")[-1]) for line in out[1:]], ref, rtol=1e-12)
-    import cv2
+    svg = (tmp_path / "fit.svg").read_text()
+    assert svg.startswith("<?xml") and "predicted y" in svg and "observed = predicted" in svg  # labels and legend as text
 
-    assert cv2.imread(str(tmp_path / "fit.png")).shape == (480, 720, 3)
+
+def test_plot_draws_the_data_and_the_fits_own_values(tmp_path):
+    """The points and the line in the matplotlib Axes are the rows and fit.predict, not a
+    redrawing of them; the file's format follows its extension, the same bytes each time."""
+    from mlkit import plots
+    from mlkit.regression.plot import fit_figure, write_fit
+
+    X, y, _ = synthetic(n=300, p=1)
+    fit = fit_ridge(X, y, 0.5, ["x0"], "y")
+    ax = fit_figure(fit, X, y).axes[0]
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), np.column_stack([X[:, 0], y]))
+    line_x, line_y = ax.lines[0].get_xydata().T
+    assert line_x.min() == X.min() and line_x.max() == X.max()
+    np.testing.assert_allclose(line_y, fit.coef[0] * line_x + fit.intercept, rtol=1e-12, atol=1e-12)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x0", "y")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["data", "fit"]
+    plots.pyplot().close(ax.figure)
+
+    X, y, _ = synthetic(n=300, p=3)
+    fit = fit_ridge(X, y, 0.5, ["a", "b", "c"], "y")
+    ax = fit_figure(fit, X, y).axes[0]
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), np.column_stack([X @ fit.coef + fit.intercept, y]), rtol=1e-12)
+    ends = ax.lines[0].get_xydata()
+    np.testing.assert_array_equal(ends[:, 0], ends[:, 1])  # the identity line
+    plots.pyplot().close(ax.figure)
+    for name in ("a.pdf", "b.pdf"):
+        write_fit(fit, X, y, tmp_path / name)
+    assert (tmp_path / "a.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
+
+
+def test_a_plot_named_other_than_png_svg_pdf_is_refused_before_the_fit(tmp_path):
+    X, y, _ = synthetic(n=50, p=2)
+    proc = run_mlkit("regress", write_csv(tmp_path / "d.csv", X, y), "--plot", tmp_path / "fit.jpg")
+    assert proc.returncode == 2 and proc.stdout == b""  # no result printed: refused before fitting
+    assert "PNG, SVG or PDF" in proc.stderr.decode() and not (tmp_path / "fit.jpg").exists()
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,28 @@ def test_keras_model_round_trip_predicts_the_same(sine, tmp_path):
     np.testing.assert_allclose(fit.predict(X), keras_in_memory, rtol=1e-4, atol=1e-5)  # numpy forward == Keras (float32)
 
 
+def test_plot_weights_draws_each_layers_matrix_on_one_scale(sine, data, tmp_path, invoke):
+    """--plot-weights: one heat map per Dense kernel, its cells the kernel's values, one colour
+    scale symmetric about zero for all of them, and a colour bar beside them."""
+    from mlkit.regression.plot import weights_figure
+
+    fit = _fit(sine, 3)
+    kernels = [np.asarray(layer["W"]) for layer in fit.details["network"]["layers"]]
+    assert [k.shape for k in kernels] == [(2, 6), (6, 4), (4, 1)]
+    fig = weights_figure(fit.details["network"]["layers"], fit.x_cols)
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    scale = max(np.abs(k).max() for k in kernels)
+    for image, kernel in zip(images, kernels, strict=True):
+        np.testing.assert_array_equal(image.get_array(), kernel)
+        assert image.get_clim() == (-scale, scale)
+    assert len(fig.axes) == len(kernels) + 1 and fig.axes[-1].get_ylabel() == "weight"  # the colour bar
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b"]
+    result = invoke("regress", data, "--method", "mlp", "--hidden", "3", "--epochs", "2", "--seed", "1",
+                    "--device", "cpu", "--plot-weights", tmp_path / "w.pdf")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "w.pdf").read_bytes()[:5] == b"%PDF-"
+
+
 def test_keras_model_predicts_through_the_cli(sine, tmp_path, invoke):
     from mlkit.regression.formats import save_model
 

@@ -147,7 +147,8 @@ def reconstruct(model_path, inputs, k, **opts):
 @click.argument("model_path", metavar="MODEL")
 @click.option("-o", "--output", required=True, metavar="MOSAIC.png", help="Mean face and the top eigenfaces.")
 @click.option("--count", type=click.IntRange(1), default=15, show_default=True, help="Eigenfaces in the mosaic.")
-@click.option("--scree", type=click.Path(dir_okay=False), help="Also draw the cumulative-variance plot here.")
+@click.option("--scree", type=click.Path(dir_okay=False),
+              help="Also draw the scree plot here: each eigenface's share of the variance and the total (PNG, SVG or PDF).")
 def show(model_path, output, count, scree):
     """Draw the mean face and the top eigenfaces as a grid (and a scree plot).
 
@@ -156,6 +157,10 @@ def show(model_path, output, count, scree):
       mlkit eigenfaces show model.npz -o mosaic.png --scree scree.png
     """
     from mlkit.faces import load_model, show as draw
+    from mlkit.plots import plot_format
+
+    if scree:
+        plot_format(scree)  # .png, .svg or .pdf: refused before the model is read
 
     draw(load_model(model_path), output, count, scree)
     return 0

@@ -52,8 +52,9 @@ def _columns(text):
 @click.option("--predict", "predict_path", type=click.Path(dir_okay=False, allow_dash=True), help="Predict for these rows (CSV to stdout).")
 @click.option("--save", type=click.Path(dir_okay=False),
               help="Save the model: MODEL.json (any method) or MODEL.keras (mlp); reuse it with mlkit regress MODEL --predict NEW.csv.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Draw data and fit (PNG).")
-@click.option("--plot-weights", type=click.Path(dir_okay=False), help="MLP: draw the weight matrices (PNG).")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Draw the data and the fit (PNG, SVG or PDF by extension).")
+@click.option("--plot-weights", type=click.Path(dir_okay=False),
+              help="MLP: draw the weight matrices as heat maps (PNG, SVG or PDF by extension).")
 @click.option("--compare", is_flag=True, help="Show the exact solution beside the chosen method.")
 def command(data, x_cols, y_col, method, fmt, predict_path, save, plot, plot_weights, compare, dropna, jobs, **opts):
     """Fit y = X w + b from a CSV/TSV with a header (DATA, or - for stdin).
@@ -80,8 +81,9 @@ def command(data, x_cols, y_col, method, fmt, predict_path, save, plot, plot_wei
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from mlkit import ui
     from mlkit.regression import formats, methods, report
+    from mlkit.regression import plot as pictures
 
-    _check_usage(method, save, plot_weights, opts)
+    _check_usage(method, save, plot, plot_weights, opts)
     if formats.is_model_file(data):
         if not predict_path:
             raise click.UsageError("a saved model needs --predict NEW.csv")
@@ -99,15 +101,20 @@ def command(data, x_cols, y_col, method, fmt, predict_path, save, plot, plot_wei
     if save:
         formats.save_model(fit, save)
     if plot:
-        report.plot_fit(fit, *table.load(), plot)
+        pictures.write_fit(fit, *table.load(), plot)
     if plot_weights:
-        report.plot_weights(fit.details["network"]["layers"], plot_weights)
+        pictures.write_weights(fit.details["network"]["layers"], plot_weights, fit.x_cols)
     if predict_path:
         _predict(fit, predict_path, dropna)
     return 0
 
 
-def _check_usage(method, save, plot_weights, opts):
+def _check_usage(method, save, plot, plot_weights, opts):
+    from mlkit.plots import plot_format
+
+    for path in (plot, plot_weights):
+        if path:
+            plot_format(path)  # .png, .svg or .pdf: refused before the fit, not after
     if method != "mlp":
         if plot_weights:
             raise click.UsageError("--plot-weights is for --method mlp")

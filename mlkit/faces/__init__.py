@@ -18,10 +18,10 @@ from mlkit.faces.eigenfaces import (
     recognize,
     reconstruct,
     reconstruct_image,
-    scree,
     train,
 )
 from mlkit.faces.formats import load_gray, load_model, read_labels, read_probes, save_model
+from mlkit.faces.plot import scree
 from mlkit.faces.steps import ProbeResult, detect_files, reconstruct_step, recognize_files, show, train_files
 
 __all__ = [

@@ -218,27 +218,3 @@ def mosaic(model, count=15, columns=8):
         r, c = divmod(i, columns)
         sheet[r * (h + 2) + 1 : r * (h + 2) + 1 + h, c * (w + 2) + 1 : c * (w + 2) + 1 + w] = t.astype(np.uint8)
     return sheet
-
-
-def scree(model, width=640, height=400):
-    """Cumulative explained variance against the number of eigenfaces, drawn with OpenCV."""
-    import cv2
-
-    share = np.cumsum(model.eigenvalues) / model.eigenvalues.sum()
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    left, bottom, right, top = 60, height - 50, width - 20, 20
-    cv2.rectangle(canvas, (left, top), (right, bottom), (0, 0, 0), 1)
-    xs = left + (np.arange(1, len(share) + 1) / len(share)) * (right - left)
-    ys = bottom - share * (bottom - top)
-    points = np.stack([xs, ys], axis=1).astype(np.int32)
-    cv2.polylines(canvas, [points], False, (200, 80, 0), 2)
-    kx = int(left + model.k / len(share) * (right - left))
-    cv2.line(canvas, (kx, top), (kx, bottom), (0, 0, 200), 1)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.putText(canvas, f"k = {model.k}: {share[model.k - 1]:.1%} of the variance", (left + 10, top + 25), font, 0.5, (0, 0, 200), 1)
-    cv2.putText(canvas, "eigenfaces", (width // 2 - 40, height - 15), font, 0.5, (0, 0, 0), 1)
-    cv2.putText(canvas, f"1..{len(share)}", (right - 60, bottom + 20), font, 0.4, (0, 0, 0), 1)
-    for frac in (0.0, 0.5, 1.0):
-        y = int(bottom - frac * (bottom - top))
-        cv2.putText(canvas, f"{frac:.0%}", (10, y + 5), font, 0.4, (0, 0, 0), 1)
-    return canvas

@@ -94,8 +94,9 @@ def reconstruct_step(img, seedseq, model, k=None, cmdline=None):
 
 def show(model, output, count=15, scree=None):
     """Write the mosaic of the mean face and the top eigenfaces, and the scree plot if asked."""
+    from mlkit.faces.plot import write_scree
     from mlkit.io import Image, write_image
 
     write_image(Image(data=eigenfaces.mosaic(model, count), format="png"), output)
     if scree:
-        write_image(Image(data=eigenfaces.scree(model)[..., ::-1].copy(), channels=True, format="png"), scree)
+        write_scree(model, scree)

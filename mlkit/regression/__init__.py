@@ -18,7 +18,8 @@ exactly zero, L2 shrinks them all, elastic net mixes both. The MLP trains on mlk
     model.py     the MLP as a Keras network (with its standardisation inside) and its step
     train.py     MLP training on mlkit.deep: loop, checkpoints, resume
     methods.py   one call for every method, as `mlkit regress` makes it
-    report.py    the result as a dict, table and CSV rows, predictions, plots
+    report.py    the result as a dict, table and CSV rows, predictions
+    plot.py      the data with the fit, the MLP's weight matrices (matplotlib, via mlkit.plots)
 """
 
 from mlkit.regression.formats import Table, load_model, save_model
