@@ -4,15 +4,20 @@ import numpy as np
 
 from mlkit.errors import MlkitError
 
+NAN_HINT = "clip or threshold them first"
+# For the ops that honour the caller's output dtype (transform's and augment's --dtype): a float
+# one keeps the values. Other callers have no such option, or apply it only after the op.
+DTYPE_HINT = NAN_HINT + ", or use --dtype float32"
 
-def to_dtype(values, dtype):
+
+def to_dtype(values, dtype, hint=NAN_HINT):
     """`values` as `dtype`: integers rounded and clipped to the type's range, booleans
-    thresholded at 0.5, floats cast. NaN or infinity has no integer: an error."""
+    thresholded at 0.5, floats cast. NaN or infinity has no integer: an error with `hint`."""
     dtype = np.dtype(dtype)
     if np.issubdtype(dtype, np.integer):
         values = np.asarray(values)
         if not np.issubdtype(values.dtype, np.integer) and not np.isfinite(values).all():
-            raise MlkitError(f"cannot store NaN or infinite values as {dtype}", "clip or threshold them first, or use --dtype float32")
+            raise MlkitError(f"cannot store NaN or infinite values as {dtype}", hint)
         info = np.iinfo(dtype)
         return np.clip(np.rint(values), info.min, info.max).astype(dtype)
     if dtype == bool:

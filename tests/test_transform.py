@@ -492,3 +492,31 @@ def test_library_call_with_the_recorded_parameters_equals_the_cli(args, anatomic
     expected = apply(read_image(str(tmp_path / "in.nii")), args[0], params)
     np.testing.assert_array_equal(written.data, expected.data)
     np.testing.assert_allclose(written.affine, expected.affine, atol=1e-6)
+
+
+def test_nan_into_integers_suggests_dtype_only_where_it_helps(tmp_path, invoke):
+    """A NaN fill for a uint8 image: transform's --dtype float32 keeps it, so the hint names it
+    (and following it works). NaN voxels cast by the user's own --dtype uint8: the hint does not
+    send them back to --dtype. Library callers, who have no --dtype, are not told of it."""
+    from mlkit.dtypes import to_dtype
+
+    cam = skimage.data.camera()[:64, :48]
+    write_image(Image(data=cam, format="png"), str(tmp_path / "cam.png"))
+    result = invoke("transform", "pad", tmp_path / "cam.png", "--shape", "70,50", "--cval", "nan", "-o", f"{tmp_path / 'o'}/")
+    refused(result.exit_code, result.stderr, tmp_path / "o", 1)
+    assert result.stderr.strip().endswith("cannot store NaN or infinite values as uint8 (clip or threshold them first, or use --dtype float32)")
+    result = invoke("transform", "pad", tmp_path / "cam.png", "--shape", "70,50", "--cval", "nan", "--dtype", "float32",
+                    "-o", tmp_path / "padded.nii")
+    assert result.exit_code == 0, result.stderr
+    padded = load(tmp_path / "padded.nii")[0]
+    assert padded.shape == (70, 50)
+    np.testing.assert_array_equal(padded[3:67, 1:49], cam)  # centred: (70 - 64) // 2 and (50 - 48) // 2 before
+    assert np.isnan(padded).sum() == 70 * 50 - 64 * 48
+
+    nib.save(nib.Nifti1Image(np.array([[[1.5, np.nan], [2.0, 3.0]]], np.float32), np.eye(4)), tmp_path / "f.nii")
+    result = invoke("transform", "flip", tmp_path / "f.nii", "--axis", "0", "--dtype", "uint8", "-o", f"{tmp_path / 'o'}/")
+    refused(result.exit_code, result.stderr, tmp_path / "o", 1)
+    assert result.stderr.strip().endswith("cannot store NaN or infinite values as uint8 (clip or threshold them first)")
+    with pytest.raises(MlkitError) as caught:
+        to_dtype(np.array([np.inf]), np.int16)
+    assert caught.value.hint == "clip or threshold them first"

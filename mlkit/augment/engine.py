@@ -7,7 +7,7 @@ import numpy as np
 from mlkit import ui
 from mlkit.augment import sampler
 from mlkit.augment.policy import Policy, bias_terms, draw, in_plane_axes
-from mlkit.dtypes import beyond_range, result_dtype, to_dtype
+from mlkit.dtypes import DTYPE_HINT, beyond_range, result_dtype, to_dtype
 from mlkit.errors import MlkitError, UsageError
 from mlkit.io.orientation import left_right_axis
 from mlkit.transform.grid import embed, in_millimetres, rotation, zoom_grid
@@ -276,7 +276,7 @@ INTENSITY_STEPS = {"intensity": _factor, "gamma": _gamma, "bias": _bias, "noise"
 def _cast(values, like, dtype):
     """Back to the input's layout, as `dtype` (integers rounded and clipped)."""
     data = values.reshape(values.shape[: like.spatial_ndim] + like.data.shape[like.spatial_ndim :])
-    return data if data.dtype == dtype else to_dtype(data, dtype)  # labels come back in their own dtype
+    return data if data.dtype == dtype else to_dtype(data, dtype, DTYPE_HINT)  # labels come back in their own dtype
 
 
 def _check_pair(img, seg):

@@ -153,8 +153,4 @@ def refuse_terminal(stream=None):
 def cast(data, dtype):
     """`data` as `dtype`; floats going to integers are rounded and clipped to the range."""
     dtype = np.dtype(dtype)
-    if data.dtype == dtype:
-        return data
-    if np.issubdtype(dtype, np.integer) and not np.issubdtype(data.dtype, np.integer) and not np.isfinite(data).all():
-        raise MlkitError(f"cannot cast NaN or infinite values to {dtype}", "clip or threshold them first")
-    return to_dtype(data, dtype)
+    return data if data.dtype == dtype else to_dtype(data, dtype)

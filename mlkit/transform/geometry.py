@@ -8,7 +8,7 @@ the grid moves. `keep_affine=True` keeps A instead (the content moves in scanner
 
 import numpy as np
 
-from mlkit.dtypes import result_dtype, to_dtype
+from mlkit.dtypes import DTYPE_HINT, result_dtype, to_dtype
 from mlkit.errors import MlkitError
 from mlkit.io.image import map_volumes
 from mlkit.transform import separable
@@ -44,7 +44,7 @@ def sample(img, matrix, out_shape, order=1, mode="constant", cval=0.0, label=Fal
         out = ndimage.affine_transform(
             work, matrix, output_shape=out_shape, output=work.dtype, order=order, mode=MODES[mode], cval=cval
         )
-        return to_dtype(out, out_dtype)
+        return to_dtype(out, out_dtype, DTYPE_HINT)
 
     def volume(block):
         if not img.channels:
@@ -133,7 +133,7 @@ def pad(img, shape, mode="constant", cval=0.0, keep_affine=False, dtype=None):
     widths += [(0, 0)] * (img.data.ndim - len(widths))
     data = img.data.astype(result_dtype(img.data.dtype, dtype), copy=False)
     if mode == "constant":
-        data = np.pad(data, widths, mode="constant", constant_values=to_dtype(cval, data.dtype))
+        data = np.pad(data, widths, mode="constant", constant_values=to_dtype(cval, data.dtype, DTYPE_HINT))
     else:
         data = np.pad(data, widths, mode="edge")
     return _window(img, data, -before, keep_affine)

@@ -8,7 +8,7 @@ such as the maximum are taken per block.
 import numpy as np
 
 from mlkit import ui
-from mlkit.dtypes import holds, result_dtype, to_dtype
+from mlkit.dtypes import DTYPE_HINT, holds, result_dtype, to_dtype
 from mlkit.errors import MlkitError
 
 
@@ -31,7 +31,7 @@ def log(block, dtype=None):
     top = np.log1p(work.type(_finite_range(block)[1]))
     logged = np.log1p(block.astype(work))
     scale = _target_max(block.dtype) / top if top > 0 else 0.0
-    return to_dtype(logged * work.type(scale), result_dtype(block.dtype, dtype))
+    return to_dtype(logged * work.type(scale), result_dtype(block.dtype, dtype), DTYPE_HINT)
 
 
 def gamma(block, gamma, c=None, dtype=None):
@@ -42,11 +42,11 @@ def gamma(block, gamma, c=None, dtype=None):
     out_dtype = result_dtype(block.dtype, dtype)
     r = block.astype(work)
     if c is not None:
-        return to_dtype(work.type(c) * r ** work.type(gamma), out_dtype)
+        return to_dtype(work.type(c) * r ** work.type(gamma), out_dtype, DTYPE_HINT)
     ref = _reference_max(block)
     if ref <= 0:
         return block.astype(out_dtype)
-    return to_dtype(work.type(ref) * (r / work.type(ref)) ** work.type(gamma), out_dtype)
+    return to_dtype(work.type(ref) * (r / work.type(ref)) ** work.type(gamma), out_dtype, DTYPE_HINT)
 
 
 def normalize(block, zscore=False, mask=None, dtype=None):
@@ -83,7 +83,7 @@ def rescale(block, to=None, out_range=None, dtype=None):
         scaled = np.full(block.shape, lo, np.float64)
     else:
         scaled = lo + (r - vmin) * ((hi - lo) / (vmax - vmin))
-    return to_dtype(scaled, result_dtype(target, dtype))
+    return to_dtype(scaled, result_dtype(target, dtype), DTYPE_HINT)
 
 
 def clip(block, low=None, high=None, percentiles=None, dtype=None):
@@ -91,7 +91,7 @@ def clip(block, low=None, high=None, percentiles=None, dtype=None):
     if percentiles is not None:
         low, high = (float(p) for p in np.percentile(_finite_values(block), percentiles))
     out = np.clip(block, low, high)
-    return to_dtype(out, result_dtype(block.dtype, dtype))
+    return to_dtype(out, result_dtype(block.dtype, dtype), DTYPE_HINT)
 
 
 def threshold(block, value=None, otsu=False, mode="binary"):
