@@ -203,7 +203,7 @@ class Trainer:
 def paint(net, pictures):
     """The network's output for a batch of pictures (N x H x W x 3, RGB 0-255, H and W
     multiples of STRIDE), as float32 numpy."""
-    return np.asarray(net(tf.convert_to_tensor(np.asarray(pictures, np.float32)), training=False), np.float32)
+    return net(tf.convert_to_tensor(np.asarray(pictures, np.float32)), training=False).numpy().astype(np.float32)
 
 
 def load(path):
