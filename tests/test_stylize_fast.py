@@ -277,3 +277,22 @@ def test_completion_offers_the_modes_and_the_optimize_options():
     assert all(w in words for w in ("train", "apply", "optimize"))
     env.update(COMP_WORDS="mlkit stylize face.jpg --gram", COMP_CWORD="3")
     assert "--gram-norm" in run_mlkit(env=env).stdout.decode()
+
+
+def test_two_mirrored_replicas_train_as_one_device(straight, files, tmp_path):
+    """The GPU code path (a MirroredStrategy, each replica half the batch, the gradients
+    summed) on two logical CPUs, in a fresh process (logical devices are set before TensorFlow
+    starts): the same losses as one device, up to float rounding of the summed gradients."""
+    run = str(tmp_path / "mirrored")
+    code = (
+        "from mlkit.style import Settings, train\n"
+        "s = Settings(size=32, content_layers=('relu2_2',), style_layers=('relu1_1', 'relu2_1'))\n"
+        f"r = train([{files['photos']!r}], [{files['style']!r}], {run!r}, s, steps_total=3, batch_size=2, lr=0.01,"
+        f" width=8, res_blocks=1, seed=5, weights={files['weights']!r}, device='cpu', cpu_replicas=2)\n"
+        "print(r['device'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "2 replica(s)" in proc.stdout, proc.stderr[-2000:]
+    for ours, theirs in zip(_metrics(run), _metrics(straight[0])[:3]):
+        for key in ("loss", "content_loss", "style_loss", "tv_loss"):
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-4), (ours["step"], key)
