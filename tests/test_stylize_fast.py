@@ -91,8 +91,9 @@ def test_the_training_loss_falls(straight):
 
 def test_a_resumed_run_equals_a_straight_one(straight, files, tmp_path):
     run = str(tmp_path / "run")
-    first = _train(files, run, "--steps", "5")
+    first = _train(files, run, "--steps", "5", "--logdir", tmp_path / "tb")  # TensorBoard changes nothing
     assert first.exit_code == 0, first.output
+    assert any(n.startswith("events.out.tfevents") for n in os.listdir(tmp_path / "tb"))
     resumed = _train(files, run, "--steps", "8")
     assert resumed.exit_code == 0, resumed.output
     assert "resuming" in resumed.stderr and "at step 5" in resumed.stderr
@@ -100,6 +101,24 @@ def test_a_resumed_run_equals_a_straight_one(straight, files, tmp_path):
     ours, theirs = _network_weights(run, "ckpt-00000008"), _network_weights(straight[0], "ckpt-00000008")
     assert [n for n, _ in ours] == [n for n, _ in theirs]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(ours, theirs))
+
+
+def test_ctrl_c_checkpoints_the_steps_done_and_exits_130(files, tmp_path, monkeypatch):
+    from mlkit.style import model
+
+    step = model.Trainer.step
+
+    def interrupted_at_3(self, batch):
+        if self.steps_done() == 2:
+            raise KeyboardInterrupt
+        return step(self, batch)
+
+    monkeypatch.setattr(model.Trainer, "step", interrupted_at_3)
+    run = tmp_path / "run"
+    result = _train(files, str(run), "--steps", "8")
+    assert result.exit_code == 130 and "interrupted" in result.stderr
+    assert sorted(os.listdir(run)) == ["ckpt-00000002", "metrics.jsonl", "model.keras", "run.json"]
+    assert [r["step"] for r in _metrics(str(run))] == [1, 2]
 
 
 def test_a_resume_refuses_another_network(straight, files, tmp_path):

@@ -24,6 +24,7 @@ from mlkit.style.settings import loss as settings_loss
 KIND = "stylize"
 MODEL = "model.keras"  # the latest network, written with every checkpoint
 SAMPLES = "samples"
+STRIDE = 4  # the network's two stride-2 convolutions: sides must be multiples of this
 NETWORK = {"width": 32, "res_blocks": 5}  # Johnson et al.'s
 # A resumed run may change the rate, the length and the cadences, not what the weights, the
 # loss or the data order depend on.
@@ -53,53 +54,34 @@ def train(photos, styles, checkpoint_dir, settings=None, *, steps_total=None, ep
     settings: the loss knobs of the optimisation mode (size is the training crop's side);
     seed: the --seed given, or None to keep a resumed run's own (a new run takes drawn_seed);
     steps_total: train until this global step, else `epochs` passes over the photos."""
-    from mlkit.deep import checkpoint, loop
-    from mlkit.style.photos import Photos
-    from mlkit.style.transfer import _name, _picture, _read
+    from mlkit.deep import loop
+    from mlkit.deep.runtime import Runtime
+    from mlkit.style import model
 
     settings = (settings or Settings(size=256)).checked(len(styles))
+    if settings.size % STRIDE:
+        raise UsageError(f"--size {settings.size} is not a multiple of {STRIDE}", f"use {settings.size // STRIDE * STRIDE}")
     _check_tensorboard(logdir)
     path = vgg.find(weights)
-    style_rgbs = [_picture(_read(s), s)[0] for s in styles]
-    config = {"width": int(width), "res_blocks": int(res_blocks), "size": int(settings.size),
-              "batch_size": int(batch_size), "lr": float(lr), "styles": [_name(s) for s in styles],
-              **{k: _plain(getattr(settings, k)) for k in LOSS_KEYS}}
-    if seed is not None:
-        config["seed"] = int(seed)
-    found = Photos(photos, settings.size, batch_size, 0)  # the list only; the seed comes with the run
-    config["photos"] = len(found)
-    run = checkpoint.RunDir(checkpoint_dir, KIND, config, must_match=MUST_MATCH, defaults={"seed": int(drawn_seed)})
+    style_rgbs = _style_pictures(styles)  # a bad style fails before the run folder is made
+    network = {"width": int(width), "res_blocks": int(res_blocks), "batch_size": int(batch_size), "lr": float(lr)}
+    run, photos = _open_run(checkpoint_dir, photos, styles, settings, network, seed, drawn_seed)
     config = run.config
-    found.seed = int(config["seed"])
-
-    from mlkit.deep.runtime import Runtime
-
     runtime = Runtime(device=device, seed=config["seed"], cpu_replicas=cpu_replicas)
     if config["batch_size"] % runtime.replicas:
         raise UsageError(f"--batch-size {config['batch_size']} does not split over {runtime.replicas} replicas",
                          f"use a multiple of {runtime.replicas}")
-    from mlkit.style import model
-    from mlkit.style.transfer import style_at, vgg_styles
-
-    terms = settings_loss(settings)
-    layers = terms["content_layers"] + tuple(k for k in terms["style_layers"] if k not in terms["content_layers"])
-    arrays = vgg.read(path, vgg.LAYERS[: 1 + max(vgg.LAYERS.index(k) for k in layers)])
-    with runtime.strategy.scope():
-        net = model.vgg19(arrays, settings.pooling, layers)
-    styled = vgg_styles([style_at(s, settings.size, settings) for s in style_rgbs], settings.style_blend)
-    trainer = model.Trainer(runtime, net, styled, terms, config["width"], config["res_blocks"], config["lr"])
+    trainer = _trainer(runtime, settings, config, path, style_rgbs)
     state = run.restore(trainer.objects())
     _set_rate(trainer.optimizer, config["lr"])
     start = state["step"] if state else 0
-    per_epoch = len(found) / config["batch_size"]
+    per_epoch = len(photos) / config["batch_size"]
     total = steps_total if steps_total is not None else max(1, math.ceil(epochs * per_epoch))
     if start:
         ui.info(f"resuming {checkpoint_dir} at step {start}")
-    found.batch(start)  # unreadable photos are reported now, not inside TensorFlow's reader
-    tf = runtime.tf
-    batches = runtime.distribute(_dataset(tf, found, start, max(total, start)))
-    summary = loop.tensorboard(tf, logdir)
-    sampler = Sampler(trainer.net, found, config, checkpoint_dir)
+    photos.batch(start)  # unreadable photos are reported now, not inside TensorFlow's reader
+    batches = runtime.distribute(_dataset(runtime.tf, photos, start, max(total, start)))
+    sampler = Sampler(trainer.net, photos, config, checkpoint_dir)
     metrics = run.metrics(start)
 
     def save(done):
@@ -107,16 +89,54 @@ def train(photos, styles, checkpoint_dir, settings=None, *, steps_total=None, ep
         model.save(trainer.net, os.path.join(checkpoint_dir, MODEL))
 
     runner = loop.Loop(total=total, save=save, metrics=metrics, checkpoint_every=checkpoint_every,
-                       every={sample_every: sampler}, summary=summary, label="stylize train", steps_per_epoch=per_epoch)
+                       every={sample_every: sampler}, summary=loop.tensorboard(runtime.tf, logdir),
+                       label="stylize train", steps_per_epoch=per_epoch)
     try:
         done = runner.run(trainer.step, batches, start=start)
     finally:
         metrics.close()
     if done > start and done % sample_every:
         sampler(done, None)
-    return {"checkpoint_dir": checkpoint_dir, "started_at": start, "step": done, "photos": len(found),
+    return {"checkpoint_dir": checkpoint_dir, "started_at": start, "step": done, "photos": len(photos),
             "epochs": round(done / per_epoch, 3), "model": os.path.join(checkpoint_dir, MODEL),
             "latest": run.latest(), "samples": sampler.last, "device": runtime.describe(), "trainer": trainer}
+
+
+def _open_run(checkpoint_dir, specs, styles, settings, network, seed, drawn_seed):
+    """(the run folder, created or checked against the stored run, and its photos)."""
+    from mlkit.deep import checkpoint
+    from mlkit.style.photos import Photos
+    from mlkit.style.transfer import _name
+
+    photos = Photos(specs, settings.size, network["batch_size"], 0)  # the list only; the seed comes with the run
+    config = {**network, "size": int(settings.size), "styles": [_name(s) for s in styles], "photos": len(photos),
+              **{k: _plain(getattr(settings, k)) for k in LOSS_KEYS}}
+    if seed is not None:
+        config["seed"] = int(seed)
+    run = checkpoint.RunDir(checkpoint_dir, KIND, config, must_match=MUST_MATCH, defaults={"seed": int(drawn_seed)})
+    photos.seed = int(run.config["seed"])
+    return run, photos
+
+
+def _style_pictures(styles):
+    from mlkit.style.transfer import _picture, _read
+
+    return [_picture(_read(s), s)[0] for s in styles]
+
+
+def _trainer(runtime, settings, config, path, style_rgbs):
+    """VGG19 up to the deepest layer the loss uses, the styles' targets, the network."""
+    from mlkit.style import model
+    from mlkit.style.transfer import style_at, vgg_styles
+
+    pictures = [style_at(s, settings.size, settings) for s in style_rgbs]
+    terms = settings_loss(settings)
+    layers = terms["content_layers"] + tuple(k for k in terms["style_layers"] if k not in terms["content_layers"])
+    arrays = vgg.read(path, vgg.LAYERS[: 1 + max(vgg.LAYERS.index(k) for k in layers)])
+    with runtime.strategy.scope():
+        net = model.vgg19(arrays, settings.pooling, layers)
+    return model.Trainer(runtime, net, vgg_styles(pictures, settings.style_blend), terms, config["width"],
+                         config["res_blocks"], config["lr"])
 
 
 def _plain(value):
@@ -210,6 +230,7 @@ def paint(network, img, preserve_colors=None, params=None):
 
     preserve = network.preserve_colors if preserve_colors is None else preserve_colors
     picture, gray = images.rgb(img)
+    _check_memory(network, picture.shape)
     pixels = painted_pixels(lambda x: model.paint(network.model, x), picture, preserve, gray)
     alpha = _alpha(img)
     if alpha is not None:
@@ -220,11 +241,20 @@ def paint(network, img, preserve_colors=None, params=None):
     return _result(pixels, img, entry)
 
 
+def _check_memory(network, shape):
+    """The network's activations at full size (its first layer's filters, a few tensors of them
+    alive at once) must fit the memory limit."""
+    from mlkit.io import limits
+
+    layer = next((l for l in network.model.layers if hasattr(l, "filters")), None)
+    filters = int(getattr(layer, "filters", 32))
+    h, w = (n + -n % STRIDE for n in shape[:2])
+    limits.check(4 * h * w * filters * 4, f"painting a {shape[1]}x{shape[0]} picture")
+
+
 def painted_pixels(forward, picture, preserve_colors, gray=False):
     """forward(batch) on `picture` (RGB 0-255, any size: padded by reflection to a multiple of
     the network's stride, then cropped back) as uint8."""
-    from mlkit.style.model import STRIDE
-
     h, w = picture.shape[:2]
     padded = np.pad(picture, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="reflect" if min(h, w) > STRIDE else "edge")
     out = forward(padded[None])[0][:h, :w]

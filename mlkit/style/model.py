@@ -97,9 +97,6 @@ def _batch(image):
 
 # The fast mode (Johnson, Alahi and Fei-Fei 2016): a network paints any picture in one pass.
 
-STRIDE = 4  # two stride-2 convolutions: inputs are padded to a multiple of this
-
-
 @keras.saving.register_keras_serializable(package="mlkit")
 class InstanceNormalization(keras.layers.Layer):
     """Each picture's channels normalised over its own pixels, then a learnt scale and offset
@@ -124,7 +121,7 @@ class InstanceNormalization(keras.layers.Layer):
 
 
 def transform_net(width=32, res_blocks=5):
-    """RGB 0-255 (any size, a multiple of STRIDE) -> RGB 0-255 of the same size: a 9x9
+    """RGB 0-255 (any size, a multiple of 4) -> RGB 0-255 of the same size: a 9x9
     convolution, two stride-2 convolutions, `res_blocks` residual blocks, two nearest-neighbour
     upsamplings each followed by a convolution (resize-convolutions: no checkerboard, unlike
     transposed convolutions), a 9x9 convolution, tanh scaled to 0-255. Instance normalisation
@@ -202,7 +199,7 @@ class Trainer:
 
 def paint(net, pictures):
     """The network's output for a batch of pictures (N x H x W x 3, RGB 0-255, H and W
-    multiples of STRIDE), as float32 numpy."""
+    multiples of 4), as float32 numpy."""
     return net(tf.convert_to_tensor(np.asarray(pictures, np.float32)), training=False).numpy().astype(np.float32)
 
 
