@@ -241,6 +241,12 @@ def test_a_bad_network_is_one_line(straight, files, tmp_path, make, message):
     assert "Traceback" not in result.stderr and not out.exists()
 
 
+def test_many_inputs_to_one_file_is_a_usage_error_before_the_network_loads(files, tmp_path):
+    result = _invoke("apply", tmp_path / "missing.keras", files["photos"], "-o", tmp_path / "one.png")
+    assert result.exit_code == 2 and "6 inputs but -o names one file" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "one.png").exists()
+
+
 def test_a_network_of_another_kind_is_refused(straight, tmp_path):
     from mlkit.deep.models import save_model
     from mlkit.deep.runtime import import_tf
