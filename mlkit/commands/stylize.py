@@ -217,7 +217,7 @@ def apply(model, inputs, preserve_colors, device, **opts):
 
     from mlkit.io.batch import make_sink
     from mlkit.io.inputs import expand_inputs
-    from mlkit.style.fast import apply_step, prepare
+    from mlkit.style.steps import apply_step, prepare
 
     make_sink(opts["output"], len(expand_inputs(list(inputs))), opts["ext"], opts["dtype"])  # a bad -o fails first
     prepare(model, device)  # a bad network is one line now, not one per input

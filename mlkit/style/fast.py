@@ -277,24 +277,3 @@ def _result(pixels, content, entry):
     if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
         img = img.replace(data=pixels, channels=True)
     return img
-
-
-def prepare(source, device="auto"):
-    """TensorFlow on `device`, and the network of `source` loaded (once per process)."""
-    key = (source, device)
-    if key not in _NETWORKS:
-        from mlkit.deep.runtime import Runtime
-
-        Runtime(device=device, mixed_precision=False)
-        _NETWORKS.clear()
-        _NETWORKS[key] = load_network(source)
-    return _NETWORKS[key]
-
-
-def apply_step(source, device, preserve_colors, img, seedseq=None):
-    """The batch runner's work function (picklable as a partial: --jobs loads the network
-    once in each worker)."""
-    return [paint(prepare(source, device), img, preserve_colors)]
-
-
-_NETWORKS = {}
