@@ -145,7 +145,7 @@ def optimize(content, styles, style_blend, output, checkpoint_every, checkpoint_
 @click.option("-c", "--checkpoint-dir", required=True, metavar="RUN",
               help="Run folder: model.keras, checkpoints, samples/, metrics.jsonl. Rerun to resume.")
 @click.option("--size", type=click.IntRange(16, 4096), default=256, show_default=True,
-              help="Side of the square crops trained on (photos are resized and cropped at random).")
+              help="Side of the square crops trained on, a multiple of 4 (photos are resized and cropped at random).")
 @click.option("--epochs", type=click.FloatRange(0, min_open=True), default=2.0, show_default=True, help="Passes over the photos (ignored with --steps).")
 @click.option("--steps", "steps_total", type=click.IntRange(1), help="Train until this global step.")
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True)
