@@ -29,7 +29,7 @@ COMMANDS = {
     "train-gan": ("mlkit.commands.train_gan", "Train a DCGAN on image folders or MRI slices, with checkpoints and resume."),
     "generate": ("mlkit.commands.generate", "Generate images, grids or latent walks from a train-gan checkpoint."),
     "crop-align": ("mlkit.commands.crop_align", "Align faces on a landmark template; square crops around a segmentation or the foreground."),
-    "stylize": ("mlkit.commands.stylize", "Neural style transfer (Gatys): paint a picture in the style of others, on VGG19."),
+    "stylize": ("mlkit.commands.stylize", "Neural style transfer: optimise one picture (Gatys), or train a network once and apply it fast."),
     "completion": ("mlkit.commands.completion", "Print the shell completion script for bash, zsh or fish."),
 }
 

@@ -214,6 +214,30 @@ def test_gram_matrix_matches_numpy():
     assert np.allclose(gram(tf.constant(f)).numpy(), flat.T @ flat / f.size, rtol=1e-5)
 
 
+def test_gram_norm_hw_divides_by_the_pixels_only():
+    from mlkit.style.losses import gram
+
+    rng = np.random.default_rng(1)
+    f = rng.standard_normal((2, 5, 7, 4)).astype(np.float32)  # a batch: one Gram matrix per picture
+    flat = f.reshape(2, -1, 4).astype(np.float64)
+    expected = np.einsum("bpi,bpj->bij", flat, flat) / 35
+    assert np.allclose(gram(tf.constant(f), "hw").numpy(), expected, rtol=1e-5)
+    assert np.allclose(gram(tf.constant(f), "hwc").numpy(), expected / 4, rtol=1e-5)
+
+
+def test_gram_norm_hw_multiplies_a_layers_style_term_by_c_squared(files):
+    from mlkit.style.model import Objective, vgg19
+
+    net = vgg19(weights.read(files["weights"]), "max", ("block1_conv1", "block2_conv1"))
+    picture = style_images.to_vgg(np.asarray(_astronaut(files), np.float32))
+    coffee = style_images.to_vgg(style_images.rgb(_read(files["coffee"]))[0])
+    w = {"content": 0.0, "style": 1.0, "tv": 0.0}
+    for layer, channels in (("block1_conv1", 64), ("block2_conv1", 128)):
+        terms = [Objective(net, picture, [(coffee, 1.0)], ("block1_conv1",), {layer: 1.0}, w, gram_norm=norm)
+                 .evaluate(picture)[0]["style_loss"] for norm in ("hwc", "hw")]
+        assert np.isclose(terms[1], channels**2 * terms[0], rtol=1e-4)
+
+
 def test_layer_names_take_both_spellings():
     from mlkit.style.settings import layer_names
 
@@ -296,12 +320,12 @@ def test_a_2d_slice_from_a_pipe_comes_out_as_a_stream(files, tmp_path):
     StreamWriter(stream).write(Image(data=_astronaut(files)[..., 1].astype(np.float32), affine=np.diag([0.5, 0.5, 1, 1])))
     env = {**os.environ, "MLKIT_VGG19_WEIGHTS": files["weights"]}
     proc = run_mlkit("stylize", "-", "-s", files["coffee"], "--size", "32", "--iterations", "2", "--seed", "2",
-                     "--device", "cpu", "--preserve-colors", "-o", "-", stdin=stream.getvalue(), env=env)
+                     "--device", "cpu", "--preserve-colors", "--gram-norm", "hw", "-o", "-", stdin=stream.getvalue(), env=env)
     assert proc.returncode == 0, proc.stderr.decode()
     (img,) = list(read_images("-", stdin=io.BytesIO(proc.stdout)))
     assert img.data.shape == (32, 32) and img.data.dtype == np.uint8  # gray in, colours kept: gray out
     assert np.allclose(img.voxel_sizes, (1.0, 1.0))  # 64 px of 0.5 mm -> 32 px of 1 mm
-    assert img.history[-1]["params"]["preserve_colors"] is True
+    assert img.history[-1]["params"]["preserve_colors"] is True and img.history[-1]["params"]["gram_norm"] == "hw"
 
 
 def test_ctrl_c_writes_the_best_picture_so_far_and_exits_130(files, tmp_path, monkeypatch):

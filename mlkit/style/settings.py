@@ -11,6 +11,7 @@ STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", 
 POOLING = ("max", "avg")
 INITS = ("noise", "content", "style")
 OPTIMIZERS = ("lbfgs", "adam")
+GRAM_NORMS = ("hwc", "hw")  # what a Gram matrix is divided by (see mlkit.style.losses)
 
 
 @dataclasses.dataclass
@@ -34,6 +35,7 @@ class Settings:
     epsilon: float = 1e-8
     scales: int = 1
     preserve_colors: bool = False  # keep the content's colours, take only the luminance
+    gram_norm: str = "hwc"  # divide each Gram matrix by h*w*c (neural-style) or h*w (the TensorFlow tutorial)
 
     def checked(self, n_styles):
         """A copy with layer names in Keras's spelling and blend weights summing to 1."""
@@ -42,15 +44,26 @@ class Settings:
             raise UsageError(f"--style-blend has {len(blend)} weights for {n_styles} style(s)", "give one per --style")
         if min(blend) < 0 or sum(blend) <= 0:
             raise UsageError("--style-blend weights must be >= 0, and not all 0")
-        for name, choices in (("pooling", POOLING), ("init", INITS), ("optimizer", OPTIMIZERS)):
+        for name, choices in (("pooling", POOLING), ("init", INITS), ("optimizer", OPTIMIZERS), ("gram_norm", GRAM_NORMS)):
             if getattr(self, name) not in choices:
-                raise UsageError(f"--{name} {getattr(self, name)!r} is not one of {', '.join(choices)}")
+                raise UsageError(f"--{name.replace('_', '-')} {getattr(self, name)!r} is not one of {', '.join(choices)}")
         if self.size / 2 ** (self.scales - 1) < 16:
             raise UsageError(f"--scales {self.scales} starts below 16 px at --size {self.size}", "use fewer scales")
         return dataclasses.replace(
             self, content_layers=layer_names(self.content_layers, "--content-layers"),
             style_layers=layer_names(self.style_layers, "--style-layers"),
             style_blend=tuple(float(b) / sum(blend) for b in blend))
+
+
+def loss(settings):
+    """What mlkit.style.losses.Perceptual takes from checked settings, the same in both modes."""
+    from mlkit.style.losses import layer_weights
+
+    per_layer = layer_weights(len(settings.style_layers), settings.style_layer_weight_exp)
+    return {"content_layers": settings.content_layers,
+            "style_layers": dict(zip(settings.style_layers, (float(w) for w in per_layer))),
+            "weights": {"content": settings.content_weight, "style": settings.style_weight, "tv": settings.tv_weight},
+            "gram_norm": settings.gram_norm}
 
 
 def layer_names(names, option):

@@ -7,9 +7,10 @@ import os
 import numpy as np
 
 from mlkit.errors import MlkitError
-from mlkit.style import images, losses, optimize, steps
+from mlkit.style import images, optimize, steps
 from mlkit.style import weights as vgg
 from mlkit.style.settings import Settings
+from mlkit.style.settings import loss as settings_loss
 
 
 @dataclasses.dataclass
@@ -70,7 +71,7 @@ class Run:
         recorder.checkpoint = self.checkpoint
         for size in self.sizes():
             content = images.resize(self.content, size)
-            styles = [images.resize(s, max(16, round(size * self.settings.style_scale))) for s in self.styles]
+            styles = [style_at(s, size, self.settings) for s in self.styles]
             low, high = images.bounds(content.shape)
             if x is None:
                 start = images.to_vgg(images.start(self.settings.init, content, styles[0], self.rng))
@@ -89,11 +90,10 @@ class Run:
     def objective(self, content, styles):
         from mlkit.style.model import Objective
 
-        s = self.settings
-        per_layer = dict(zip(s.style_layers, losses.layer_weights(len(s.style_layers), s.style_layer_weight_exp)))
-        kept = [(images.to_vgg(p), b) for p, b in zip(styles, s.style_blend) if b > 0]  # weight 0 costs nothing
-        return Objective(self.net, images.to_vgg(content), kept, s.content_layers, per_layer,
-                         {"content": s.content_weight, "style": s.style_weight, "tv": s.tv_weight}, jit=self.jit)
+        terms = settings_loss(self.settings)
+        return Objective(self.net, images.to_vgg(content), vgg_styles(styles, self.settings.style_blend),
+                         terms["content_layers"], terms["style_layers"], terms["weights"], jit=self.jit,
+                         gram_norm=terms["gram_norm"])
 
     def optimize(self, objective, start, low, high, scale):
         s = self.settings
@@ -113,6 +113,16 @@ class Run:
         name = f"iter-{iteration:06d}"
         steps.write([steps.result(self.pixels(x), self.content_img, steps.entry({"iteration": iteration}, None))],
                     os.path.join(self.checkpoint_dir, name + ".png"))
+
+
+def style_at(picture, size, settings):
+    """A style picture (RGB 0-255) at --style-scale times the output's longest side."""
+    return images.resize(picture, max(16, round(size * settings.style_scale)))
+
+
+def vgg_styles(pictures, blend):
+    """(VGG-space picture, blend weight) per style; a style of weight 0 costs nothing."""
+    return [(images.to_vgg(p), b) for p, b in zip(pictures, blend) if b > 0]
 
 
 def _read(source):
