@@ -93,6 +93,7 @@ def _landmarks(crop, options):
     return np.asarray(faces[0]["points"])
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("template,padding", [("openface-inner", 0.0), ("openface-inner", 0.25), ("arcface", 0.0)])
 def test_faces_land_on_the_template_also_turned_and_shrunk(astronaut, template, padding):
     options = FaceOptions(template=template, padding=padding, size=96)
@@ -108,6 +109,7 @@ def test_faces_land_on_the_template_also_turned_and_shrunk(astronaut, template, 
     np.testing.assert_allclose(apply(entry["params"]["matrix"], entry["params"]["points_in"]), entry["params"]["points_out"])
 
 
+@pytest.mark.deep
 def test_bit_depth_grey_and_every_face(astronaut):
     options = FaceOptions(size=64, padding=0.25)
     base, = align_faces(astronaut, options)
@@ -122,6 +124,7 @@ def test_bit_depth_grey_and_every_face(astronaut):
     assert every[0].history[-1]["params"]["faces_found"] == 2
 
 
+@pytest.mark.deep
 def test_no_face_is_an_error_or_skipped():
     coins = Image(skimage.data.coins(), name="coins", format="png")
     with pytest.raises(Exception, match="no face found"):
@@ -138,6 +141,7 @@ def photos(tmp_path_factory, astronaut):
     return folder
 
 
+@pytest.mark.deep
 def test_a_batch_names_the_photo_without_a_face_and_writes_the_others(photos, tmp_path, astronaut):
     out, table = tmp_path / "faces", tmp_path / "faces.csv"
     proc = run_mlkit("crop-align", photos, "--size", "96", "-o", f"{out}/", "--landmarks-out", table)
@@ -156,6 +160,7 @@ def test_a_batch_names_the_photo_without_a_face_and_writes_the_others(photos, tm
     assert float(row["out_nose_x"]) == pytest.approx(entry["points_out"][2][0])
 
 
+@pytest.mark.deep
 def test_skip_missing_exits_0_and_still_names_it(photos, tmp_path, invoke):
     result = invoke("crop-align", photos, "--skip-missing", "--all-faces", "--template", "arcface", "-o", f"{tmp_path}/")
     assert result.exit_code == 0
@@ -164,6 +169,7 @@ def test_skip_missing_exits_0_and_still_names_it(photos, tmp_path, invoke):
     assert read_image(str(tmp_path / "turned_face0.png")).data.shape == (112, 112, 3)
 
 
+@pytest.mark.deep
 def test_face_mode_refuses_volumes_with_one_line(invoke, tmp_path):
     result = invoke("crop-align", samples.path("t1"), "-o", f"{tmp_path}/out/")
     assert result.exit_code == 1

@@ -82,6 +82,7 @@ def command(data, x_cols, y_col, method, fmt, predict_path, save, plot, plot_wei
     from mlkit.regression import formats, methods, report
 
     _check_usage(method, save, plot_weights, opts)
+    _check_deep(method, data)
     if formats.is_model_file(data):
         if not predict_path:
             raise click.UsageError("a saved model needs --predict NEW.csv")
@@ -105,6 +106,16 @@ def command(data, x_cols, y_col, method, fmt, predict_path, save, plot, plot_wei
     if predict_path:
         _predict(fit, predict_path, dropna)
     return 0
+
+
+def _check_deep(method, data):
+    """The MLP and .keras models need TensorFlow: said before any work when it is missing."""
+    from mlkit.deep.runtime import require_deep
+
+    if data.lower().endswith(".keras"):
+        require_deep("a .keras model")
+    elif method == "mlp":
+        require_deep("--method mlp")
 
 
 def _check_usage(method, save, plot_weights, opts):
