@@ -177,10 +177,23 @@ def test_ctrl_c_checkpoints_then_exits_130(faces, invoke, tmp_path, monkeypatch,
     monkeypatch.setattr(Gan, "train_step", interrupted)
     run = str(tmp_path / "c")
     result = _train(invoke, faces, run, "--steps", "50")
-    assert result.exit_code == 130 and "interrupted" in result.stderr
     expected = 3 if lands == "before the update" else 4  # the checkpoint is named after the steps its weights saw
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 130 and len(lines) == 1, result.stderr
+    assert f"interrupted; {run}/ckpt-{expected:08d} holds step {expected} (resume: mlkit " in lines[0]
     assert sorted(n for n in os.listdir(run) if n.startswith("ckpt-")) == [f"ckpt-{expected:08d}"]
     assert json.load(open(os.path.join(run, f"ckpt-{expected:08d}", "state.json")))["step"] == expected
+
+
+def test_the_summary_goes_to_stderr_and_quiet_silences_it(faces, tmp_path):
+    from conftest import run_mlkit
+
+    args = ["train-gan", faces, *TINY, "--steps", "1", "--sample-every", "50"]
+    told = run_mlkit(*args, "-c", tmp_path / "a")
+    assert told.returncode == 0 and told.stdout == b"", told.stderr
+    assert told.stderr.decode().startswith("mlkit train-gan: trained to step 1 (")
+    quiet = run_mlkit("-q", *args, "-c", tmp_path / "b")
+    assert quiet.returncode == 0 and quiet.stdout == b"" and quiet.stderr == b""
 
 
 def test_mri_slices_of_nibabel_volumes(nib_data, invoke, tmp_path):
@@ -278,8 +291,8 @@ def test_errors_are_one_line_and_write_nothing(faces, straight, invoke, tmp_path
     _one_error(invoke("train-gan", faces, "-c", run, *TINY, "--z-dim", "20", "--steps", "13"), 1, "started with z_dim=16")
     assert [r["step"] for r in _metrics(run)] == list(range(1, 13))  # refused runs left it alone
 
-    _one_error(invoke("generate", "-c", tmp_path / "nowhere", "-o", tmp_path / "x.png"), 1, "no such checkpoint folder")
-    _one_error(invoke("generate", "-c", faces, "-o", tmp_path / "x.png"), 1, "not an mlkit gan run")
+    _one_error(invoke("generate", "-c", tmp_path / "nowhere", "-o", tmp_path / "x.png", "--grid", "2x2"), 1, "no such checkpoint folder")
+    _one_error(invoke("generate", "-c", faces, "-o", tmp_path / "x.png", "--grid", "2x2"), 1, "not an mlkit gan run")
     _one_error(invoke("generate", "-c", run, "-n", "5", "-o", tmp_path / "x.png"), 2, "give a folder")
     _one_error(invoke("generate", "-c", run, "--grid", "3by3", "-o", tmp_path / "x.png"), 2, "ROWSxCOLS")
     _one_error(invoke("generate", "-c", run, "--step", "7", "-o", tmp_path / "x.png", "--grid", "2x2"), 1,

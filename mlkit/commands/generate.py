@@ -51,7 +51,7 @@ def command(checkpoint_dir, count, rows_cols, interpolate, step, seed, output, d
     images = 1 if rows_cols or interpolate else count
     if images > 1 and output not in (None, "-") and not output.endswith(("/", os.sep)) and not os.path.isdir(output):
         raise click.UsageError(f"-n {count} makes {count} images, but -o {output} names one file: "
-                               "give a folder (-o samples/) or --grid")
+                               "give a folder (-o samples/), or --grid to tile them into one picture")
     make_sink(output, images)  # a wrong -o is refused before generating
     require_deep("generate")
     from mlkit.gan import generate, write
