@@ -281,7 +281,7 @@ def test_region_errors_are_usage_or_one_line(invoke, tmp_path):
         (["--mode", "seg"], 2, "--mode seg needs --seg SEG"),
         (["--threshold", "3"], 2, "--threshold applies to --mode foreground only"),
         (["--mode", "center", "--padding", "0.2"], 2, "--padding applies to --mode face only"),
-        (["--seg", samples.path("t1_seg"), "--seg", samples.path("t1_seg")], 2, "1 inputs but 2 companions"),
+        (["--seg", samples.path("t1_seg"), "--seg", samples.path("t1_seg")], 2, "1 input but 2 segmentations (--seg)"),
         (["--mode", "foreground", "--threshold", "1e9"], 1, "no voxel is above the threshold"),
         (["--mode", "seg", "--seg", os.path.join(NIB_DATA, "example4d.nii.gz")], 1, "does not match"),
     ]:

@@ -13,6 +13,7 @@ import zipfile
 
 from mlkit.errors import MlkitError
 from mlkit.io import limits
+from mlkit.io.write import new_file_mode
 
 REQUIRED_MEMBERS = ("config.json", "model.weights.h5")
 
@@ -27,6 +28,7 @@ def save_model(model, path):
     os.close(fd)
     try:
         model.save(tmp)
+        os.chmod(tmp, new_file_mode())  # as every other output: the umask, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
