@@ -3,6 +3,7 @@ scikit-image's astronaut (MTCNN run again on the crops), region crops sampled vo
 through both affines on nibabel's and mlkit's volumes."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ import skimage.transform
 
 from conftest import NIB_DATA, run_mlkit
 from mlkit import samples
+from mlkit.errors import MlkitError
 from mlkit.crop import FaceOptions, RegionOptions, align_faces, crop_region, detect, fit, template_points
 from mlkit.crop.align import apply, index_matrix, select
 from mlkit.io import Image, read_image, write_image
@@ -130,6 +132,19 @@ def test_no_face_is_an_error_or_skipped():
     with pytest.raises(Exception, match="no face found"):
         align_faces(coins, FaceOptions())
     assert align_faces(coins, FaceOptions(skip_missing=True)) == []
+
+
+def test_a_face_below_the_thresholds_says_which_it_missed():
+    """Detections given (as the batch's detection pass gives them): no network here."""
+    photo = Image(np.zeros((64, 64), np.uint8), name="p", format="png")
+    unsure = {"box": [4, 4, 40, 40], "confidence": 0.5, "points": [[20, 20]] * 5}
+    small = {"box": [4, 4, 15, 30], "confidence": 0.99, "points": [[10, 10]] * 5}
+    for faces, words in [([unsure], "confidence 0.500 is below --min-confidence 0.9)"),
+                         ([small], "box 15x30 px is smaller than --min-face-size 20)"),
+                         ([{**small, "confidence": 0.5}], "confidence 0.500 is below --min-confidence 0.9 and "
+                                                          "box 15x30 px is smaller than --min-face-size 20)")]:
+        with pytest.raises(MlkitError, match=re.escape(f"no face found (the most confident one's {words}")):
+            align_faces(photo, FaceOptions(), faces=faces)
 
 
 @pytest.fixture(scope="module")

@@ -134,8 +134,11 @@ def _report(result, fmt, to_stderr):
     from mlkit.regression import report
 
     rows = report.csv_rows(result) if fmt == "csv" else [result]
-    if to_stderr:
-        click.echo(render(rows, fmt, text=report.as_table), nl=False, err=True)
+    if to_stderr:  # a summary beside the predictions: -q silences it
+        from mlkit import ui
+
+        if not ui.state["quiet"]:
+            click.echo(render(rows, fmt, text=report.as_table), nl=False, err=True)
     else:
         emit(rows, fmt, text=report.as_table)
 
