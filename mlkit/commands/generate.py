@@ -3,6 +3,8 @@
 import click
 
 from mlkit.commands._options import DIR, FILE, device_option, seed_option
+
+
 def _grid(ctx, param, value):
     from mlkit.gan.grid import parse_grid
 
@@ -48,11 +50,11 @@ def command(checkpoint_dir, count, rows_cols, interpolate, step, seed, output, d
         raise click.BadParameter(f"{count} samples do not fit a {rows_cols[0]}x{rows_cols[1]} grid", param_hint="-n")
     if output is None and sys.stdout.isatty():
         raise click.UsageError("give -o grid.png or -o folder/, or pipe the images into another command")
-    images = 1 if rows_cols or interpolate else count
-    if images > 1 and output not in (None, "-") and not output.endswith(("/", os.sep)) and not os.path.isdir(output):
+    outputs = 1 if rows_cols or interpolate else count
+    if outputs > 1 and output not in (None, "-") and not output.endswith(("/", os.sep)) and not os.path.isdir(output):
         raise click.UsageError(f"-n {count} makes {count} images, but -o {output} names one file: "
                                "give a folder (-o samples/), or --grid to tile them into one picture")
-    make_sink(output, images)  # a wrong -o is refused before generating
+    make_sink(output, outputs)  # a wrong -o is refused before generating
     require_deep("generate")
     from mlkit.gan import generate, write
 

@@ -3,6 +3,8 @@
 import click
 
 from mlkit.commands._options import DIR, FILE, Numbers, device_option, seed_option
+
+
 def _layers(ctx, param, value):
     return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
 

@@ -4,6 +4,8 @@ import click
 
 from mlkit.commands._options import DIR, FILE, device_option, seed_option
 from mlkit.commands._output import emit, format_option
+
+
 def _power_of_two(ctx, param, value):
     if value < 8 or value & (value - 1):
         raise click.BadParameter(f"{value} is not a power of two >= 8 (16, 32, 64, 128 ...)")
