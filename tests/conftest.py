@@ -165,5 +165,5 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter, config):
     tests, files = getattr(config, "_mlkit_deep_deselected", 0), getattr(config, "_mlkit_deep_files", 0)
     if tests or files:
-        terminalreporter.write_line(f"TensorFlow is not installed: {files} test files and {tests} more tests that need it "
-                                    "were left out (pip install \".[deep]\" runs them)")
+        terminalreporter.write_line(f"TensorFlow is not installed: {files} test files and {tests} more tests "
+                                    "that need it were left out (pip install \".[deep]\" runs them)")

@@ -110,7 +110,8 @@ def test_bash_completion_function_offers_paths_and_samples(folder, line, offered
     probe = (f"source {os.path.join(ROOT, 'completions', 'mlkit.bash')}; "
              f"COMP_WORDS=({' '.join(words)}); COMP_CWORD={cword}; _mlkit_completion mlkit; "
              'printf "%s\\n" "${COMPREPLY[@]}"')
-    out = subprocess.run(["bash", "--norc", "-c", probe], capture_output=True, text=True, timeout=120, env=env, cwd=work)
+    out = subprocess.run(["bash", "--norc", "-c", probe], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=work)
     got = set(out.stdout.split())
     assert offered <= got and not got & not_offered, (got, out.stderr)
 
@@ -180,6 +181,7 @@ def test_fish_completes_file_names_and_samples(folder, line, offered, not_offere
     _shell("fish")
     work, env = folder
     probe = f"source {os.path.join(ROOT, 'completions', 'mlkit.fish')}; complete -C '{line}'"
-    out = subprocess.run(["fish", "--no-config", "-c", probe], capture_output=True, text=True, timeout=120, env=env, cwd=work)
+    out = subprocess.run(["fish", "--no-config", "-c", probe], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=work)
     got = {row.split("\t")[0].rstrip("/") for row in out.stdout.splitlines()}
     assert offered <= got and not got & not_offered, (got, out.stderr)

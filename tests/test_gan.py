@@ -291,7 +291,8 @@ def test_errors_are_one_line_and_write_nothing(faces, straight, invoke, tmp_path
     _one_error(invoke("train-gan", faces, "-c", run, *TINY, "--z-dim", "20", "--steps", "13"), 1, "started with z_dim=16")
     assert [r["step"] for r in _metrics(run)] == list(range(1, 13))  # refused runs left it alone
 
-    _one_error(invoke("generate", "-c", tmp_path / "nowhere", "-o", tmp_path / "x.png", "--grid", "2x2"), 1, "no such checkpoint folder")
+    _one_error(invoke("generate", "-c", tmp_path / "nowhere", "-o", tmp_path / "x.png", "--grid", "2x2"), 1,
+               "no such checkpoint folder")
     _one_error(invoke("generate", "-c", faces, "-o", tmp_path / "x.png", "--grid", "2x2"), 1, "not an mlkit gan run")
     _one_error(invoke("generate", "-c", run, "-n", "5", "-o", tmp_path / "x.png"), 2, "give a folder")
     _one_error(invoke("generate", "-c", run, "--grid", "3by3", "-o", tmp_path / "x.png"), 2, "ROWSxCOLS")
@@ -316,7 +317,7 @@ def test_a_corrupt_checkpoint_is_refused_clearly(faces, invoke, tmp_path):
     stored = json.loads((other / "run.json").read_text())
     stored["config"]["image_size"] = 12
     (other / "run.json").write_text(json.dumps(stored))
-    _one_error(invoke("generate", "-c", other, "-o", tmp_path / "g.png"), 1, "damaged: image_size")
+    _one_error(invoke("generate", "-c", other, "-o", tmp_path / "g.png", "--grid", "2x2"), 1, "damaged: image_size")
 
 
 def test_unreadable_images_are_skipped_with_a_warning(faces, invoke, tmp_path):

@@ -77,7 +77,8 @@ def command(ctx, inputs, mode, segs, landmarks_out, **opts):
     if mode == "face":
         from mlkit.deep.runtime import INSTALL_HINT, require_deep
 
-        require_deep("face mode", extra=("mtcnn",), hint=f"{INSTALL_HINT}; --mode seg, foreground and center need no network")
+        require_deep("face mode", extra=("mtcnn",),
+                     hint=f"{INSTALL_HINT}; --mode seg, foreground and center need no network")
         return _faces(inputs, opts, order, cmdline, landmarks_out)
     return _regions(inputs, segs, mode, opts, order, cmdline)
 

@@ -56,7 +56,8 @@ def import_tf():
             import keras
             import tensorflow as tf
         except ImportError as exc:  # installed but broken, or blocked
-            raise MlkitError(f"this command needs TensorFlow, which does not import here: {exc}", INSTALL_HINT) from None
+            raise MlkitError(f"this command needs TensorFlow, which does not import here: {exc}",
+                             INSTALL_HINT) from None
 
         tf.get_logger().setLevel("ERROR")
         _quiet_absl()

@@ -229,7 +229,8 @@ def _read_nifti_stream(source, kind, name, path, light):
         count += 1
         following = nifti_light.kind(head) if head else None
         short = _cut_short(head) if head and following is None else None  # the next image's header, cut
-        if head and following is None and short is None:  # checked before the image is used: its header may be what broke
+        # Checked before the image is used: its header may be what broke.
+        if head and following is None and short is None:
             raise ImageFormatError(f"after image {count} the input holds bytes that are not a NIfTI image")
         if count == 1 and not head and path != "-":
             img.name = name  # a one-image file is named after the file, which the user may have renamed
