@@ -185,6 +185,16 @@ def test_ctrl_c_checkpoints_then_exits_130(faces, invoke, tmp_path, monkeypatch,
     assert json.load(open(os.path.join(run, f"ckpt-{expected:08d}", "state.json")))["step"] == expected
 
 
+def test_the_same_command_without_seed_resumes_with_the_runs_drawn_seed(faces, invoke, tmp_path):
+    run = tmp_path / "drawn"
+    args = ["train-gan", faces, "-c", run, *TINY[:-2], "--sample-every", "50", "--format", "json"]
+    assert invoke(*args, "--steps", "2").exit_code == 0
+    seed = json.load(open(run / "run.json"))["config"]["seed"]
+    again = invoke(*args, "--steps", "3")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)[0]["started_at"] == 2 and json.load(open(run / "run.json"))["config"]["seed"] == seed
+
+
 def test_the_summary_goes_to_stderr_and_quiet_silences_it(faces, tmp_path):
     from conftest import run_mlkit
 

@@ -127,9 +127,10 @@ def check_folder(path, kind):
 
 
 def check_settings(path, stored, config, must_match):
-    """A resumed run may not change the `must_match` settings its weights depend on."""
+    """A resumed run may not change the `must_match` settings its weights depend on; one left
+    unset (a seed not given) keeps the stored value."""
     old = stored["config"]
-    changed = [k for k in must_match if old.get(k) != config.get(k)]
+    changed = [k for k in must_match if k in config and old.get(k) != config[k]]
     if changed:
         key = changed[0]
         raise MlkitError(f"{path} was started with {key}={old.get(key)!r}, not {config.get(key)!r}",
