@@ -8,11 +8,11 @@ _mlkit_completion() {
         IFS=',' read type value <<< "$completion"
 
         if [[ $type == 'dir' ]]; then
-            COMPREPLY=()
-            compopt -o dirnames
+            compopt -o filenames 2>/dev/null
+            COMPREPLY+=($(compgen -d -- "$value"))
         elif [[ $type == 'file' ]]; then
-            COMPREPLY=()
-            compopt -o default
+            compopt -o filenames 2>/dev/null
+            COMPREPLY+=($(compgen -f -- "$value"))
         elif [[ $type == 'plain' ]]; then
             COMPREPLY+=($value)
         fi

@@ -14,6 +14,7 @@ import click
 
 from mlkit import __version__, ui
 from mlkit.errors import Exit, MlkitError, UsageError, bug_message
+from mlkit.errors import Interrupted as SavedOnInterrupt
 
 # name -> (module, one-line help). The help lives here so listing imports nothing.
 COMMANDS = {
@@ -143,6 +144,8 @@ def _run_guarded(call):
     except MlkitError as exc:
         ui.traceback_if_debug()
         ui.error(str(exc))
+        if isinstance(exc, SavedOnInterrupt):
+            return Exit.INTERRUPTED
         return Exit.USAGE if isinstance(exc, UsageError) else Exit.ERROR
     except (KeyboardInterrupt, Interrupted, click.Abort):
         ui.error("interrupted")

@@ -29,6 +29,10 @@ class UsageError(MlkitError):
     """Options that do not fit together, or a value no input could satisfy: exit 2."""
 
 
+class Interrupted(MlkitError):
+    """Ctrl-C, after the command saved what it could: the message says what was kept (exit 130)."""
+
+
 class ImageFormatError(MlkitError):
     """The bytes are not an image mlkit can read, or not one it can write."""
 

@@ -125,3 +125,45 @@ def measured(args, cwd, env=None):
         code, max_kib, cpu_s = (float(v) for v in f.read().split())
     os.unlink(usage)
     return int(code), proc.stderr.decode(), cpu_s, max_kib / 1024
+
+
+# The tests that need the deep extra (TensorFlow): whole files here, single tests marked
+# @pytest.mark.deep in their own file. Where TensorFlow is not installed (`pip install .`
+# without [deep]) they are deselected, never skipped, and the summary says how many; the full
+# environment runs them all.
+DEEP_FILES = {"test_gan.py", "test_compress.py", "test_deep.py", "test_stylize.py", "test_regress_mlp.py",
+              "test_readme.py"}
+
+
+def tensorflow_installed():
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Without TensorFlow, the deep files are not even imported (some import it at the top)."""
+    if collection_path.name in DEEP_FILES and not tensorflow_installed():
+        config._mlkit_deep_files = getattr(config, "_mlkit_deep_files", 0) + 1
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in DEEP_FILES:
+            item.add_marker(pytest.mark.deep)
+    if tensorflow_installed():
+        return
+    deep = [item for item in items if item.get_closest_marker("deep")]
+    if deep:
+        config.hook.pytest_deselected(items=deep)
+        items[:] = [item for item in items if not item.get_closest_marker("deep")]
+        config._mlkit_deep_deselected = len(deep)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    tests, files = getattr(config, "_mlkit_deep_deselected", 0), getattr(config, "_mlkit_deep_files", 0)
+    if tests or files:
+        terminalreporter.write_line(f"TensorFlow is not installed: {files} test files and {tests} more tests "
+                                    "that need it were left out (pip install \".[deep]\" runs them)")

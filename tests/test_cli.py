@@ -149,6 +149,28 @@ def test_quiet_silences_warnings(tmp_path):
     assert quiet.stderr == b"" and quiet.returncode == 0
 
 
+def _quiet_cases(tmp):
+    (tmp / "fit.csv").write_text("x,y\n" + "".join(f"{i},{3 * i - 1}\n" for i in range(10)) + "7,\n")
+    (tmp / "new.csv").write_text("x\n1\n2\n")
+    t1 = tmp / "t1.nii.gz"
+    return {
+        "sample": (["sample", "t1", "-o", t1], False),
+        "augment": (["augment", t1, "-n", "2", "--seed", "1", "-o", f"{tmp}/aug/"], False),
+        "crop-align": (["crop-align", t1, "--mode", "center", "--crop", "20", "-o", f"{tmp}/crop/"], False),
+        "regress fit and predict": (["regress", tmp / "fit.csv", "--dropna", "--predict", tmp / "new.csv"], True),
+    }
+
+
+def test_quiet_leaves_stdout_to_data_and_stderr_empty(tmp_path):
+    """Summaries and notes go to stderr, and -q silences them; stdout keeps only the data."""
+    for name, (args, data_out) in _quiet_cases(tmp_path).items():
+        loud = run_mlkit(*args)
+        quiet = run_mlkit("-q", *args)
+        assert quiet.returncode == 0 and quiet.stderr == b"", (name, quiet.stderr)
+        assert quiet.stdout == loud.stdout and bool(quiet.stdout) == data_out, name
+    assert b"skipped 1 rows" in loud.stderr  # the regress summary the quiet run left out
+
+
 def test_python_dash_m_works():
     proc = run_mlkit("--help")
     assert proc.returncode == 0 and b"Commands:" in proc.stdout

@@ -3,6 +3,7 @@ scikit-image's astronaut (MTCNN run again on the crops), region crops sampled vo
 through both affines on nibabel's and mlkit's volumes."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ import skimage.transform
 
 from conftest import NIB_DATA, run_mlkit
 from mlkit import samples
+from mlkit.errors import MlkitError
 from mlkit.crop import FaceOptions, RegionOptions, align_faces, crop_region, detect, fit, template_points
 from mlkit.crop.align import apply, index_matrix, select
 from mlkit.crop.face import aligned
@@ -94,6 +96,7 @@ def _landmarks(crop, options):
     return np.asarray(faces[0]["points"])
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("template,padding", [("openface-inner", 0.0), ("openface-inner", 0.25), ("arcface", 0.0)])
 def test_faces_land_on_the_template_also_turned_and_shrunk(astronaut, template, padding):
     options = FaceOptions(template=template, padding=padding, size=96)
@@ -109,6 +112,7 @@ def test_faces_land_on_the_template_also_turned_and_shrunk(astronaut, template, 
     np.testing.assert_allclose(apply(entry["params"]["matrix"], entry["params"]["points_in"]), entry["params"]["points_out"])
 
 
+@pytest.mark.deep
 def test_bit_depth_grey_and_every_face(astronaut):
     options = FaceOptions(size=64, padding=0.25)
     base, = align_faces(astronaut, options)
@@ -123,11 +127,25 @@ def test_bit_depth_grey_and_every_face(astronaut):
     assert every[0].history[-1]["params"]["faces_found"] == 2
 
 
+@pytest.mark.deep
 def test_no_face_is_an_error_or_skipped():
     coins = Image(skimage.data.coins(), name="coins", format="png")
     with pytest.raises(Exception, match="no face found"):
         align_faces(coins, FaceOptions())
     assert align_faces(coins, FaceOptions(skip_missing=True)) == []
+
+
+def test_a_face_below_the_thresholds_says_which_it_missed():
+    """Detections given (as the batch's detection pass gives them): no network here."""
+    photo = Image(np.zeros((64, 64), np.uint8), name="p", format="png")
+    unsure = {"box": [4, 4, 40, 40], "confidence": 0.5, "points": [[20, 20]] * 5}
+    small = {"box": [4, 4, 15, 30], "confidence": 0.99, "points": [[10, 10]] * 5}
+    for faces, words in [([unsure], "confidence 0.500 is below --min-confidence 0.9)"),
+                         ([small], "box 15x30 px is smaller than --min-face-size 20)"),
+                         ([{**small, "confidence": 0.5}], "confidence 0.500 is below --min-confidence 0.9 and "
+                                                          "box 15x30 px is smaller than --min-face-size 20)")]:
+        with pytest.raises(MlkitError, match=re.escape(f"no face found (the most confident one's {words}")):
+            align_faces(photo, FaceOptions(), faces=faces)
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +157,7 @@ def photos(tmp_path_factory, astronaut):
     return folder
 
 
+@pytest.mark.deep
 def test_a_batch_names_the_photo_without_a_face_and_writes_the_others(photos, tmp_path, astronaut):
     out, table = tmp_path / "faces", tmp_path / "faces.csv"
     proc = run_mlkit("crop-align", photos, "--size", "96", "-o", f"{out}/", "--landmarks-out", table)
@@ -173,6 +192,8 @@ def _same_crop_as_the_library(crop, photo, options):
     np.testing.assert_allclose(ours.history[-1]["params"]["points_in"], entry["points_in"], rtol=0, atol=3e-3)
     assert np.abs(ours.data.astype(int) - crop.data.astype(int)).max() <= 1
 
+
+@pytest.mark.deep
 def test_skip_missing_exits_0_and_still_names_it(photos, tmp_path, invoke):
     result = invoke("crop-align", photos, "--skip-missing", "--all-faces", "--template", "arcface", "-o", f"{tmp_path}/")
     assert result.exit_code == 0
@@ -181,6 +202,7 @@ def test_skip_missing_exits_0_and_still_names_it(photos, tmp_path, invoke):
     assert read_image(str(tmp_path / "turned_face0.png")).data.shape == (112, 112, 3)
 
 
+@pytest.mark.deep
 @pytest.mark.parametrize("name,dims", [("t1", "3D"), ("fmri", "4D")])  # a 4D series is not "3D" (issue 25)
 def test_face_mode_refuses_volumes_with_one_line(invoke, tmp_path, name, dims):
     import nibabel as nib
@@ -296,7 +318,7 @@ def test_region_errors_are_usage_or_one_line(invoke, tmp_path):
         (["--mode", "seg"], 2, "--mode seg needs --seg SEG"),
         (["--threshold", "3"], 2, "--threshold applies to --mode foreground only"),
         (["--mode", "center", "--padding", "0.2"], 2, "--padding applies to --mode face only"),
-        (["--seg", samples.path("t1_seg"), "--seg", samples.path("t1_seg")], 2, "1 inputs but 2 companions"),
+        (["--seg", samples.path("t1_seg"), "--seg", samples.path("t1_seg")], 2, "1 input but 2 segmentations (--seg)"),
         (["--mode", "foreground", "--threshold", "1e9"], 1, "no voxel is above the threshold"),
         (["--mode", "seg", "--seg", os.path.join(NIB_DATA, "example4d.nii.gz")], 1, "does not match"),
     ]:

@@ -147,8 +147,13 @@ def test_model_files_are_atomic_safe_and_checked(runtime, tmp_path):
     keras = runtime.keras
     model = _model(keras)
     path = str(tmp_path / "m.keras")
-    save_model(model, path)
+    old_mask = os.umask(0o022)
+    try:
+        save_model(model, path)
+    finally:
+        os.umask(old_mask)
     assert os.listdir(tmp_path) == ["m.keras"]
+    assert os.stat(path).st_mode & 0o777 == 0o644  # the umask, as every other output (not mkstemp's 0600)
     loaded = load_model(path, keras)
     assert fingerprint(loaded) == fingerprint(model)
     assert fingerprint(_model(keras)) != fingerprint(model)

@@ -178,10 +178,33 @@ def test_ctrl_c_checkpoints_then_exits_130(faces, invoke, tmp_path, monkeypatch,
     monkeypatch.setattr(Gan, "train_step", interrupted)
     run = str(tmp_path / "c")
     result = _train(invoke, faces, run, "--steps", "50")
-    assert result.exit_code == 130 and "interrupted" in result.stderr
     expected = 3 if lands == "before the update" else 4  # the checkpoint is named after the steps its weights saw
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 130 and len(lines) == 1, result.stderr
+    assert f"interrupted; {run}/ckpt-{expected:08d} holds step {expected} (resume: mlkit " in lines[0]
     assert sorted(n for n in os.listdir(run) if n.startswith("ckpt-")) == [f"ckpt-{expected:08d}"]
     assert json.load(open(os.path.join(run, f"ckpt-{expected:08d}", "state.json")))["step"] == expected
+
+
+def test_the_same_command_without_seed_resumes_with_the_runs_drawn_seed(faces, invoke, tmp_path):
+    run = tmp_path / "drawn"
+    args = ["train-gan", faces, "-c", run, *TINY[:-2], "--sample-every", "50", "--format", "json"]
+    assert invoke(*args, "--steps", "2").exit_code == 0
+    seed = json.load(open(run / "run.json"))["config"]["seed"]
+    again = invoke(*args, "--steps", "3")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)[0]["started_at"] == 2 and json.load(open(run / "run.json"))["config"]["seed"] == seed
+
+
+def test_the_summary_goes_to_stderr_and_quiet_silences_it(faces, tmp_path):
+    from conftest import run_mlkit
+
+    args = ["train-gan", faces, *TINY, "--steps", "1", "--sample-every", "50"]
+    told = run_mlkit(*args, "-c", tmp_path / "a")
+    assert told.returncode == 0 and told.stdout == b"", told.stderr
+    assert told.stderr.decode().startswith("mlkit train-gan: trained to step 1 (")
+    quiet = run_mlkit("-q", *args, "-c", tmp_path / "b")
+    assert quiet.returncode == 0 and quiet.stdout == b"" and quiet.stderr == b""
 
 
 def test_mri_slices_of_nibabel_volumes(nib_data, invoke, tmp_path):
@@ -279,8 +302,9 @@ def test_errors_are_one_line_and_write_nothing(faces, straight, invoke, tmp_path
     _one_error(invoke("train-gan", faces, "-c", run, *TINY, "--z-dim", "20", "--steps", "13"), 1, "started with z_dim=16")
     assert [r["step"] for r in _metrics(run)] == list(range(1, 13))  # refused runs left it alone
 
-    _one_error(invoke("generate", "-c", tmp_path / "nowhere", "-o", tmp_path / "x.png"), 1, "no such checkpoint folder")
-    _one_error(invoke("generate", "-c", faces, "-o", tmp_path / "x.png"), 1, "not an mlkit gan run")
+    _one_error(invoke("generate", "-c", tmp_path / "nowhere", "-o", tmp_path / "x.png", "--grid", "2x2"), 1,
+               "no such checkpoint folder")
+    _one_error(invoke("generate", "-c", faces, "-o", tmp_path / "x.png", "--grid", "2x2"), 1, "not an mlkit gan run")
     _one_error(invoke("generate", "-c", run, "-n", "5", "-o", tmp_path / "x.png"), 2, "give a folder")
     _one_error(invoke("generate", "-c", run, "--grid", "3by3", "-o", tmp_path / "x.png"), 2, "ROWSxCOLS")
     _one_error(invoke("generate", "-c", run, "--step", "7", "-o", tmp_path / "x.png", "--grid", "2x2"), 1,
@@ -304,7 +328,7 @@ def test_a_corrupt_checkpoint_is_refused_clearly(faces, invoke, tmp_path):
     stored = json.loads((other / "run.json").read_text())
     stored["config"]["image_size"] = 12
     (other / "run.json").write_text(json.dumps(stored))
-    _one_error(invoke("generate", "-c", other, "-o", tmp_path / "g.png"), 1, "damaged: image_size")
+    _one_error(invoke("generate", "-c", other, "-o", tmp_path / "g.png", "--grid", "2x2"), 1, "damaged: image_size")
 
 
 def test_damaged_run_files_are_refused_before_anything_is_written(faces, straight, invoke, tmp_path):

@@ -160,3 +160,38 @@ def test_info_gives_orientation_and_stored_dtype_for_every_scanner_format(nib_da
     (facts,) = json.loads(run_mlkit("info", path, "--format", "json").stdout)
     assert facts["orientation"] == "".join(nib.aff2axcodes(reference.affine))
     assert facts["stored_dtype"] == np.dtype(reference.get_data_dtype()).name
+
+
+def _sample_bytes(name="t1"):
+    return run_mlkit("sample", name, check=True).stdout
+
+
+def test_a_stream_cut_inside_a_header_says_truncated_with_the_bytes():
+    whole = _sample_bytes()
+    cut = run_mlkit("info", "-", stdin=whole[:100])
+    assert cut.returncode == 1
+    assert cut.stderr.decode().strip().splitlines() == [
+        "mlkit info: error: stdin image 1: truncated input: the NIfTI-1 header ends after 100 of 348 bytes "
+        "(the file or stream was cut short; write it again)"]
+    second = run_mlkit("info", "-", "--format", "json", stdin=whole + whole[:200])
+    assert second.returncode == 1 and len(json.loads(second.stdout)) == 1  # the whole first image is described
+    assert "stdin image 2: truncated input: the NIfTI-1 header ends after 200 of 348 bytes" in second.stderr.decode()
+    data = run_mlkit("info", "-", stdin=whole + whole[:1000])
+    assert "stdin image 2: truncated input: NIfTI voxel data ends after" in data.stderr.decode()
+
+
+def test_stream_errors_give_the_position_and_the_name_the_image_carries(tmp_path):
+    stream = _sample_bytes("t1") + _sample_bytes("t1_seg")
+    proc = run_mlkit("transform", "log", "-", "-o", f"{tmp_path}/out/", stdin=stream)
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode == 1 and lines[0].startswith("mlkit transform log: error: stdin image 1 (t1): log needs")
+    assert os.listdir(tmp_path / "out") == ["t1_seg.nii.gz"]  # labels are >= 0: the second one is written
+
+
+def test_a_jpeg_on_stdin_keeps_the_jpg_extension(tmp_path):
+    from mlkit import samples
+
+    photo = open(samples.path("face"), "rb").read()
+    proc = run_mlkit("augment", "-", "-n", "1", "--seed", "1", "-o", f"{tmp_path}/", stdin=photo)
+    assert proc.returncode == 0, proc.stderr
+    assert os.listdir(tmp_path) == ["stdin_aug001.jpg"]

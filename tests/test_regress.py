@@ -152,6 +152,7 @@ def test_cli_diverging_gd_fails_loudly(tmp_path):
     assert proc.returncode == 1 and b"diverged" in proc.stderr and b"--lr" in proc.stderr
 
 
+@pytest.mark.deep
 def test_mlp_l1_is_sparser_than_l2():
     from mlkit.regression.train import fit_mlp
 
@@ -306,6 +307,7 @@ def sine_csv(tmp_path):
     return write_csv(tmp_path / "sine.csv", x, np.sin(x[:, 0]), names=["x", "y"])
 
 
+@pytest.mark.deep
 def test_mlp_defaults_fit_a_sine_quietly(sine_csv, tmp_path):
     proc = run_mlkit("regress", sine_csv, "--method", "mlp", "--seed", "1", "--format", "json",
                      "--save", tmp_path / "m.json")  # a fixed seed: the test must not depend on the draw

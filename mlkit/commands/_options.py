@@ -3,8 +3,26 @@
 import click
 
 
+def complete_paths(ctx, param, incomplete):
+    """Tab completes file names here: the shell's own file completion (click's type "file")."""
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="file")]
+
+
+def complete_dirs(ctx, param, incomplete):
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="dir")]
+
+
+# For options and arguments that name files or folders: click.option(..., **FILE).
+FILE = {"shell_complete": complete_paths}
+DIR = {"shell_complete": complete_dirs}
+
+
 def inputs_argument(fn):
-    return click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")(fn)
+    return click.argument("inputs", nargs=-1, required=True, metavar="INPUT...", **FILE)(fn)
 
 
 def batch_options(fn):
@@ -14,6 +32,7 @@ def batch_options(fn):
             "-o",
             "--output",
             metavar="OUT",
+            **FILE,
             help="A file, a folder (ending in / or existing) or - for stdout (the default when piped).",
         ),
         click.option("--ext", metavar=".EXT", help="File type for outputs in a folder (default: the input's)."),

@@ -3,7 +3,7 @@
 import click
 
 from mlkit.commands._options import (
-    Numbers, batch_options, inputs_argument, interp_option, interp_order, run_batch, seed_option,
+    FILE, Numbers, batch_options, inputs_argument, interp_option, interp_order, run_batch, seed_option,
 )
 
 def _range(name, default, help_text):
@@ -12,7 +12,7 @@ def _range(name, default, help_text):
 
 @click.command()
 @inputs_argument
-@click.option("--seg", "segs", multiple=True, metavar="SEG", help="Segmentation of each input, in the same order (repeat, or a folder/glob).")
+@click.option("--seg", "segs", multiple=True, metavar="SEG", **FILE, help="Segmentation of each input, in the same order (repeat, or a folder/glob).")
 @click.option("-n", "--count", type=click.IntRange(1), default=1, show_default=True, help="Copies per input.")
 @seed_option
 @click.option("--transforms", help="Enabled set, e.g. rotate,scale,elastic [default: rotate,scale,translate,intensity,flip,sliceshift].")

@@ -2,7 +2,7 @@
 
 import click
 
-from mlkit.commands._options import device_option, inputs_argument, seed_option
+from mlkit.commands._options import DIR, FILE, device_option, inputs_argument, seed_option
 from mlkit.commands._output import emit, format_option
 
 KINDS = ("dense", "conv", "sparse")
@@ -41,6 +41,35 @@ def _size(ctx, param, value):
     return int(parts[0]), int(parts[1])
 
 
+def _require_deep(what):
+    from mlkit.deep.runtime import require_deep
+
+    require_deep(f"compress {what}")
+
+
+def _check_model(path):
+    """The model file, looked at before TensorFlow loads."""
+    import os
+
+    from mlkit.errors import MlkitError
+
+    if not os.path.isfile(path):
+        raise MlkitError(f"{path}: {'a folder, not a model' if os.path.isdir(path) else 'no such file'}",
+                         "give a .keras model made by mlkit compress train")
+
+
+def _named(path, call, *args):
+    """call(*args), its errors naming `path` (the layer that knows the path adds it)."""
+    from mlkit.errors import MlkitError
+
+    try:
+        return call(*args)
+    except MlkitError as exc:
+        if exc.message.startswith(f"{path}:"):
+            raise
+        raise type(exc)(f"{'stdin' if path == '-' else path}: {exc.message}", exc.hint) from None
+
+
 def _runtime(device, seed=None):
     from mlkit.deep.runtime import Runtime
 
@@ -49,7 +78,7 @@ def _runtime(device, seed=None):
 
 @command.command()
 @inputs_argument
-@click.option("-o", "--output", required=True, metavar="MODEL.keras", help="Where to save the trained model.")
+@click.option("-o", "--output", required=True, metavar="MODEL.keras", **FILE, help="Where to save the trained model.")
 @click.option("--kind", type=click.Choice(KINDS), default="conv", show_default=True,
               help="dense, conv, or sparse (dense with an L1 penalty on the code's activity).")
 @click.option("--latent", type=click.IntRange(1, 4096), default=32, show_default=True, help="Numbers in each image's code.")
@@ -60,7 +89,7 @@ def _runtime(device, seed=None):
               help="Share of the images held out for the validation loss and early stopping.")
 @click.option("--patience", type=click.IntRange(1), default=5, show_default=True,
               help="Stop after this many epochs without a better validation loss (the best weights are kept).")
-@click.option("--checkpoint-dir", metavar="DIR", help="Checkpoints here, and resume from them.")
+@click.option("--checkpoint-dir", metavar="DIR", **DIR, help="Checkpoints here, and resume from them.")
 @seed_option
 @slice_axis_option
 @device_option
@@ -71,6 +100,7 @@ def train(inputs, output, kind, latent, epochs, batch_size, size, val_split, pat
     Example:
       mlkit compress train faces/ -o ae.keras --kind conv --latent 32 --size 24x24 --epochs 100
     """
+    _require_deep("train")
     from mlkit import ui
     from mlkit.compress import Settings, train as fit
     from mlkit.compress.train import check, first_size
@@ -81,8 +111,8 @@ def train(inputs, output, kind, latent, epochs, batch_size, size, val_split, pat
     settings = Settings(kind=kind, latent=latent, epochs=epochs, batch_size=batch_size, size=size or first_size(inputs, slice_axis),
                         val_split=val_split, seed=seed, slice_axis=slice_axis, patience=patience)
     check(settings)
-    runtime = _runtime(device, seed)
     images, _ = load_image_set(inputs, settings.size, slice_axis=slice_axis, mode="stretch")
+    runtime = _runtime(device, seed)
     summary = fit(runtime, images, settings, output, checkpoint_dir)
     early = ", stopped early" if summary["stopped_early"] else ""
     ui.info(f"{output}: {kind} autoencoder, {summary['train']} training and {summary['val']} validation images, "
@@ -105,9 +135,9 @@ def _output_or_stdout(output):
 
 
 @command.command()
-@click.argument("model_path", metavar="MODEL")
+@click.argument("model_path", metavar="MODEL", **FILE)
 @inputs_argument
-@click.option("-o", "--output", metavar="CODES.mlz", help="The container, or - for stdout (the default when piped).")
+@click.option("-o", "--output", metavar="CODES.mlz", **FILE, help="The container, or - for stdout (the default when piped).")
 @bits_option
 @slice_axis_option
 @device_option
@@ -123,15 +153,18 @@ def encode(model_path, inputs, output, bits, slice_axis, device):
     from mlkit.compress.steps import read_set, write_container
 
     output = _output_or_stdout(output)
+    _require_deep("encode")
+    _check_model(model_path)
+    images = read_set(inputs)  # the inputs before the model
     codec = _codec(model_path, device)
-    write_container(pack(codec, read_set(inputs), bits, slice_axis), output)
+    write_container(pack(codec, images, bits, slice_axis), output)
     return 0
 
 
 @command.command()
-@click.argument("model_path", metavar="MODEL")
-@click.argument("codes", metavar="CODES.mlz")
-@click.option("-o", "--output", metavar="OUT", help="A folder (ending in / or existing), one file, or - for the mlkit stream.")
+@click.argument("model_path", metavar="MODEL", **FILE)
+@click.argument("codes", metavar="CODES.mlz", **FILE)
+@click.option("-o", "--output", metavar="OUT", **FILE, help="A folder (ending in / or existing), one file, or - for the mlkit stream.")
 @device_option
 def decode(model_path, codes, output, device):
     """Rebuild the images in an .mlz container under their names, shapes, dtypes and affines.
@@ -140,13 +173,17 @@ def decode(model_path, codes, output, device):
     Example:
       mlkit compress decode ae.keras test.mlz -o out/
     """
+    output = _output_or_stdout(output)
+    _require_deep("decode")
     from mlkit import provenance
-    from mlkit.compress import decode as unpack
+    from mlkit.compress import decode as unpack, formats
     from mlkit.compress.steps import read_container, reconstructions, write_images
 
-    output = _output_or_stdout(output)
+    _check_model(model_path)
+    raw = read_container(codes)
+    _named(codes, formats.unpack, raw)  # a damaged container is said before the model loads
     codec = _codec(model_path, device)
-    write_images(reconstructions(unpack(codec, read_container(codes)), provenance.command_line()), output)
+    write_images(reconstructions(_named(codes, unpack, codec, raw), provenance.command_line()), output)
     return 0
 
 
@@ -160,11 +197,11 @@ def _text(row):
 
 
 @command.command(name="eval")
-@click.argument("model_path", metavar="MODEL")
+@click.argument("model_path", metavar="MODEL", **FILE)
 @inputs_argument
 @bits_option
 @slice_axis_option
-@click.option("--plot", metavar="RD.png", help="Draw the rate-distortion points of all the codecs here.")
+@click.option("--plot", metavar="RD.png", **FILE, help="Draw the rate-distortion points of all the codecs here.")
 @format_option()
 @device_option
 def evaluate(model_path, inputs, bits, slice_axis, plot, fmt, device):
@@ -175,9 +212,12 @@ def evaluate(model_path, inputs, bits, slice_axis, plot, fmt, device):
     Example:
       mlkit compress eval ae.keras test/ --format json --plot rd.png
     """
+    _require_deep("eval")
     from mlkit.compress import evaluate as measure
     from mlkit.compress.steps import read_set
 
+    _check_model(model_path)
+    images = read_set(inputs)
     codec = _codec(model_path, device)
-    emit(measure(codec, read_set(inputs), bits, slice_axis, plot), fmt, _text)
+    emit(measure(codec, images, bits, slice_axis, plot), fmt, _text)
     return 0

@@ -3,7 +3,7 @@
 import click
 
 from mlkit.commands._options import (
-    Numbers, batch_options, device_option, inputs_argument, interp_option, interp_order, run_batch,
+    FILE, Numbers, batch_options, device_option, inputs_argument, interp_option, interp_order, run_batch,
 )
 
 # Kept here as plain names so --help imports nothing (mlkit.crop.align holds the positions).
@@ -40,7 +40,7 @@ REGION_ONLY = {"margin": ("seg", "foreground"), "axes": ("seg", "foreground", "c
 @click.option("--landmarks-out", type=click.Path(dir_okay=False), metavar="FILE.csv",
               help="Write every detection: input, output, face, box, confidence, 5 points in input and output pixels.")
 @device_option
-@click.option("--seg", "segs", multiple=True, metavar="SEG",
+@click.option("--seg", "segs", multiple=True, metavar="SEG", **FILE,
               help="Segmentation of each input, in the same order (repeat, or a folder/glob); cropped alike.")
 @click.option("--margin", type=click.IntRange(0), default=0, show_default=True,
               help="Voxels kept around the segmentation or foreground.")
@@ -75,6 +75,10 @@ def command(ctx, inputs, mode, segs, landmarks_out, **opts):
     order = interp_order(opts, allowed=(0, 1, 3))
     cmdline = provenance.command_line()
     if mode == "face":
+        from mlkit.deep.runtime import INSTALL_HINT, require_deep
+
+        require_deep("face mode", extra=("mtcnn",),
+                     hint=f"{INSTALL_HINT}; --mode seg, foreground and center need no network")
         return _faces(inputs, opts, order, cmdline, landmarks_out)
     return _regions(inputs, segs, mode, opts, order, cmdline)
 

@@ -2,7 +2,7 @@
 
 import click
 
-from mlkit.commands._options import batch_options, inputs_argument, run_batch
+from mlkit.commands._options import FILE, batch_options, inputs_argument, run_batch
 from mlkit.commands._output import format_option
 
 
@@ -54,7 +54,7 @@ def _report(result, fmt):
 
 @command.command()
 @inputs_argument
-@click.option("-o", "--output", required=True, metavar="MODEL.npz", help="Where to save the model.")
+@click.option("-o", "--output", required=True, metavar="MODEL.npz", **FILE, help="Where to save the model.")
 @click.option("--size", type=Size(), metavar="WxH", help="Common image size [default: the first image's].")
 @click.option("-k", type=click.IntRange(1), help="Keep this many eigenfaces.")
 @click.option("--variance", type=click.FloatRange(0, 1, min_open=True), help="Keep eigenfaces up to this cumulative variance [default: 0.95].")
@@ -81,7 +81,7 @@ def train(inputs, output, **opts):
 
 
 @command.command()
-@click.argument("model_path", metavar="MODEL")
+@click.argument("model_path", metavar="MODEL", **FILE)
 @inputs_argument
 @click.option("--threshold", type=float, callback=_threshold, help="Face distance above which an image is not a face [default: the model's].")
 @click.option("--calibrate", nargs=2, metavar="FACES NONFACES", help="Pick the threshold that best separates these two sets.")
@@ -104,7 +104,7 @@ def detect(model_path, inputs, threshold, calibrate, fmt):
 
 
 @command.command()
-@click.argument("model_path", metavar="MODEL")
+@click.argument("model_path", metavar="MODEL", **FILE)
 @inputs_argument
 @click.option("--threshold", type=float, callback=_threshold, help="Face distance above which an image is unknown [default: the model's].")
 @format_option("json")
@@ -122,7 +122,7 @@ def recognize(model_path, inputs, threshold, fmt):
 
 
 @command.command()
-@click.argument("model_path", metavar="MODEL")
+@click.argument("model_path", metavar="MODEL", **FILE)
 @inputs_argument
 @click.option("-k", type=click.IntRange(1), help="Use the first K eigenfaces [default: all in the model].")
 @batch_options
@@ -144,8 +144,8 @@ def reconstruct(model_path, inputs, k, **opts):
 
 
 @command.command()
-@click.argument("model_path", metavar="MODEL")
-@click.option("-o", "--output", required=True, metavar="MOSAIC.png", help="Mean face and the top eigenfaces.")
+@click.argument("model_path", metavar="MODEL", **FILE)
+@click.option("-o", "--output", required=True, metavar="MOSAIC.png", **FILE, help="Mean face and the top eigenfaces.")
 @click.option("--count", type=click.IntRange(1), default=15, show_default=True, help="Eigenfaces in the mosaic.")
 @click.option("--scree", type=click.Path(dir_okay=False),
               help="Also draw the scree plot here: each eigenface's share of the variance and the total (PNG, SVG or PDF).")

@@ -2,7 +2,7 @@
 
 import click
 
-from mlkit.commands._options import batch_options, inputs_argument, interp_option, interp_order, run_batch, seed_option
+from mlkit.commands._options import FILE, batch_options, inputs_argument, interp_option, interp_order, run_batch, seed_option
 
 
 @click.group()
@@ -64,7 +64,7 @@ def _read_pairs(points, src, dst):
 @point_options
 @robust_options
 @click.option("--format", "fmt", type=click.Choice(["json", "txt", "npy"]), help="Matrix file format [default: by -o's extension, else json].")
-@click.option("-o", "--output", metavar="FILE", help="Write H here instead of stdout.")
+@click.option("-o", "--output", metavar="FILE", **FILE, help="Write H here instead of stdout.")
 def estimate(points, src, dst, fmt, output, **opts):
     """Estimate H from point pairs and print it (H[2][2] = 1).
 

@@ -84,6 +84,7 @@ def command(data, x_cols, y_col, method, fmt, predict_path, save, plot, plot_wei
     from mlkit.regression import plot as pictures
 
     _check_usage(method, save, plot, plot_weights, opts)
+    _check_deep(method, data)
     if formats.is_model_file(data):
         if not predict_path:
             raise click.UsageError("a saved model needs --predict NEW.csv")
@@ -109,6 +110,16 @@ def command(data, x_cols, y_col, method, fmt, predict_path, save, plot, plot_wei
     return 0
 
 
+def _check_deep(method, data):
+    """The MLP and .keras models need TensorFlow: said before any work when it is missing."""
+    from mlkit.deep.runtime import require_deep
+
+    if data.lower().endswith(".keras"):
+        require_deep("a .keras model")
+    elif method == "mlp":
+        require_deep("--method mlp")
+
+
 def _check_usage(method, save, plot, plot_weights, opts):
     from mlkit.plots import plot_format
 
@@ -130,8 +141,11 @@ def _report(result, fmt, to_stderr):
     from mlkit.regression import report
 
     rows = report.csv_rows(result) if fmt == "csv" else [result]
-    if to_stderr:
-        click.echo(render(rows, fmt, text=report.as_table), nl=False, err=True)
+    if to_stderr:  # a summary beside the predictions: -q silences it
+        from mlkit import ui
+
+        if not ui.state["quiet"]:
+            click.echo(render(rows, fmt, text=report.as_table), nl=False, err=True)
     else:
         emit(rows, fmt, text=report.as_table)
 

@@ -2,10 +2,20 @@
 
 import click
 
+from mlkit.commands._options import FILE
+
+
+def _complete_names(ctx, param, incomplete):
+    from click.shell_completion import CompletionItem
+
+    from mlkit.samples import SAMPLES
+
+    return [CompletionItem(key, help=what) for key, (_, what) in SAMPLES.items() if key.startswith(incomplete)]
+
 
 @click.command()
-@click.argument("name", required=False, metavar="[NAME]")
-@click.option("-o", "--output", metavar="OUT", help="File (a folder for an image set) to write [default: the stream on stdout].")
+@click.argument("name", required=False, metavar="[NAME]", shell_complete=_complete_names)
+@click.option("-o", "--output", metavar="OUT", **FILE, help="File (a folder for an image set) to write [default: the stream on stdout].")
 @click.option("--list", "listing", is_flag=True, help="List the samples (also what a bare `mlkit sample` does on a terminal).")
 def command(name, output, listing):
     """Write a bundled sample (t1 by default) to OUT, or to stdout as an mlkit stream.

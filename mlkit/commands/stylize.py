@@ -5,7 +5,7 @@ once per style and applying it to any picture (Johnson et al.: `train`, `apply`)
 import click
 
 from mlkit import ui
-from mlkit.commands._options import Numbers, batch_options, device_option, run_batch, seed_option
+from mlkit.commands._options import DIR, FILE, Numbers, batch_options, device_option, run_batch, seed_option
 from mlkit.commands._output import emit, format_option
 
 DEFAULT = "optimize"
@@ -76,7 +76,7 @@ def loss_options(fn):
         click.option("--pooling", type=click.Choice(["max", "avg"]), default="max", show_default=True,
                      help="VGG19's pooling: avg keeps more of the content's fine detail, max is more abstract."),
         click.option("--preserve-colors", is_flag=True, help="Keep the content's colours; take only the luminance from the result."),
-        click.option("--weights", metavar="PATH",
+        click.option("--weights", metavar="PATH", **FILE,
                      help="VGG19's vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 [default: $MLKIT_VGG19_WEIGHTS, then Keras's cache ~/.keras/models]."),
     ]
     for option in reversed(options):
@@ -85,10 +85,10 @@ def loss_options(fn):
 
 
 @command.command("optimize", short_help="Paint one picture by optimising it (Gatys et al.); the default.")
-@click.argument("content", metavar="CONTENT")
-@click.option("-s", "--style", "styles", multiple=True, required=True, metavar="STYLE",
+@click.argument("content", metavar="CONTENT", **FILE)
+@click.option("-s", "--style", "styles", multiple=True, required=True, metavar="STYLE", **FILE,
               help="A style picture; repeat for several styles.")
-@click.option("-o", "--output", metavar="OUT", help="A file (out.png), a folder (ending in /) or - for the mlkit stream (the default when piped).")
+@click.option("-o", "--output", metavar="OUT", **FILE, help="A file (out.png), a folder (ending in /) or - for the mlkit stream (the default when piped).")
 @click.option("--size", type=click.IntRange(16, 8192), default=512, show_default=True, help="Longest side of the output, in pixels.")
 @click.option("--iterations", type=click.IntRange(1), default=500, show_default=True, help="Iterations at each scale.")
 @click.option("--stop-delta", type=click.FloatRange(0), default=1e-4, show_default=True,
@@ -100,9 +100,9 @@ def loss_options(fn):
 @click.option("--scales", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Coarse to fine: start at 1/2^(N-1) of --size and upsample each result to start the next.")
 @click.option("--checkpoint-every", type=click.IntRange(1), metavar="N", help="Write the picture every N iterations into --checkpoint-dir.")
-@click.option("--checkpoint-dir", metavar="DIR", help="Folder for the checkpoint pictures (iter-000050.png ...).")
+@click.option("--checkpoint-dir", metavar="DIR", **DIR, help="Folder for the checkpoint pictures (iter-000050.png ...).")
 @seed_option
-@click.option("--log", metavar="FILE.jsonl", help="Write one JSON line per iteration: loss terms and seconds.")
+@click.option("--log", metavar="FILE.jsonl", **FILE, help="Write one JSON line per iteration: loss terms and seconds.")
 @device_option
 def optimize(content, styles, style_blend, output, checkpoint_every, checkpoint_dir, seed, weights, log, device, **knobs):
     """Paint CONTENT (a picture, or - for one 2D image on stdin) in the style of one or more
@@ -117,32 +117,37 @@ def optimize(content, styles, style_blend, output, checkpoint_every, checkpoint_
       mlkit stylize face.jpg --style page.jpg --size 256 --scales 2 -o out.png
       mlkit stylize optimize face.jpg -s page.jpg -s my.jpg --style-blend 0.75,0.25 --preserve-colors -o out.png
     """
+    from mlkit.deep.runtime import require_deep
+    from mlkit.errors import Interrupted
     from mlkit.io.batch import make_sink
-    from mlkit.style import Settings, steps, stylize
 
     if knobs["lr"] is not None and knobs["optimizer"] != "adam":
         raise click.UsageError("--lr applies to --optimizer adam")
     if bool(checkpoint_every) != bool(checkpoint_dir):
         raise click.UsageError("--checkpoint-every and --checkpoint-dir go together")
     make_sink(output, 1)  # a bad -o fails now, not after the optimisation
+    _check_pictures([content, *styles])  # the user's own files before the weights and TensorFlow
+    require_deep("stylize")
+    from mlkit.style import Settings, stylize, steps
+
     knobs["lr"] = knobs["lr"] or Settings.lr
     settings = Settings(**{k: v for k, v in knobs.items() if v is not None}, style_blend=style_blend)
     result = stylize(content, list(styles), settings, weights=weights, seed=seed, device=device, log=log,
                      checkpoint_every=checkpoint_every or 0, checkpoint_dir=checkpoint_dir)
     written = steps.write([result.image], output)[0]
     s = result.summary
+    if result.interrupted:  # one line, exit 130
+        raise Interrupted(f"interrupted after {s['iterations']} iterations; wrote the best picture so far to {written} "
+                          f"(loss {s['loss']:.4g})")
     ui.info(f"wrote {written}: {s['size'][1]}x{s['size'][0]}, {s['iterations']} iterations, loss {s['loss']:.4g} "
             f"(content {s['content_loss']:.4g}, style {s['style_loss']:.4g}, tv {s['tv_loss']:.4g}), {s['seconds']:.1f} s")
-    if result.interrupted:
-        ui.warn(f"interrupted: wrote the best picture so far ({s['iterations']} iterations)")
-        raise KeyboardInterrupt
 
 
 @command.command("train", short_help="Train a network on photos to paint in a style (Johnson et al.).")
-@click.argument("styles", nargs=-1, required=True, metavar="STYLE...")
-@click.option("--content-dir", "photos", multiple=True, required=True, metavar="PHOTOS",
+@click.argument("styles", nargs=-1, required=True, metavar="STYLE...", **FILE)
+@click.option("--content-dir", "photos", multiple=True, required=True, metavar="PHOTOS", **FILE,
               help="Training photos: a folder (searched recursively), a glob or files; repeat for several. COCO is what the papers use.")
-@click.option("-c", "--checkpoint-dir", required=True, metavar="RUN",
+@click.option("-c", "--checkpoint-dir", required=True, metavar="RUN", **DIR,
               help="Run folder: model.keras, checkpoints, samples/, metrics.jsonl. Rerun to resume.")
 @click.option("--size", type=click.IntRange(16, 4096), default=256, show_default=True,
               help="Side of the square crops trained on, a multiple of 4 (photos are resized and cropped at random).")
@@ -175,6 +180,10 @@ def train(styles, photos, checkpoint_dir, size, epochs, steps_total, batch_size,
       mlkit stylize train page.jpg --content-dir photos/ -c runs/page --epochs 2 --seed 1
       mlkit stylize train page.jpg --content-dir coco/train2014/ -c runs/page --size 256 --steps 40000
     """
+    from mlkit.deep.runtime import require_deep
+
+    _check_pictures(styles)  # the user's own files before the weights and TensorFlow
+    require_deep("stylize train")
     from mlkit.style import Settings
     from mlkit.style.fast import train as train_network
 
@@ -196,8 +205,8 @@ def _trained(row):
 
 
 @command.command("apply", short_help="Paint pictures with a trained network, fast, without VGG19.")
-@click.argument("model", metavar="RUN|MODEL.keras")
-@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.argument("model", metavar="RUN|MODEL.keras", **FILE)
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...", **FILE)
 @batch_options
 @click.option("--preserve-colors/--no-preserve-colors", default=None,
               help="Keep each picture's colours, take only the luminance from the network [default: as the run was trained].")
@@ -215,10 +224,24 @@ def apply(model, inputs, preserve_colors, device, **opts):
     """
     import functools
 
+    from mlkit.deep.runtime import require_deep
     from mlkit.io.batch import make_sink
     from mlkit.io.inputs import expand_inputs
+
+    require_deep("stylize apply")
     from mlkit.style.steps import apply_step, prepare
 
     make_sink(opts["output"], len(expand_inputs(list(inputs))), opts["ext"], opts["dtype"])  # a bad -o fails first
     prepare(model, device)  # a bad network is one line now, not one per input
     return run_batch(inputs, functools.partial(apply_step, model, device, preserve_colors), opts, label="pictures")
+
+
+def _check_pictures(paths):
+    import os
+
+    from mlkit.errors import MlkitError
+
+    for path in paths:
+        if path != "-" and not os.path.isfile(path):
+            what = "a folder, not a picture" if os.path.isdir(path) else "no such file"
+            raise MlkitError(f"{path}: {what}", "give a picture file (png, jpg ...), or - for stdin")

@@ -2,7 +2,7 @@
 
 import click
 
-from mlkit.commands._options import device_option, seed_option
+from mlkit.commands._options import DIR, FILE, device_option, seed_option
 from mlkit.commands._output import emit, format_option
 
 
@@ -13,8 +13,8 @@ def _power_of_two(ctx, param, value):
 
 
 @click.command()
-@click.argument("data", nargs=-1, required=True, metavar="DATA...")
-@click.option("-c", "--checkpoint-dir", required=True, metavar="DIR", help="Run folder: checkpoints, samples, metrics.jsonl. Rerun to resume.")
+@click.argument("data", nargs=-1, required=True, metavar="DATA...", **FILE)
+@click.option("-c", "--checkpoint-dir", required=True, metavar="DIR", **DIR, help="Run folder: checkpoints, samples, metrics.jsonl. Rerun to resume.")
 @click.option("--image-size", type=int, default=64, show_default=True, callback=_power_of_two, help="Side of the square images (a power of two >= 8).")
 @click.option("--channels", type=click.Choice(["auto", "1", "3"]), default="auto", show_default=True, help="1 (gray) or 3 (colour); auto: 3 if any input has colour.")
 @click.option("--epochs", type=click.FloatRange(0, min_open=True), default=20, show_default=True, help="Passes over the data (ignored with --steps).")
@@ -51,6 +51,9 @@ def command(data, checkpoint_dir, steps_total, epochs, sample_every, checkpoint_
       mlkit train-gan anatomical.nii -c runs/mri --image-size 16 --steps 500
       mlkit generate -c runs/faces --grid 8x8 --seed 3 -o grid.png
     """
+    from mlkit.deep.runtime import require_deep
+
+    require_deep("train-gan")
     from mlkit.gan import train
 
     if settings["channels"] != "auto":
@@ -59,7 +62,12 @@ def command(data, checkpoint_dir, steps_total, epochs, sample_every, checkpoint_
     summary = train(list(data), checkpoint_dir, settings, seed=seed if given else None, drawn_seed=seed,
                     steps_total=steps_total, epochs=epochs, sample_every=sample_every,
                     checkpoint_every=checkpoint_every, logdir=logdir, device=device)
-    emit([summary], fmt, _text)
+    if fmt == "table":  # a summary for people: stderr, silenced by -q; json/csv are data for stdout
+        from mlkit import ui
+
+        ui.info(_text(summary))
+    else:
+        emit([summary], fmt, _text)
 
 
 def _text(row):

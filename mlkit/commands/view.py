@@ -2,14 +2,14 @@
 
 import click
 
-from mlkit.commands._options import Numbers, inputs_argument
+from mlkit.commands._options import FILE, Numbers, inputs_argument
 
 
 @click.command()
 @inputs_argument
-@click.option("-o", "--output", metavar="OUT.png", help="PNG file, or - for stdout [default: inline on kitty, iTerm2 or sixel terminals, "
+@click.option("-o", "--output", metavar="OUT.png", **FILE, help="PNG file, or - for stdout [default: inline on kitty, iTerm2 or sixel terminals, "
               "else stdout when it is a pipe].")
-@click.option("--overlay", "overlays", multiple=True, metavar="SEG", help="Label image drawn over each input "
+@click.option("--overlay", "overlays", multiple=True, metavar="SEG", **FILE, help="Label image drawn over each input "
               "(one per input, in order, or one for all).")
 @click.option("--pairs", is_flag=True, help="The inputs alternate image, segmentation (as `augment --seg ... -o -` writes them).")
 @click.option("--style", type=click.Choice(["contour", "fill"]), default="contour", show_default=True,

@@ -41,11 +41,22 @@ def _summary(face):
 def _missing(label, faces, options):
     why = "no face found"
     if faces:
-        why += f" (the most confident, {faces[0]['confidence']:.3f}, is below --min-confidence or --min-face-size)"
+        why += f" (the most confident one's {_below(faces[0], options)})"
     if options.skip_missing:
         ui.warn(f"{label}: {why}; skipped")
         return []
     raise MlkitError(why, "--skip-missing writes the others and exits 0")
+
+
+def _below(face, options):
+    """Which thresholds a face missed, e.g. 'confidence 0.812 is below --min-confidence 0.9'."""
+    width, height = face["box"][2], face["box"][3]
+    missed = []
+    if face["confidence"] < options.min_confidence:
+        missed.append(f"confidence {face['confidence']:.3f} is below --min-confidence {options.min_confidence:g}")
+    if min(width, height) < options.min_face_size:
+        missed.append(f"box {width:.0f}x{height:.0f} px is smaller than --min-face-size {options.min_face_size}")
+    return " and ".join(missed) or "passes both thresholds"
 
 
 def face_step(img, seedseq, extra=None, options=None):
@@ -90,7 +101,8 @@ def detect(images, options):
     """MTCNN's faces for each image, with this process's detector."""
     from mlkit.crop.model import detector
 
-    return detector(options.device).detect([detector_input(img) for img in images], options.min_face_size)
+    photos = [detector_input(img) for img in images]  # a volume is refused before the detector loads
+    return detector(options.device).detect(photos, options.min_face_size)
 
 
 def detect_inputs(items, n_inputs, options, jobs=1):

@@ -35,30 +35,17 @@ class RunDir:
         self._open(must_match)
 
     def _open(self, must_match):
-        run_file = os.path.join(self.path, RUN_FILE)
-        if os.path.isdir(self.path) and os.path.exists(run_file):
-            self._check_compatible(_read_json(run_file), must_match)
-        elif os.path.isdir(self.path) and _visible(self.path):
-            raise MlkitError(f"{self.path} holds other files, not an mlkit {self.kind} run", "give an empty or new folder")
-        elif os.path.exists(self.path) and not os.path.isdir(self.path):
-            raise MlkitError(f"{self.path} is a file, not a checkpoint folder", "give a folder")
+        stored = check_folder(self.path, self.kind)
+        if stored is not None:
+            self._check_compatible(stored, must_match)
         else:
             os.makedirs(self.path, exist_ok=True)
             self.config = {**self._defaults, **self.config}
             self._write_json(RUN_FILE, {"kind": self.kind, "config": self.config})
 
     def _check_compatible(self, stored, must_match):
-        if not isinstance(stored, dict) or stored.get("kind") != self.kind or not isinstance(stored.get("config"), dict):
-            raise MlkitError(f"{self.path} holds a run of another kind", f"give a folder made by mlkit {self.kind}")
-        old = stored["config"]
-        changed = [k for k in must_match if old.get(k) != self.config.get(k)]
-        if changed:
-            key = changed[0]
-            raise MlkitError(
-                f"{self.path} was started with {key}={old.get(key)!r}, not {self.config.get(key)!r}",
-                "resume with the same settings, or give a new folder",
-            )
-        self.config = {**self._defaults, **old, **self.config}
+        check_settings(self.path, stored, self.config, must_match)
+        self.config = {**self._defaults, **stored["config"], **self.config}
 
     def checkpoints(self):
         """Completed checkpoints, oldest first."""
@@ -123,6 +110,33 @@ class RunDir:
     def _write_json(self, name, payload):
         with atomic_write(os.path.join(self.path, name)) as out:
             out.write(json.dumps(payload, indent=2, sort_keys=True).encode())
+
+
+def check_folder(path, kind):
+    """What RunDir checks before it creates anything, so a command can run it before loading a
+    network: None for a new or empty folder, else the stored run (kind and config)."""
+    run_file = os.path.join(path, RUN_FILE)
+    if os.path.isdir(path) and os.path.exists(run_file):
+        stored = _read_json(run_file)
+        if not isinstance(stored, dict) or stored.get("kind") != kind or not isinstance(stored.get("config"), dict):
+            raise MlkitError(f"{path} holds a run of another kind", f"give a folder made by mlkit {kind}")
+        return stored
+    if os.path.isdir(path) and _visible(path):
+        raise MlkitError(f"{path} holds other files, not an mlkit {kind} run", "give an empty or new folder")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise MlkitError(f"{path} is a file, not a checkpoint folder", "give a folder")
+    return None
+
+
+def check_settings(path, stored, config, must_match):
+    """A resumed run may not change the `must_match` settings its weights depend on; one left
+    unset (a seed not given) keeps the stored value."""
+    old = stored["config"]
+    changed = [k for k in must_match if k in config and old.get(k) != config[k]]
+    if changed:
+        key = changed[0]
+        raise MlkitError(f"{path} was started with {key}={old.get(key)!r}, not {config.get(key)!r}",
+                         "resume with the same settings, or give a new folder")
 
 
 def _restore_optimizer(optimizer, model, path):

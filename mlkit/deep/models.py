@@ -15,6 +15,7 @@ import zlib
 
 from mlkit.errors import MlkitError
 from mlkit.io import jsonfile, limits
+from mlkit.io.write import new_file_mode
 
 REQUIRED_MEMBERS = ("config.json", "model.weights.h5")
 
@@ -29,6 +30,7 @@ def save_model(model, path):
     os.close(fd)
     try:
         model.save(tmp)
+        os.chmod(tmp, new_file_mode())  # as every other output: the umask, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -6,8 +6,10 @@ any Python log level applies, so the import runs with fd 2 silenced unless --deb
 
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import os
+import sys
 
 from mlkit.errors import MlkitError
 from mlkit.io.quiet import silenced
@@ -18,15 +20,47 @@ _QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
 PRIVATE_HOME_ENV = "MLKIT_PRIVATE_KERAS_HOME"  # the KERAS_HOME mlkit set, as opposed to the user's
 
+INSTALL_HINT = 'pip install "mlkit[deep]"'
+DEEP_MODULES = ("tensorflow",)  # Keras comes with it
+
+
+def require_deep(what, extra=(), hint=INSTALL_HINT):
+    """Fail in one line, before any work, when the deep extra is missing: `what` (e.g.
+    "train-gan", "face mode") needs TensorFlow (and the `extra` modules, e.g. mtcnn).
+    Looks modules up without importing them, so it costs milliseconds."""
+    missing = [name for name in (*DEEP_MODULES, *extra) if not _installed(name)]
+    if missing:
+        raise MlkitError(f"{what} needs {_names(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed",
+                         hint)
+
+
+def _installed(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _names(modules):
+    shown = {"tensorflow": "TensorFlow", "mtcnn": "MTCNN"}
+    names = [shown.get(m, m) for m in modules]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
 
 def import_tf():
     """(tensorflow, keras), imported quietly once."""
+    if "tensorflow" not in sys.modules:
+        require_deep("this command")
     for key, value in _QUIET_ENV.items():
         os.environ.setdefault(key, value)
     _private_keras_home()
     with silenced():
-        import keras
-        import tensorflow as tf
+        try:
+            import keras
+            import tensorflow as tf
+        except ImportError as exc:  # installed but broken, or blocked
+            raise MlkitError(f"this command needs TensorFlow, which does not import here: {exc}",
+                             INSTALL_HINT) from None
 
         tf.get_logger().setLevel("ERROR")
         _quiet_absl()

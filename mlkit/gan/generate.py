@@ -14,11 +14,11 @@ def load_generator(checkpoint_dir, device="auto", step=None):
     from mlkit.deep.runtime import Runtime
 
     run, config = formats.open_run(checkpoint_dir)
+    latest = formats.checkpoint_at(run, step)  # a step not kept is said before TensorFlow loads
     Runtime(device=device)
     from mlkit.gan.model import generator
 
     g = generator(config["image_size"], config["channels"], config["z_dim"], config["gf_dim"])
-    latest = formats.checkpoint_at(run, step)
     state = run.restore({"generator": (g, None)}, latest)
     return g, config, latest, state["step"]
 

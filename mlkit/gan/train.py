@@ -25,8 +25,8 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
     unset = [k for k in cfg.NEWER if settings.get(k) is None]  # not on the command line
     settings = cfg.settings(**{k: v for k, v in settings.items() if k not in unset})
     _check_tensorboard(logdir)
-    checkpoint.check_resumable(checkpoint_dir)  # before TensorFlow starts or anything is written
-    runtime = Runtime(device=device, seed=seed if seed is not None else drawn_seed)
+    checkpoint.check_resumable(checkpoint_dir)  # damaged run files: before TensorFlow starts or anything is written
+    _check_run_folder(checkpoint_dir, settings, seed)  # wrong folder or settings: said before anything loads
     images, _ = deep_data.load_image_set(data, (settings["image_size"],) * 2, settings["channels"], settings["slice_axis"])
     images = images * 2 - 1  # the generator's tanh range
     config = {**settings, "channels": int(images.shape[3]), "images": int(images.shape[0])}
@@ -39,6 +39,7 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
     config = {k: v for k, v in config.items() if k not in unset}
     run = checkpoint.RunDir(checkpoint_dir, "gan", config, must_match=cfg.MUST_MATCH, defaults=defaults)
     config = run.config
+    runtime = Runtime(device=device, seed=seed if seed is not None else drawn_seed)
     _check_batch(config, runtime.replicas)
 
     from mlkit.gan.model import Gan
@@ -74,6 +75,8 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
                        label="train-gan", steps_per_epoch=per_epoch)
     try:
         done = runner.run(step, batches, start=start)
+    except KeyboardInterrupt:
+        raise _interrupted(run) from None
     finally:
         metrics.close()
     if done > start and done % sample_every:
@@ -91,6 +94,34 @@ def _check_tensorboard(logdir):
     if logdir and importlib.util.find_spec("tensorboard") is None:
         raise MlkitError("--logdir needs the tensorboard package, which is not installed",
                          "pip install tensorboard, or drop --logdir (metrics.jsonl has every step)")
+
+
+def _check_run_folder(checkpoint_dir, settings, seed):
+    """The run folder's own checks (a file, other files, a run of another kind, changed settings),
+    on the settings known before the data is read."""
+    from mlkit.deep import checkpoint
+
+    stored = checkpoint.check_folder(checkpoint_dir, "gan")
+    if stored is not None:
+        known = {**settings, **({"seed": int(seed)} if seed is not None else {})}
+        keys = [k for k in cfg.MUST_MATCH if k in known and known[k] != "auto"]
+        checkpoint.check_settings(checkpoint_dir, stored, known, keys)
+
+
+def _interrupted(run):
+    """Ctrl-C: which step the folder now holds, and how to go on from it."""
+    import shlex
+    import sys
+
+    from mlkit.deep.checkpoint import PREFIX
+    from mlkit.errors import Interrupted
+
+    latest = run.latest()
+    again = shlex.join(["mlkit", *sys.argv[1:]])
+    if latest is None:
+        return Interrupted("interrupted before the first checkpoint; nothing kept", f"start again: {again}")
+    step = int(os.path.basename(latest)[len(PREFIX):])
+    return Interrupted(f"interrupted; {latest} holds step {step}", f"resume: {again}")
 
 
 def _check_batch(config, replicas):

@@ -118,6 +118,10 @@ class Failure:
     message: str
 
 
+def _count(n, noun):
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def run(inputs, work, output=None, *, jobs=1, shard=None, ext=None, dtype=None, seed=None, label="inputs",
         extras=None, on_output=None):
     """Run `work` over every input image and send the results to `output`.
@@ -130,7 +134,8 @@ def run(inputs, work, output=None, *, jobs=1, shard=None, ext=None, dtype=None, 
     """
     paths = expand_inputs(inputs)
     if extras is not None and len(extras) != len(paths):
-        raise UsageError(f"{len(paths)} inputs but {len(extras)} companions (--seg): give one per input")
+        raise UsageError(f"{_count(len(paths), 'input')} but {_count(len(extras), 'segmentation')} (--seg)",
+                         "give one --seg per input, in the same order")
     items = select_shard(paths, shard)
     sink = make_sink(output, len(paths), ext, dtype)
     _check_names(items, sink)
@@ -168,7 +173,7 @@ class _Worker:
 
     def task(self, index, path, subindex=0, img=None):
         """Worker side: read, work, and (for folders) write. Returns results or a Failure."""
-        label = input_label(path, subindex)
+        label = input_label(path, subindex, img.name if img is not None else None)
         if _stopping:
             return Failure(label, "interrupted")
         try:
@@ -246,11 +251,13 @@ def _tasks(items):
     """(index, path, subindex, img): stdin is split into its images here, in this process."""
     for index, path in items:
         if path == "-":
+            count = 0
             try:
-                for k, img in enumerate(read_images("-")):
-                    yield index, path, k, img
+                for img in read_images("-"):
+                    yield index, path, count, img
+                    count += 1
             except MlkitError as exc:
-                yield index, path, -1, Failure("stdin", str(exc))
+                yield index, path, -1, Failure(input_label("-", count), str(exc))
         else:
             yield index, path, 0, None
 

@@ -16,15 +16,17 @@ def describe_all(paths, on_error):
     from mlkit.io.read import read_images
 
     for path in paths:
+        count = 0  # images of `path` described so far: a stream's error names the next one
         try:
             for img in read_images(path, _light=True):  # facts only: regular NIfTI without nibabel
                 yield describe(img, "stdin" if path == "-" else path)
+                count += 1
         except MlkitError as exc:
-            on_error(input_label(path), str(exc))
+            on_error(input_label(path, count), str(exc))
         except Exception as exc:
             if ui.state["debug"]:
                 raise
-            on_error(input_label(path), bug_message(exc))
+            on_error(input_label(path, count), bug_message(exc))
 
 
 def describe(img, source):

@@ -4,6 +4,7 @@ pools nor writers."""
 
 import glob
 import os
+import re
 import sys
 
 from mlkit.errors import MlkitError, UsageError
@@ -53,6 +54,10 @@ def _images_in(folder):
     return found
 
 
-def input_label(path, subindex=0):
-    """How messages name an input: its path, or 'stdin image N' for the N-th image of a stream."""
-    return f"stdin image {subindex + 1}" if path == "-" else path
+def input_label(path, subindex=0, name=None):
+    """How messages name an input: its path, or 'stdin image N' for the N-th image of a stream,
+    with the name the image carries when it is known ('stdin image 2 (t1_seg)')."""
+    if path != "-":
+        return path
+    named = name and not re.fullmatch(r"stdin(_\d+)?", name)  # not just the reader's default
+    return f"stdin image {subindex + 1}" + (f" ({name})" if named else "")

@@ -70,6 +70,20 @@ def kind(head):
     return None
 
 
+def cut_short(head):
+    """('NIfTI-1', 348) or ('NIfTI-2', 540) when `head` is the start of that header and the
+    input ends before the header does; else None."""
+    if len(head) < 4:
+        return None
+    for order in "<>":
+        size = struct.unpack(order + "i", head[:4])[0]
+        if size == 348 and len(head) < 348:
+            return "NIfTI-1", 348
+        if size == 540 and len(head) < 540 and b"n+2\x00".startswith(head[4:8]):
+            return "NIfTI-2", 540
+    return None
+
+
 class Header:
     """A NIfTI-1/2 header's fields by name (`hdr["dim"]`), as nibabel's header gives them."""
 

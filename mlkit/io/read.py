@@ -196,6 +196,10 @@ def _read_source(raw, name, path, light, warn):
     yield from images
 
 
+# The extension an output takes from a photo read from stdin, as mlkit names such files elsewhere.
+FORMAT_SUFFIX = {"jpeg": ".jpg", "tiff": ".tif"}
+
+
 def _read_content(source, name, path, light, warn):
     head = source.peek(540)
     if not head:
@@ -204,18 +208,30 @@ def _read_content(source, name, path, light, warn):
     if kind is not None:
         yield from _read_nifti_stream(source, kind, name, path, light, warn)
         return
+    if _cut_short(head) is not None:
+        raise _cut_short(head)
     fmt = raster.sniff(head)
     if fmt is not None:
         img = raster.decode(source.read_all(f"the {fmt.upper()} file"), fmt, name, warn)
         if path != "-":
             img.name = name  # a file is named after itself, whatever its text chunk says
-        yield _finish(img, path, "." + fmt, name, warn)
+        yield _finish(img, path, FORMAT_SUFFIX.get(fmt, "." + fmt), name, warn)
     elif head.startswith(NPY_MAGIC):
         yield _read_npy(source, name)
     elif path != "-" and suffix(path) in NIBABEL_SUFFIXES:
         yield _read_with_nibabel(path, name)
     else:
         raise ImageFormatError(_unknown_format_message(head, path))
+
+
+def _cut_short(head):
+    """The error for a NIfTI header that the input ends inside, or None."""
+    short = nifti_light.cut_short(head)
+    if short is None:
+        return None
+    kind, size = short
+    return ImageFormatError(f"truncated input: the {kind} header ends after {len(head)} of {size} bytes",
+                            "the file or stream was cut short; write it again")
 
 
 def _read_nifti_stream(source, kind, name, path, light, warn):
@@ -227,11 +243,15 @@ def _read_nifti_stream(source, kind, name, path, light, warn):
         head = source.peek(540)
         count += 1
         following = nifti_light.kind(head) if head else None
-        if head and following is None:  # checked before the image is used: its header may be what broke
+        short = _cut_short(head) if head and following is None else None  # the next image's header, cut
+        # Checked before the image is used: its header may be what broke.
+        if head and following is None and short is None:
             raise ImageFormatError(f"after image {count} the input holds bytes that are not a NIfTI image")
         if count == 1 and not head and path != "-":
             img.name = name  # a one-image file is named after the file, which the user may have renamed
         yield _finish(img, path, ".nii.gz", default, warn)
+        if short is not None:
+            raise short
         if not head:
             return
         kind = following

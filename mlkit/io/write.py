@@ -86,7 +86,7 @@ def atomic_write(path):
             yield out
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except OSError as exc:
         _remove(tmp)
@@ -120,6 +120,11 @@ _WRITE_HINTS = {
 def _write_error(path, exc):
     what, hint = _WRITE_HINTS.get(exc.errno, (os.strerror(exc.errno).lower(), "check the -o path"))
     return MlkitError(f"cannot write {path}: {what}", hint)
+
+
+def new_file_mode():
+    """What a plain open() would give a new file: 0666 less the umask (mkstemp makes them 0600)."""
+    return 0o666 & ~_umask()
 
 
 def _umask():
