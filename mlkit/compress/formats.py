@@ -35,7 +35,8 @@ from mlkit.errors import ImageFormatError
 from mlkit.io import limits
 
 MAGIC = b"\x89MLZ"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)
 HEAD = struct.Struct("<4sB8sBIII")
 CODERS = {0: "stored", 1: "zlib", 2: "lzma"}
 _LZMA = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
@@ -50,8 +51,20 @@ def pack(fingerprint, header, scale, offset, levels):
     text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
     numbers = np.asarray(scale, "<f4").tobytes() + np.asarray(offset, "<f4").tobytes()
     body = struct.pack("<I", len(text)) + text + numbers + codes
+    return _frame(1, fingerprint, body)
+
+
+def pack_coded(fingerprint, header, numbers, words):
+    """A version-2 container: the header, `numbers` (float32) and the range coder's words."""
+    header = {**header, "numbers": len(numbers), "words": len(words)}
+    text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    body = struct.pack("<I", len(text)) + text + np.asarray(numbers, "<f4").tobytes() + np.asarray(words, "<u4").tobytes()
+    return _frame(2, fingerprint, body)
+
+
+def _frame(version, fingerprint, body):
     coder, coded = min(((k, _code(k, body)) for k in CODERS), key=lambda kv: len(kv[1]))
-    return HEAD.pack(MAGIC, VERSION, bytes.fromhex(fingerprint), coder, len(body), len(coded), zlib.crc32(coded)) + coded
+    return HEAD.pack(MAGIC, version, bytes.fromhex(fingerprint), coder, len(body), len(coded), zlib.crc32(coded)) + coded
 
 
 def _code(coder, body):
@@ -63,15 +76,16 @@ def _code(coder, body):
 
 
 def unpack(raw, fingerprint=None):
-    """(header, scale, offset, levels N x latent) from the container's bytes; refused if
-    `fingerprint` differs."""
+    """The container's contents, checked; refused if `fingerprint` differs. A dict: version,
+    header and, for version 1, scale, offset, levels (N x latent); for version 2, numbers
+    (float32) and words (uint32, the range coder's)."""
     if len(raw) < HEAD.size:
         raise ImageFormatError(f"not an .mlz container: {len(raw)} bytes, shorter than its {HEAD.size}-byte head")
     magic, version, stamp, coder, size, coded_size, crc = HEAD.unpack_from(raw)
     if magic != MAGIC:
         raise ImageFormatError("not an .mlz container (wrong magic)", "give a file written by mlkit compress encode")
-    if version != VERSION:
-        raise ImageFormatError(f".mlz version {version}, this mlkit reads version {VERSION}", "upgrade mlkit")
+    if version not in VERSIONS:
+        raise ImageFormatError(f".mlz version {version}, this mlkit reads versions 1 and 2", "upgrade mlkit")
     if fingerprint is not None and stamp.hex() != fingerprint:
         raise ImageFormatError(f"made with another model (fingerprint {stamp.hex()}, this model is {fingerprint})",
                                "decode with the model that encoded it")
@@ -84,7 +98,7 @@ def unpack(raw, fingerprint=None):
         raise ImageFormatError("damaged .mlz container: the body fails its CRC-32 check")
     limits.check(size, "the .mlz body")
     body = _decode(coder, coded, size)
-    return _split(body)
+    return _split(body) if version == 1 else _split_coded(body)
 
 
 def _decode(coder, coded, size):
@@ -103,7 +117,7 @@ def _decode(coder, coded, size):
     return body
 
 
-def _split(body):
+def _header(body):
     if len(body) < 4:
         raise ImageFormatError("damaged .mlz container: no header")
     (text_size,) = struct.unpack_from("<I", body)
@@ -114,9 +128,13 @@ def _split(body):
     except (UnicodeDecodeError, ValueError):
         raise ImageFormatError("damaged .mlz container: the header is not JSON") from None
     check_header(header)
+    return header, body[4 + text_size :]
+
+
+def _split(body):
+    header, rest = _header(body)
     n = sum(meta_from(img).count for img in header["images"])
     latent, width = header["latent"], 1 if header["bits"] <= 8 else 2
-    rest = body[4 + text_size :]
     if len(rest) != 8 * latent + n * latent * width:
         raise ImageFormatError(f"damaged .mlz container: {len(rest)} bytes after the header, {n} planes need {8 * latent + n * latent * width}")
     numbers = np.frombuffer(rest[: 8 * latent], "<f4").astype(np.float32)
@@ -125,7 +143,20 @@ def _split(body):
     levels = np.frombuffer(rest[8 * latent :], "<u1" if width == 1 else "<u2").reshape(latent, n).T
     if levels.size and int(levels.max()) >= 1 << header["bits"]:
         raise ImageFormatError(f"damaged .mlz container: a code level is over {header['bits']} bits")
-    return header, numbers[:latent], numbers[latent:], levels
+    return {"version": 1, "header": header, "scale": numbers[:latent], "offset": numbers[latent:], "levels": levels}
+
+
+def _split_coded(body):
+    header, rest = _header(body)
+    numbers, words = _int(header.get("numbers"), "numbers", 0, 1 << 24), _int(header.get("words"), "words", 0, 1 << 31)
+    if header.get("model") not in ("rd", "ae"):
+        _fail("model", "is not rd or ae")
+    if len(rest) != 4 * (numbers + words):
+        raise ImageFormatError(f"damaged .mlz container: {len(rest)} bytes after the header, the header says {4 * (numbers + words)}")
+    values = np.frombuffer(rest[: 4 * numbers], "<f4").astype(np.float32)
+    if not np.isfinite(values).all():
+        raise ImageFormatError("damaged .mlz container: a stored number is not finite")
+    return {"version": 2, "header": header, "numbers": values, "words": np.frombuffer(rest[4 * numbers :], "<u4").astype(np.uint32)}
 
 
 def _fail(field, why):
@@ -154,10 +185,18 @@ def check_header(header):
     """Every field present and of the right type and range, or one clear error."""
     if not isinstance(header, dict):
         _fail("(top)", "is not an object")
-    for key in ("bits", "latent", "size", "images"):
+    rd = header.get("model") == "rd"
+    for key in ("latent", "size", "images") + (("grid",) if rd else ("bits",)):
         if key not in header:
             _fail(key, "is missing")
-    _int(header["bits"], "bits", 1, 16)
+    if rd:
+        grid = header["grid"]
+        if not isinstance(grid, list) or len(grid) != 2:
+            _fail("grid", "is not [h, w]")
+        for n in grid:
+            _int(n, "grid", 1, 1 << 16)
+    else:
+        _int(header["bits"], "bits", 1, 16)
     _int(header["latent"], "latent", 1, 1 << 16)
     size = header["size"]
     if not isinstance(size, list) or len(size) != 3:
@@ -194,9 +233,25 @@ def _check_image(img, where):
     if not isinstance(img["volume"], bool):
         _fail(f"{where}.volume", "is not true or false")
     _int(img["slice_axis"], f"{where}.slice_axis", 0, 2)
+    if img.get("nifti") is not None:
+        _check_nifti(img["nifti"], f"{where}.nifti")
     if img["volume"] and len(shape) < 3 or not img["volume"] and (len(shape) > 3 or len(shape) == 3 and shape[2] > 4):
         _fail(f"{where}.shape", "does not fit an image or a volume")
 
+
+
+def _check_nifti(fields, where):
+    from mlkit.compress.planes import NIFTI_FLOATS, NIFTI_INTS
+
+    if not isinstance(fields, dict) or set(fields) != set(NIFTI_INTS) | set(NIFTI_FLOATS):
+        _fail(where, "is not the NIfTI geometry fields")
+    for key in NIFTI_INTS:
+        _int(fields[key], f"{where}.{key}", 0, 255)
+    for key, n in NIFTI_FLOATS.items():
+        if n > 1:
+            _floats(fields[key], f"{where}.{key}", n)
+        else:
+            _float(fields[key], f"{where}.{key}")
 
 
 def meta_from(img):
