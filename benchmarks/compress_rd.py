@@ -16,14 +16,19 @@ import subprocess
 import sys
 import time
 
-QUALITIES = (1, 3, 5, 7)
-DOMAINS = {  # name: (training set, train options)
+QUALITIES = {"digits": (1, 3, 5, 7), "faces": (1, 3, 5, 7), "mri": (1, 3, 5)}
+DOMAINS = {  # name: (training set, train options of its rd models)
     "digits": ("digits/train", ["--latent", "16", "--size", "16x16", "--epochs", "60", "--patience", "10"]),
     "faces": ("faces/train", ["--latent", "16", "--size", "24x24", "--epochs", "200", "--patience", "20", "--batch-size", "16"]),
     "mri": ("mri/train", ["--latent", "8", "--size", "128x96", "--epochs", "800", "--patience", "100", "--batch-size", "8"]),
 }
+AUTOENCODERS = {  # name: (training set, train options): the conv autoencoder, range coded, its curve over --bits
+    "ae-mri": ("mri/train", ["--kind", "conv", "--latent", "64", "--size", "128x96", "--epochs", "300", "--patience", "30",
+                             "--batch-size", "8"]),
+}
 EVALS = [  # (models, test set, in domain?, extra eval options)
     ("digits", "digits/test", True, []), ("faces", "faces/test", True, []), ("mri", "mri/test", True, []),
+    ("ae-mri", "mri/test", True, []),
     ("digits", "camera16", False, []), ("faces", "camera24", False, []), ("digits", "faces16", False, ["--fit"]),
 ]
 CODECS = ("avif", "jxl", "webp", "jpeg")
@@ -44,17 +49,24 @@ def faces16(root):
 
 
 def models(root, domain):
-    return [f"{root}/rd-{domain}-q{q}.keras" for q in QUALITIES]
+    if domain in AUTOENCODERS:
+        return [f"{root}/{domain}.keras"]
+    return [f"{root}/rd-{domain}-q{q}.keras" for q in QUALITIES[domain]]
+
+
+def _train(root, model, data, options):
+    if not os.path.exists(model):
+        start = time.perf_counter()
+        mlkit("compress", "train", f"{root}/{data}", "-o", model, "--seed", "1", "--device", "cpu", *options)
+        print(f"trained {model} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
 
 def train(root):
     for domain, (data, options) in DOMAINS.items():
-        for q, model in zip(QUALITIES, models(root, domain)):
-            if not os.path.exists(model):
-                start = time.perf_counter()
-                mlkit("compress", "train", f"{root}/{data}", "-o", model, "--kind", "rd", "--quality", q, "--seed", "1",
-                      "--device", "cpu", *options)
-                print(f"trained {model} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        for q, model in zip(QUALITIES[domain], models(root, domain)):
+            _train(root, model, data, ["--kind", "rd", "--quality", str(q), *options])
+    for name, (data, options) in AUTOENCODERS.items():
+        _train(root, models(root, name)[0], data, options)
 
 
 def row(root, domain, data, in_domain, options, plot):
@@ -85,7 +97,7 @@ def main():
                    capture_output=True)
     faces16(root)
     train(root)
-    print("| models -> test set | domain | images | rd curve: bpp @ mean PSNR dB | BD-rate vs AVIF (mean / pooled PSNR) "
+    print("| models -> test set | domain | images | mlkit: bpp @ mean PSNR dB, per model | BD-rate vs AVIF (mean / pooled PSNR) "
           "| vs JPEG XL | vs WebP | vs JPEG |")
     print("|---|---|---|---|---|---|---|---|")
     for domain, data, in_domain, options in EVALS:
