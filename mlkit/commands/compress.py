@@ -25,7 +25,7 @@ def fit_option(fn):
 
 def bits_option(fn):
     return click.option("--bits", type=click.IntRange(1, 16), default=8, show_default=True,
-                        help="Quantisation of each code number.")(fn)
+                        help="Autoencoders: quantisation of each code number (the rd codec rounds its latents).")(fn)
 
 
 @click.group()
@@ -81,10 +81,12 @@ def _runtime(device, seed=None):
 @device_option
 def train(inputs, output, kind, latent, quality, lam, epochs, batch_size, size, val_split, patience, checkpoint_dir, seed,
           slice_axis, device):
-    """Train an autoencoder on 2D images or the 2D slices of 3D/4D NIfTI volumes.
+    """Train the learned codec (--kind rd, one model per --quality) or an autoencoder on 2D
+    images or the 2D slices of 3D/4D NIfTI volumes.
 
     \b
-    Example:
+    Examples:
+      mlkit compress train digits/ -o q3.keras --kind rd --latent 16 --size 16x16 --quality 3 --epochs 60
       mlkit compress train faces/ -o ae.keras --kind conv --latent 32 --size 24x24 --epochs 100
     """
     from mlkit import ui
