@@ -36,7 +36,8 @@ def faces(root):
     x = lfw_subset()[:100]  # the first 100 are faces, the rest non-faces; floats in [0, 1]
     crops = [np.clip(np.rint(f[:24, :24] * 255), 0, 255).astype(np.uint8) for f in x]
     order = np.random.default_rng(0).permutation(len(crops))
-    _write(f"{root}/faces/train", [crops[i] for i in order[:80]], "f")
+    train = [crops[i] for i in order[:80]]
+    _write(f"{root}/faces/train", train + [t[:, ::-1] for t in train], "f")  # and mirrored: 160
     _write(f"{root}/faces/test", [crops[i] for i in order[80:]], "f")
 
 

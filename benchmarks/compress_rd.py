@@ -1,11 +1,13 @@
-"""Rate-distortion of `mlkit compress` (conv autoencoder, 8-bit codes) against JPEG, WebP and
-AVIF at equal PSNR (headers once per set) on held-out in-domain data and out of domain, and
-encode/decode images per second on the CPU.
+"""Rate-distortion of `mlkit compress` (the rd codec, one model per --quality) against JPEG,
+WebP, AVIF (libavif, speed 0) and JPEG XL through Pillow, headers once per set, on held-out
+in-domain data and out of domain: the BD-rate of the models' curve against each codec, on the
+mean and on the pooled PSNR, and a plot of all the curves per set.
 
-    python benchmarks/compress_rd.py [WORK_DIR]
+    python benchmarks/compress_rd.py [WORK_DIR] [--docs DIR]
 
-It writes the data (benchmarks/compress_data.py), trains one model per domain with the CLI,
-runs `mlkit compress eval --format json` on every pair, and prints the table as Markdown.
+It writes the data (benchmarks/compress_data.py), trains the models with the CLI (skipping
+those already in WORK_DIR), runs `mlkit compress eval MODELS SET --format json --plot` on
+every pair and prints the table as Markdown.
 """
 
 import json
@@ -14,23 +16,26 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-from common import median_time  # noqa: E402
-
-MODELS = {  # name: (training set, train options)
-    "digits": ("digits/train", ["--latent", "16", "--size", "16x16", "--epochs", "100", "--patience", "8"]),
-    "faces": ("faces/train", ["--latent", "48", "--size", "24x24", "--epochs", "400", "--patience", "30", "--batch-size", "16"]),
-    "mri": ("mri/train", ["--latent", "64", "--size", "128x96", "--epochs", "300", "--patience", "30", "--batch-size", "8"]),
+QUALITIES = {"digits": (1, 3, 5, 7), "faces": (1, 3, 5, 7), "mri": (1, 3, 5)}
+DOMAINS = {  # name: (training set, train options of its rd models)
+    "digits": ("digits/train", ["--latent", "16", "--size", "16x16", "--epochs", "60", "--patience", "10"]),
+    "faces": ("faces/train", ["--latent", "16", "--size", "24x24", "--epochs", "200", "--patience", "20", "--batch-size", "16"]),
+    "mri": ("mri/train", ["--latent", "8", "--size", "128x96", "--epochs", "800", "--patience", "100", "--batch-size", "8"]),
 }
-EVALS = [  # (model, test set, in domain?)
-    ("digits", "digits/test", True), ("faces", "faces/test", True), ("mri", "mri/test", True),
-    ("digits", "camera16", False), ("faces", "camera24", False), ("digits", "faces16", False),
+AUTOENCODERS = {  # name: (training set, train options): the conv autoencoder, range coded, its curve over --bits
+    "ae-mri": ("mri/train", ["--kind", "conv", "--latent", "64", "--size", "128x96", "--epochs", "300", "--patience", "30",
+                             "--batch-size", "8"]),
+}
+EVALS = [  # (models, test set, in domain?, extra eval options)
+    ("digits", "digits/test", True, []), ("faces", "faces/test", True, []), ("mri", "mri/test", True, []),
+    ("ae-mri", "mri/test", True, []),
+    ("digits", "camera16", False, []), ("faces", "camera24", False, []), ("digits", "faces16", False, ["--fit"]),
 ]
+CODECS = ("avif", "jxl", "webp", "jpeg")
 
 
-def mlkit(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "mlkit", *map(str, args)], check=True, capture_output=True, **kwargs)
+def mlkit(*args):
+    return subprocess.run([sys.executable, "-m", "mlkit", *map(str, args)], check=True, capture_output=True)
 
 
 def faces16(root):
@@ -43,63 +48,62 @@ def faces16(root):
         cv2.imwrite(f"{root}/faces16/{name}", cv2.resize(face, (16, 16), interpolation=cv2.INTER_AREA))
 
 
+def models(root, domain):
+    if domain in AUTOENCODERS:
+        return [f"{root}/{domain}.keras"]
+    return [f"{root}/rd-{domain}-q{q}.keras" for q in QUALITIES[domain]]
+
+
+def _train(root, model, data, options):
+    if not os.path.exists(model):
+        start = time.perf_counter()
+        mlkit("compress", "train", f"{root}/{data}", "-o", model, "--seed", "1", "--device", "cpu", *options)
+        print(f"trained {model} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+
+
 def train(root):
-    for name, (data, options) in MODELS.items():
-        model = f"{root}/{name}.keras"
-        if not os.path.exists(model):
-            start = time.perf_counter()
-            mlkit("compress", "train", f"{root}/{data}", "-o", model, "--kind", "conv", "--seed", "1", "--device", "cpu", *options)
-            print(f"trained {name} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    for domain, (data, options) in DOMAINS.items():
+        for q, model in zip(QUALITIES[domain], models(root, domain)):
+            _train(root, model, data, ["--kind", "rd", "--quality", str(q), *options])
+    for name, (data, options) in AUTOENCODERS.items():
+        _train(root, models(root, name)[0], data, options)
 
 
-def row(root, model, data, in_domain, plot=None):
-    args = ["compress", "eval", f"{root}/{model}.keras", f"{root}/{data}", "--format", "json", "--device", "cpu"]
-    mean = json.loads(mlkit(*args, *(["--plot", plot] if plot else [])).stdout)[-1]
-    cells = [f"{model} -> {data}", "in" if in_domain else "out", str(mean["images"]),
-             f"{mean['psnr_db']:.2f}", f"{mean['ssim']:.3f}", f"**{mean['bpp']:.3f}**"]
-    for codec in ("jpeg", "webp", "avif"):
-        c = mean[codec]
-        mark = "" if c["reached"] else " (max)"
-        cells.append(f"q{c['quality']}{mark} {c['psnr_db']:.2f} dB, {c['bpp']:.3f} ({c['bpp_per_file']:.2f})")
-    cells += [f"{mean['png']['bpp']:.2f}", f"{mean['gzip']['bpp']:.2f}"]
+def row(root, domain, data, in_domain, options, plot):
+    args = ["compress", "eval", ",".join(models(root, domain)), f"{root}/{data}", "--format", "json", "--device", "cpu",
+            "--plot", plot, *options]
+    means = [r for r in json.loads(mlkit(*args).stdout) if r["image"] == "mean"]
+    curve = ", ".join(f"{m['bpp']:.3f} @ {m['psnr_db']:.1f}" for m in means)
+    cells = [f"{domain} -> {data}", "in" if in_domain else "out", str(means[0]["images"]), curve]
+    for codec in CODECS:
+        if codec not in means[0]:
+            cells.append("-")
+            continue
+        found = means[0][codec]
+        bd = [found["bd_rate"], found["bd_rate_pooled"]]
+        if bd[0] is None and found["psnr_db"] >= means[0]["psnr_db"]:  # the codec's lowest setting beats the whole curve
+            cells.append(f"no overlap: q{found['quality']:.0f} gives {found['bpp']:.3f} @ {found['psnr_db']:.1f}")
+        else:
+            cells.append(" / ".join("no overlap" if v is None else f"{v:+.1f} %" for v in bd))
     return "| " + " | ".join(cells) + " |"
 
 
-def speed(root):
-    """Images per second: the library's encode/decode on the digits test set, and whole commands."""
-    from mlkit.compress import decode, encode, load
-    from mlkit.compress.steps import read_set
-    from mlkit.deep.runtime import Runtime
-
-    codec = load(f"{root}/digits.keras", Runtime(device="cpu").keras)
-    images = read_set([f"{root}/digits/test"])
-    raw = encode(codec, images)
-    enc = median_time(lambda: encode(codec, images), repeats=5)
-    dec = median_time(lambda: decode(codec, raw), repeats=5)
-    mlz = f"{root}/digits-test.mlz"
-    cmd_enc = median_time(lambda: mlkit("compress", "encode", f"{root}/digits.keras", f"{root}/digits/test", "-o", mlz,
-                                        "--device", "cpu"), repeats=3, warmup=0)
-    cmd_dec = median_time(lambda: mlkit("compress", "decode", f"{root}/digits.keras", mlz, "-o", f"{root}/decoded/",
-                                        "--device", "cpu"), repeats=3, warmup=0)
-    n = len(images)
-    print(f"\n| {n} digits (16x16) | library | whole command |\n|---|---|---|")
-    print(f"| encode | {n / enc:.0f} images/s ({enc * 1000:.0f} ms) | {n / cmd_enc:.0f} images/s ({cmd_enc:.1f} s) |")
-    print(f"| decode | {n / dec:.0f} images/s ({dec * 1000:.0f} ms) | {n / cmd_dec:.0f} images/s ({cmd_dec:.1f} s) |")
-
-
 def main():
-    root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "compress-bench")
+    args = sys.argv[1:]
+    docs = args[args.index("--docs") + 1] if "--docs" in args else None
+    rest = [a for i, a in enumerate(args) if a != "--docs" and (i == 0 or args[i - 1] != "--docs")]
+    root = os.path.abspath(rest[0] if rest else "compress-bench")
     subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "compress_data.py"), root], check=True,
                    capture_output=True)
     faces16(root)
     train(root)
-    print("| model -> test set | domain | images | PSNR dB | SSIM | bpp (.mlz) | JPEG at equal PSNR: q, PSNR, bpp tiled (per file) "
-          "| WebP | AVIF | PNG bpp | gzip bpp |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for model, data, in_domain in EVALS:
-        plot = f"{root}/rd-{model}-{data.replace('/', '-')}.png"
-        print(row(root, model, data, in_domain, plot), flush=True)
-    speed(root)
+    print("| models -> test set | domain | images | mlkit: bpp @ mean PSNR dB, per model | BD-rate vs AVIF (mean / pooled PSNR) "
+          "| vs JPEG XL | vs WebP | vs JPEG |")
+    print("|---|---|---|---|---|---|---|---|")
+    for domain, data, in_domain, options in EVALS:
+        name = f"compress-rd-{domain}-{data.replace('/', '-')}.png"
+        plot = os.path.join(docs or root, name)
+        print(row(root, domain, data, in_domain, options, plot), flush=True)
 
 
 if __name__ == "__main__":

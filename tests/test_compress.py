@@ -104,6 +104,13 @@ def test_training_keeps_the_best_weights_and_logs_both_losses(sets, conv):
     assert state["best"] == pytest.approx(min(val + [state["last"]]), rel=1e-6)
 
 
+def codec_latents(model, raw):
+    from mlkit.compress import codec as C, load
+    from mlkit.deep.runtime import import_tf
+
+    return C.latents(load(str(model), import_tf()[1]), raw)
+
+
 def _write_png(path, data):
     cv2.imwrite(str(path), data)
     return str(path)
@@ -113,7 +120,7 @@ def test_encode_decode_restores_names_shapes_dtypes_and_affines(conv, sets, invo
     model, _ = conv
     rgb = _write_png(tmp_path / "colour.png", np.dstack([np.full((20, 12), v, np.uint8) for v in (10, 100, 200)]))
     mlz = tmp_path / "set.mlz"
-    result = invoke("compress", "encode", model, sets["test"], rgb, anatomical, example4d, "-o", mlz, "--device", "cpu")
+    result = invoke("compress", "encode", model, sets["test"], rgb, anatomical, example4d, "-o", mlz, "--fit", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert mlz.read_bytes()[:4] == b"\x89MLZ"
     result = invoke("compress", "decode", model, mlz, "-o", f"{tmp_path}/out/", "--device", "cpu")
@@ -137,10 +144,12 @@ def test_slice_axis_cuts_and_reassembles_along_that_axis(conv, invoke, tmp_path,
 
     model, _ = conv
     mlz = tmp_path / "a.mlz"
-    assert invoke("compress", "encode", model, anatomical, "-o", mlz, "--slice-axis", "0", "--device", "cpu").exit_code == 0
-    header, _, _, levels = formats.unpack(mlz.read_bytes())
+    assert invoke("compress", "encode", model, anatomical, "-o", mlz, "--slice-axis", "0", "--fit", "--device", "cpu").exit_code == 0
+    header = formats.unpack(mlz.read_bytes())["header"]
     shape = nib.load(anatomical).shape
-    assert header["images"][0]["slice_axis"] == 0 and levels.shape == (shape[0], 8)
+    assert header["images"][0]["slice_axis"] == 0
+    _, levels = codec_latents(model, mlz.read_bytes())
+    assert levels.shape == (shape[0], 8)
     assert invoke("compress", "decode", model, mlz, "-o", tmp_path / "a.nii", "--device", "cpu").exit_code == 0
     assert nib.load(str(tmp_path / "a.nii")).shape == shape
 
@@ -158,27 +167,35 @@ def test_eval_numbers_equal_a_hand_computation_on_the_decoded_files(conv, sets, 
     names = sorted(os.listdir(sets["test"]))
     assert [r["image"] for r in rows] == [n[:-4] for n in names] + ["mean"]
     pixels = 16 * 16 * len(names)
-    psnrs = []
+    psnrs, errors = [], []
     for row, name in zip(rows, names):
         a = cv2.imread(os.path.join(sets["test"], name), cv2.IMREAD_UNCHANGED).astype(np.float64)
         b = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED).astype(np.float64)
         psnr = 10 * np.log10(255**2 / np.mean((a - b) ** 2))
         psnrs.append(psnr)
+        errors.append((a - b).ravel())
         assert row["psnr_db"] == pytest.approx(psnr, abs=0.01)
         assert row["ssim"] == pytest.approx(structural_similarity(a, b, data_range=255), abs=1e-6)
         assert row["bpp"] == pytest.approx(os.path.getsize(mlz) * 8 / pixels)
     mean = rows[-1]
+    pooled = 10 * np.log10(255**2 / np.mean(np.concatenate(errors) ** 2))  # every pixel of the set at once
     assert mean["images"] == len(names) and mean["psnr_db"] == pytest.approx(np.mean(psnrs), abs=0.01)
+    assert mean["psnr_pooled_db"] == pytest.approx(pooled, abs=0.01)
     assert mean["ratio"] == pytest.approx(pixels / os.path.getsize(mlz))
     for codec in ("jpeg", "webp", "avif"):
-        assert set(mean[codec]) >= {"quality", "psnr_db", "bpp", "bpp_per_file"}
-        assert mean[codec]["bpp_per_file"] > mean[codec]["bpp"]  # headers once per set are cheaper
+        assert set(mean[codec]) >= {"quality", "reached", "psnr_db", "bpp", "bpp_pooled", "bd_rate", "bd_rate_pooled"}
+        assert mean[codec]["bd_rate"] is None or np.isfinite(mean[codec]["bd_rate"])
+    assert mean["png"]["bpp_per_file"] > mean["png"]["bpp"]  # headers once per set are cheaper
     assert mean["png"]["bpp"] > 0 and mean["gzip"]["bpp"] > 0
-    assert cv2.imread(str(tmp_path / "rd.png")).shape == (420, 640, 3)
+    assert cv2.imread(str(tmp_path / "rd.png")).shape == (420, 1000, 3)
 
 
-def test_matched_quality_is_the_lowest_that_reaches_the_psnr(sets):
-    from mlkit.compress.baselines import Baselines
+def test_a_codec_rate_is_interpolated_in_log_rate_at_the_target_psnr(sets):
+    import io
+
+    from PIL import Image
+
+    from mlkit.compress.baselines import CURVE, Baselines
     from mlkit.compress.codec import split
     from mlkit.compress.steps import read_set
 
@@ -186,12 +203,20 @@ def test_matched_quality_is_the_lowest_that_reaches_the_psnr(sets):
     metas, planes = split(images)
     base = Baselines([img.data for img in images], metas, planes)
     found = base.matched("jpeg", 30.0)
-    assert found["reached"] and np.mean([s[0] for s in found["scores"]]) >= 30.0
-    _, below = base.tiled("jpeg", found["quality"] - 1)
-    assert np.mean([s[0] for s in below]) < 30.0
-    tiled = base.canvas  # by hand: the same tiled picture through OpenCV
-    ok, buf = cv2.imencode(".jpg", tiled[..., 0], [cv2.IMWRITE_JPEG_QUALITY, found["quality"]])
-    assert found["bpp"] == pytest.approx(len(buf) * 8 / (16 * 16 * len(images)))
+    assert found["reached"] and found["psnr_db"] == 30.0
+    by_hand = []  # the same tiled picture through Pillow, scored with numpy
+    for q in CURVE:
+        buf = io.BytesIO()
+        Image.fromarray(base.canvas[..., 0]).save(buf, "JPEG", quality=q, optimize=True)
+        back = np.asarray(Image.open(io.BytesIO(buf.getvalue())), np.float64)
+        psnrs = [10 * np.log10(255**2 / np.mean((back[r:r + 16, c:c + 16] - base.canvas[r:r + 16, c:c + 16, 0]) ** 2))
+                 for r in range(0, back.shape[0], 16) for c in range(0, back.shape[1], 16)][: len(images)]
+        by_hand.append((len(buf.getvalue()) * 8 / (256 * len(images)), np.mean(psnrs)))
+    k = next(i for i in range(len(by_hand) - 1) if by_hand[i][1] <= 30.0 <= by_hand[i + 1][1])
+    (r0, p0), (r1, p1) = by_hand[k], by_hand[k + 1]
+    expected = np.exp(np.log(r0) + (30.0 - p0) / (p1 - p0) * (np.log(r1) - np.log(r0)))
+    assert found["bpp"] == pytest.approx(expected, rel=1e-6)
+    assert r0 <= found["bpp"] <= r1
 
 
 def test_pipes_from_stdin_to_stdout(conv, tmp_path):
@@ -199,7 +224,7 @@ def test_pipes_from_stdin_to_stdout(conv, tmp_path):
     from tests.conftest import pipeline
 
     model, _ = conv
-    codes, _, errs = pipeline(["sample"], ["compress", "encode", model, "-", "--device", "cpu"],
+    codes, _, errs = pipeline(["sample"], ["compress", "encode", model, "-", "--fit", "--device", "cpu"],
                               ["compress", "decode", model, "-", "-o", tmp_path / "t1.nii.gz", "--device", "cpu"])
     assert codes == [0, 0, 0], errs
     original, decoded = nib.load(samples.path()), nib.load(str(tmp_path / "t1.nii.gz"))
@@ -259,11 +284,22 @@ def test_a_model_that_is_not_keras_is_one_line(sets, invoke, tmp_path):
     assert not (tmp_path / "c.mlz").exists()
 
 
+def _repack(header, numbers, words, extra=b""):
+    import struct
+
+    from mlkit.compress import formats
+
+    text = json.dumps(header).encode()
+    body = struct.pack("<I", len(text)) + text + np.asarray(numbers, "<f4").tobytes() + np.asarray(words, "<u4").tobytes()
+    return formats._frame(2, "00" * 8, body + extra)
+
+
 def test_header_fields_are_checked_one_by_one(container):
     from mlkit.compress import formats
 
-    header, scale, offset, levels = formats.unpack(container)
-    good = json.loads(json.dumps(header))
+    box = formats.unpack(container)
+    good, numbers, words = json.loads(json.dumps(box["header"])), box["numbers"], box["words"]
+    assert formats.unpack(_repack(good, numbers, words))["header"] == good
     bad = {"dtype": ("images", 0, "dtype", "object"), "shape": ("images", 0, "shape", [16, -1]),
            "affine": ("images", 0, "affine", [1.0] * 15), "hi": ("images", 0, "hi", -5.0),
            "axis": ("images", 0, "slice_axis", 3)}
@@ -271,15 +307,17 @@ def test_header_fields_are_checked_one_by_one(container):
         header = json.loads(json.dumps(good))
         header[key][index][field] = value
         with pytest.raises(ImageFormatError, match=f"header field images\\[0\\].{field}"):
-            formats.unpack(formats.pack("00" * 8, header, scale, offset, levels))
+            formats.unpack(_repack(header, numbers, words))
     with pytest.raises(ImageFormatError, match="not finite"):
-        formats.unpack(formats.pack("00" * 8, good, scale * np.inf, offset, levels))
+        formats.unpack(_repack(good, numbers * np.inf, words))
     with pytest.raises(ImageFormatError, match="bytes after the header"):
-        formats.unpack(formats.pack("00" * 8, good, scale[:-1], offset, levels))
+        formats.unpack(_repack(good, numbers, words, extra=b"1234"))
+    with pytest.raises(ImageFormatError, match="header field model"):
+        formats.unpack(_repack(good | {"model": "gan"}, numbers, words))
     header = json.loads(json.dumps(good))
     header["images"][0]["shape"] = [100000, 100000]
     with pytest.raises(ImageFormatError, match="over the"):
-        formats.unpack(formats.pack("00" * 8, header, scale, offset, levels))
+        formats.unpack(_repack(header, numbers, words))
 
 
 def test_codes_never_go_to_a_terminal(container, tmp_path):

@@ -563,8 +563,27 @@ def _mlz(header, text=None, extra=0):
     zeros = planes * latent
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     coded = comp.compress(head) + comp.flush(zlib.Z_FULL_FLUSH) + corpus._deflate_zeros(zeros + extra, -15)
-    return formats.HEAD.pack(formats.MAGIC, formats.VERSION, bytes(8), 1, len(head) + zeros, len(coded),
-                             zlib.crc32(coded)) + coded
+    return formats.HEAD.pack(formats.MAGIC, 1, bytes(8), 1, len(head) + zeros, len(coded), zlib.crc32(coded)) + coded
+
+
+def _mlz2(header, words):
+    """A version-2 container (range-coded) whose header declares `words` zero words."""
+    import struct
+    import zlib
+
+    from mlkit.compress import formats
+
+    text = json.dumps({**header, "numbers": 0, "words": words}).encode()
+    head = struct.pack("<I", len(text)) + text
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    coded = comp.compress(head) + comp.flush(zlib.Z_FULL_FLUSH) + corpus._deflate_zeros(4 * words, -15)
+    return formats.HEAD.pack(formats.MAGIC, 2, bytes(8), 1, len(head) + 4 * words, len(coded), zlib.crc32(coded)) + coded
+
+
+def _rd_header(grid, shape=(16, 16), volume=False):
+    header = _mlz_header(shape, volume=volume, suffix=".nii.gz" if volume else ".png", latent=8)
+    del header["bits"]
+    return {**header, "model": "rd", "grid": list(grid)}
 
 
 MLZ_CASES = {
@@ -585,6 +604,10 @@ MLZ_CASES = {
     "float16-hi-1e6": (lambda: _mlz(_mlz_header((8, 8), "float16", hi=1e6, suffix=".nii.gz")), "span more than"),
     "png-suffix-float64": (lambda: _mlz(_mlz_header((8, 8), "float64")), "cannot hold"),
     "jpg-suffix-volume": (lambda: _mlz(_mlz_header((8, 8, 3), volume=True, suffix=".jpg")), "cannot hold"),
+    "v2-rd-grid-60000x60000": (lambda: _mlz2(_rd_header((60000, 60000)), 16), "decoding the .mlz container"),
+    "v2-rd-400000-planes": (lambda: _mlz2(_rd_header((4, 4), (16, 16, 400_000), True), 16), "decoding the .mlz container"),
+    "v2-words-more-than-stored": (lambda: _mlz2(_rd_header((4, 4)), 1 << 28)[:-64], "truncated or padded"),
+    "v2-model-gan": (lambda: _mlz2({**_mlz_header((8, 8)), "model": "gan"}, 4), "is not rd or ae"),
 }
 
 
@@ -616,8 +639,9 @@ def test_a_container_still_reads_back_what_was_packed():
 
     header = _mlz_header((8, 8, 3), volume=True, suffix=".nii.gz", latent=4)
     levels = np.random.default_rng(0).integers(0, 256, (3, 4))
-    got_header, scale, offset, got = formats.unpack(formats.pack("00" * 8, header, np.full(4, 0.5), np.arange(4), levels))
-    assert got_header == header and (got == levels).all() and scale.tolist() == [0.5] * 4 and offset.tolist() == [0, 1, 2, 3]
+    box = formats.unpack(formats.pack("00" * 8, header, np.full(4, 0.5), np.arange(4), levels))
+    got_header, scale, offset, got = box["header"], box["scale"], box["offset"], box["levels"]
+    assert box["version"] == 1 and got_header == header and (got == levels).all() and scale.tolist() == [0.5] * 4 and offset.tolist() == [0, 1, 2, 3]
 
 
 # ---------------------------------------------------------------- hints name what the command has (issue 25, 8)

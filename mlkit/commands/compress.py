@@ -5,7 +5,7 @@ import click
 from mlkit.commands._options import DIR, FILE, device_option, inputs_argument, seed_option
 from mlkit.commands._output import emit, format_option
 
-KINDS = ("dense", "conv", "sparse")
+KINDS = ("dense", "conv", "sparse", "rd")
 
 
 def slice_axis_option(fn):
@@ -13,22 +13,33 @@ def slice_axis_option(fn):
                         help="Axis along which volumes are cut into 2D slices.")(fn)
 
 
+def jobs_option(fn):
+    return click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
+                        help="Batches of 64 planes run through the network in parallel (the same bytes out).")(fn)
+
+
+def fit_option(fn):
+    return click.option("--fit", is_flag=True, help="Convert and stretch inputs whose channels, aspect or scale differ "
+                        "from the model's (otherwise an error).")(fn)
+
+
 def bits_option(fn):
     return click.option("--bits", type=click.IntRange(1, 16), default=8, show_default=True,
-                        help="Quantisation of each code number.")(fn)
+                        help="Autoencoders: quantisation of each code number (the rd codec rounds its latents).")(fn)
 
 
 @click.group()
 def command():
-    """Train an autoencoder on an image set, then store images as its small codes (.mlz) and
-    rebuild them. It compresses only images like those it was trained on: measure with eval.
+    """Train a learned codec (or an autoencoder) on an image set, then store images as its
+    entropy-coded codes (.mlz) and rebuild them. It compresses only images like those it was
+    trained on: measure with eval.
 
     \b
     Examples:
-      mlkit compress train digits/ -o ae.keras --kind conv --latent 16 --size 16x16
-      mlkit compress encode ae.keras test/ -o test.mlz
-      mlkit compress decode ae.keras test.mlz -o out/
-      mlkit compress eval ae.keras test/ --format json --plot rd.png
+      mlkit compress train digits/ -o q4.keras --kind rd --latent 16 --size 16x16 --quality 4
+      mlkit compress encode q4.keras test/ -o test.mlz
+      mlkit compress decode q4.keras test.mlz -o out/
+      mlkit compress eval q2.keras,q4.keras,q6.keras test/ --format json --plot rd.png
     """
 
 
@@ -80,8 +91,12 @@ def _runtime(device, seed=None):
 @inputs_argument
 @click.option("-o", "--output", required=True, metavar="MODEL.keras", **FILE, help="Where to save the trained model.")
 @click.option("--kind", type=click.Choice(KINDS), default="conv", show_default=True,
-              help="dense, conv, or sparse (dense with an L1 penalty on the code's activity).")
-@click.option("--latent", type=click.IntRange(1, 4096), default=32, show_default=True, help="Numbers in each image's code.")
+              help="rd (the learned codec: GDN transforms, a factorized entropy model, loss D + lambda R), "
+                   "or an autoencoder: dense, conv, sparse (dense with an L1 penalty on the code's activity).")
+@click.option("--latent", type=click.IntRange(1, 4096), default=32, show_default=True,
+              help="Numbers in each image's code (rd: channels of its H/4 x W/4 latent map).")
+@click.option("--quality", type=click.IntRange(1, 8), help="rd: the rate, 1 (fewest bits) .. 8; lambda from a fixed table [default: 4].")
+@click.option("--lambda", "lam", type=click.FloatRange(0, min_open=True), help="rd: the weight of the rate in D + lambda R (instead of --quality).")
 @click.option("--epochs", type=click.IntRange(1), default=50, show_default=True, help="Most passes over the training images.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--size", callback=_size, metavar="HxW", help="Model input size [default: the first image's].")
@@ -93,29 +108,40 @@ def _runtime(device, seed=None):
 @seed_option
 @slice_axis_option
 @device_option
-def train(inputs, output, kind, latent, epochs, batch_size, size, val_split, patience, checkpoint_dir, seed, slice_axis, device):
-    """Train an autoencoder on 2D images or the 2D slices of 3D/4D NIfTI volumes.
+def train(inputs, output, kind, latent, quality, lam, epochs, batch_size, size, val_split, patience, checkpoint_dir, seed,
+          slice_axis, device):
+    """Train the learned codec (--kind rd, one model per --quality) or an autoencoder on 2D
+    images or the 2D slices of 3D/4D NIfTI volumes.
 
     \b
-    Example:
+    Examples:
+      mlkit compress train digits/ -o q3.keras --kind rd --latent 16 --size 16x16 --quality 3 --epochs 60
       mlkit compress train faces/ -o ae.keras --kind conv --latent 32 --size 24x24 --epochs 100
     """
     _require_deep("train")
     from mlkit import ui
     from mlkit.compress import Settings, train as fit
+    from mlkit.compress.rd import LAMBDAS
     from mlkit.compress.train import check, first_size
     from mlkit.deep.data import load_image_set
 
     if not output.endswith(".keras"):
         raise click.BadParameter(f"{output}: a model file must end in .keras", param_hint="-o")
+    if kind != "rd" and (quality or lam):
+        raise click.UsageError(f"--quality and --lambda apply to --kind rd, not {kind}")
+    if quality and lam:
+        raise click.UsageError("give --quality or --lambda, not both")
+    if kind == "rd":
+        lam = lam or LAMBDAS[quality or 4]
     settings = Settings(kind=kind, latent=latent, epochs=epochs, batch_size=batch_size, size=size or first_size(inputs, slice_axis),
-                        val_split=val_split, seed=seed, slice_axis=slice_axis, patience=patience)
+                        val_split=val_split, seed=seed, slice_axis=slice_axis, patience=patience, lam=lam)
     check(settings)
     images, _ = load_image_set(inputs, settings.size, slice_axis=slice_axis, mode="stretch")
     runtime = _runtime(device, seed)
     summary = fit(runtime, images, settings, output, checkpoint_dir)
     early = ", stopped early" if summary["stopped_early"] else ""
-    ui.info(f"{output}: {kind} autoencoder, {summary['train']} training and {summary['val']} validation images, "
+    what = f"rd codec (lambda {lam:g})" if kind == "rd" else f"{kind} autoencoder"
+    ui.info(f"{output}: {what}, {summary['train']} training and {summary['val']} validation images, "
             f"{summary['epochs']} epochs{early}, best validation loss {summary['best_val_loss']:.5g} at epoch {summary['best_epoch']} (seed {seed})")
     return 0
 
@@ -140,8 +166,10 @@ def _output_or_stdout(output):
 @click.option("-o", "--output", metavar="CODES.mlz", **FILE, help="The container, or - for stdout (the default when piped).")
 @bits_option
 @slice_axis_option
+@fit_option
+@jobs_option
 @device_option
-def encode(model_path, inputs, output, bits, slice_axis, device):
+def encode(model_path, inputs, output, bits, slice_axis, fit, jobs, device):
     """Store images as their quantised, entropy-coded codes (an .mlz container).
 
     \b
@@ -157,7 +185,7 @@ def encode(model_path, inputs, output, bits, slice_axis, device):
     _check_model(model_path)
     images = read_set(inputs)  # the inputs before the model
     codec = _codec(model_path, device)
-    write_container(pack(codec, images, bits, slice_axis), output)
+    write_container(pack(codec, images, bits, slice_axis, jobs, fit), output)
     return 0
 
 
@@ -165,8 +193,9 @@ def encode(model_path, inputs, output, bits, slice_axis, device):
 @click.argument("model_path", metavar="MODEL", **FILE)
 @click.argument("codes", metavar="CODES.mlz", **FILE)
 @click.option("-o", "--output", metavar="OUT", **FILE, help="A folder (ending in / or existing), one file, or - for the mlkit stream.")
+@jobs_option
 @device_option
-def decode(model_path, codes, output, device):
+def decode(model_path, codes, output, jobs, device):
     """Rebuild the images in an .mlz container under their names, shapes, dtypes and affines.
 
     \b
@@ -183,41 +212,59 @@ def decode(model_path, codes, output, device):
     raw = read_container(codes)
     _named(codes, formats.unpack, raw)  # a damaged container is said before the model loads
     codec = _codec(model_path, device)
-    write_images(reconstructions(_named(codes, unpack, codec, raw), provenance.command_line()), output)
+    write_images(reconstructions(_named(codes, unpack, codec, raw, jobs), provenance.command_line()), output)
     return 0
 
 
 def _text(row):
-    codecs = "  ".join(f"{n} q{row[n]['quality']} {row[n]['psnr_db']:.2f} dB {row[n]['bpp']:.3f} bpp"
-                       for n in ("jpeg", "webp", "avif") if row[n]["psnr_db"] is not None)
-    ssim = "-" if row["ssim"] is None else f"{row['ssim']:.4f}"
     psnr = "inf" if row["psnr_db"] is None else f"{row['psnr_db']:.2f}"
-    return (f"{row['image']}: {psnr} dB  ssim {ssim}  {row['bpp']:.3f} bpp  ratio {row['ratio']:.1f}  |  {codecs}"
-            f"  png {row['png']['bpp']:.3f}  gzip {row['gzip']['bpp']:.3f} bpp")
+    ssim = "-" if row["ssim"] is None else f"{row['ssim']:.4f}"
+    head = f"{row['model']} {row['image']}: {psnr} dB  ssim {ssim}  {row['bpp']:.3f} bpp"
+    if row["image"] != "mean":
+        return head
+    pooled = "inf" if row["psnr_pooled_db"] is None else f"{row['psnr_pooled_db']:.2f}"
+    codecs = "  ".join(f"{n} {row[n]['bpp']:.3f} bpp{'' if row[n]['reached'] else ' (not reached)'} BD {_pct(row[n]['bd_rate'])}"
+                       for n in ("jpeg", "webp", "avif", "jxl") if n in row)
+    return (f"{head}  pooled {pooled} dB  ratio {row['ratio']:.1f}  |  at equal mean PSNR: {codecs}"
+            f"  |  png {row['png']['bpp']:.3f}  gzip {row['gzip']['bpp']:.3f} bpp")
+
+
+def _pct(value):
+    return "-" if value is None else f"{value:+.1f}%"
 
 
 @command.command(name="eval")
-@click.argument("model_path", metavar="MODEL", **FILE)
+@click.argument("model_path", metavar="MODEL[,MODEL...]", **FILE)
 @inputs_argument
 @bits_option
 @slice_axis_option
-@click.option("--plot", metavar="RD.png", **FILE, help="Draw the rate-distortion points of all the codecs here.")
+@click.option("--plot", metavar="RD.png", **FILE, help="Draw the rate-distortion curves of the models and the codecs (.png, .svg, .pdf).")
+@fit_option
+@jobs_option
 @format_option()
 @device_option
-def evaluate(model_path, inputs, bits, slice_axis, plot, fmt, device):
-    """PSNR, SSIM, bits per pixel and ratio per image and for the set, beside JPEG, WebP and AVIF
-    at the quality matching the autoencoder's PSNR, and lossless PNG and gzip.
+def evaluate(model_path, inputs, bits, slice_axis, plot, fit, jobs, fmt, device):
+    """PSNR (mean and pooled), SSIM, bits per pixel and ratio per image and for the set, and the
+    rate of JPEG, WebP, AVIF and JPEG XL at the same PSNR (interpolated on their curves), the
+    BD-rate of the models' curve against each, lossless PNG and gzip. Several models (comma
+    separated, e.g. one per --quality) are the points of one curve; an autoencoder alone gives
+    its curve over --bits.
 
     \b
     Example:
-      mlkit compress eval ae.keras test/ --format json --plot rd.png
+      mlkit compress eval q2.keras,q4.keras,q6.keras test/ --format json --plot rd.png
     """
     _require_deep("eval")
-    from mlkit.compress import evaluate as measure
+    from mlkit.compress import evaluate as measure, load
     from mlkit.compress.steps import read_set
+    from mlkit.plots import plot_format
 
-    _check_model(model_path)
-    images = read_set(inputs)
-    codec = _codec(model_path, device)
-    emit(measure(codec, images, bits, slice_axis, plot), fmt, _text)
+    if plot:
+        plot_format(plot)  # .png, .svg or .pdf: refused before the work, not after
+    paths = [path for path in model_path.split(",") if path]
+    for path in paths:
+        _check_model(path)
+    images = read_set(inputs)  # the inputs before the models
+    keras = _runtime(device).keras
+    emit(measure([(path, load(path, keras)) for path in paths], images, bits, slice_axis, plot, jobs, fit), fmt, _text)
     return 0

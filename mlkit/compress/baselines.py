@@ -1,12 +1,16 @@
-"""The codecs an autoencoder is compared with: JPEG, WebP and AVIF (OpenCV's encoders) at the
-quality that matches a target PSNR, lossless PNG, and gzip of the raw 8-bit samples.
+"""The codecs a model is compared with, through Pillow: JPEG (libjpeg, optimised Huffman
+tables), WebP (libwebp, method 6), AVIF (libavif, speed 0: its strongest), JPEG XL (libjxl,
+effort 7) when pillow-jxl-plugin is installed; lossless PNG, and gzip of the raw 8-bit samples.
 
 Each codec sees the image's planes as 8-bit samples (round(255 * unit plane)). `bpp` stores
 the set as one tiled picture, so its headers count once; `bpp_per_file` stores each plane as
-its own file, headers and all.
+its own file, headers and all (PNG only: the lossy codecs' curves are too slow per file).
+A codec's rate at a target PSNR is interpolated (log-rate,
+linear in PSNR) between the two qualities around it on its curve.
 """
 
 import gzip
+import io
 import math
 
 import numpy as np
@@ -14,23 +18,41 @@ import numpy as np
 from mlkit.compress import metrics
 from mlkit.compress.planes import assemble
 
-LOSSY = {"jpeg": (".jpg", "IMWRITE_JPEG_QUALITY", 0), "webp": (".webp", "IMWRITE_WEBP_QUALITY", 1),
-         "avif": (".avif", "IMWRITE_AVIF_QUALITY", 0)}
-CURVE = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100)
+# name: (Pillow format, the save options besides quality)
+LOSSY = {"jpeg": ("JPEG", {"optimize": True}), "webp": ("WEBP", {"method": 6}),
+         "avif": ("AVIF", {"speed": 0}), "jxl": ("JXL", {"effort": 7})}
+CURVE = (1, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 85, 90, 95, 100)
+
+
+def available():
+    """The lossy codecs this Pillow can write (JPEG XL needs pillow-jxl-plugin)."""
+    from PIL import features
+
+    names = ["jpeg", "webp"] + (["avif"] if features.check("avif") else [])
+    try:
+        import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
+
+        names.append("jxl")
+    except ImportError:
+        pass
+    return tuple(names)
 
 
 def eight_bit(planes):
     return [np.rint(np.clip(p, 0, 1) * 255).astype(np.uint8) for p in planes]
 
 
-def tile(planes):
-    """The planes as one picture on a near-square grid of equal cells (zeros between)."""
+def _cells(planes):
     h = max(p.shape[0] for p in planes)
     w = max(p.shape[1] for p in planes)
-    c = planes[0].shape[2]
     cols = math.ceil(math.sqrt(len(planes)))
-    rows = math.ceil(len(planes) / cols)
-    canvas = np.zeros((rows * h, cols * w, c), np.uint8)
+    return h, w, cols, math.ceil(len(planes) / cols)
+
+
+def tile(planes):
+    """The planes as one picture on a near-square grid of equal cells (zeros between)."""
+    h, w, cols, rows = _cells(planes)
+    canvas = np.zeros((rows * h, cols * w, planes[0].shape[2]), np.uint8)
     for i, p in enumerate(planes):
         r, q = divmod(i, cols)
         canvas[r * h : r * h + p.shape[0], q * w : q * w + p.shape[1]] = p
@@ -38,43 +60,27 @@ def tile(planes):
 
 
 def untile(canvas, planes):
-    h = max(p.shape[0] for p in planes)
-    w = max(p.shape[1] for p in planes)
-    cols = math.ceil(math.sqrt(len(planes)))
-    out = []
-    for i, p in enumerate(planes):
-        r, q = divmod(i, cols)
-        out.append(canvas[r * h : r * h + p.shape[0], q * w : q * w + p.shape[1]])
-    return out
-
-
-def _cv(image):
-    """OpenCV's channel order: gray as 2D, colour as BGR."""
-    if image.shape[2] == 1:
-        return image[..., 0]
-    return image[..., 2::-1] if image.shape[2] >= 3 else image[..., 0]
-
-
-def _back(decoded, channels):
-    import cv2
-
-    if decoded.ndim == 2:
-        decoded = decoded[..., None]
-    if channels == 1 and decoded.shape[2] >= 3:
-        return cv2.cvtColor(decoded[..., :3], cv2.COLOR_BGR2GRAY)[..., None]  # WebP decodes gray as BGR
-    return decoded[..., 2::-1] if channels >= 3 else decoded
+    h, w, cols, _ = _cells(planes)
+    return [canvas[r * h : r * h + p.shape[0], q * w : q * w + p.shape[1]] for i, p in enumerate(planes)
+            for r, q in [divmod(i, cols)]]
 
 
 def roundtrip(codec, image, quality=None):
-    """(bytes, decoded 8-bit H x W x C) of one picture through `codec`."""
-    import cv2
+    """(bytes, decoded 8-bit H x W x C) of one picture through `codec` (or lossless "png")."""
+    from PIL import Image
 
-    ext, flag, _ = LOSSY.get(codec, (".png", None, 0))
-    params = [getattr(cv2, flag), int(quality)] if flag else [cv2.IMWRITE_PNG_COMPRESSION, 9]
-    ok, buf = cv2.imencode(ext, np.ascontiguousarray(_cv(image)), params)
-    if not ok:
-        raise RuntimeError(f"OpenCV could not encode {codec}")
-    return len(buf), _back(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED), image.shape[2])
+    if codec == "jxl":
+        import pillow_jxl  # noqa: F401
+    c = image.shape[2]
+    picture = Image.fromarray(np.ascontiguousarray(image[..., 0] if c == 1 else image))
+    fmt, options = LOSSY.get(codec, ("PNG", {"optimize": True, "compress_level": 9}))
+    buf = io.BytesIO()
+    if quality is not None:
+        options = {**options, "quality": min(int(quality), 99) if codec == "jxl" else int(quality)}  # libjxl: 100 is lossless mode
+    picture.save(buf, fmt, **options)
+    with Image.open(io.BytesIO(buf.getvalue())) as back:
+        decoded = np.asarray(back.convert("L" if c == 1 else picture.mode))
+    return len(buf.getvalue()), decoded.reshape(image.shape)
 
 
 class Baselines:
@@ -86,40 +92,54 @@ class Baselines:
         self.canvas = tile(self.planes)
         self.pixels = sum(p.shape[0] * p.shape[1] for p in self.planes)
         self.raw = sum(o.nbytes for o in originals)
+        self._tiled, self._curves = {}, {}
 
     def scores(self, decoded_planes):
-        """Per image (psnr, ssim) of 8-bit planes mapped back to each image's voxels."""
+        """Per image (psnr, ssim, mse / peak^2, voxels) of 8-bit planes mapped back to its voxels."""
         out, start = [], 0
         for original, meta in zip(self.originals, self.metas):
             group = [p.astype(np.float32) / 255 for p in decoded_planes[start : start + meta.count]]
             start += meta.count
-            recon = assemble(group, meta)
-            out.append((metrics.psnr(original, recon), metrics.ssim(original, recon, meta)))
+            out.append(metrics.score(original, assemble(group, meta), meta))
         return out
 
     def tiled(self, codec, quality=None):
-        size, decoded = roundtrip(codec, self.canvas, quality)
-        return size * 8 / self.pixels, self.scores(untile(decoded, self.planes))
+        if (codec, quality) not in self._tiled:
+            size, decoded = roundtrip(codec, self.canvas, quality)
+            self._tiled[codec, quality] = (size * 8 / self.pixels, self.scores(untile(decoded, self.planes)))
+        return self._tiled[codec, quality]
 
     def per_file(self, codec, quality=None):
         sizes = [roundtrip(codec, p, quality)[0] for p in self.planes]
         return sum(sizes) * 8 / self.pixels, [s * 8 / (p.shape[0] * p.shape[1]) for s, p in zip(sizes, self.planes)]
 
-    def matched(self, codec, target_db):
-        """The lowest quality whose mean PSNR reaches `target_db` (the highest when none does)."""
-        low, high = LOSSY[codec][2], 100
-        best = None
-        while low <= high:
-            q = (low + high) // 2
+    def curve(self, codec):
+        """[(quality, bpp, mean PSNR, pooled PSNR)] over CURVE."""
+        if codec in self._curves:
+            return self._curves[codec]
+        points = self._curves[codec] = []
+        for q in CURVE:
             bpp, scores = self.tiled(codec, q)
-            if mean_finite([s[0] for s in scores]) >= target_db:
-                best, high = (q, bpp, scores), q - 1
-            else:
-                low = q + 1
-        reached = best is not None
-        q, bpp, scores = best if reached else (100, *self.tiled(codec, 100))
-        per_file, files = self.per_file(codec, q)
-        return {"quality": q, "reached": reached, "bpp": bpp, "bpp_per_file": per_file, "scores": scores, "files": files}
+            points.append((q, bpp, metrics.mean_psnr(scores), metrics.pooled_psnr(scores)))
+        return points
+
+    def matched(self, codec, target_db, pooled=False):
+        """The codec's rate at `target_db` (mean or pooled PSNR): interpolated in log-rate between
+        the qualities around it; `reached` false (and its best point) when no quality gets there."""
+        points = self.curve(codec)
+        col = 3 if pooled else 2
+        for lo, hi in zip(points, points[1:]):
+            if lo[col] <= target_db <= hi[col] and hi[col] > lo[col]:
+                t = (target_db - lo[col]) / (hi[col] - lo[col])
+                bpp = math.exp(math.log(lo[1]) + t * (math.log(hi[1]) - math.log(lo[1])))
+                return {"quality": lo[0] + t * (hi[0] - lo[0]), "reached": True, "bpp": bpp, "psnr_db": target_db}
+        best = max(points, key=lambda p: p[col]) if points[-1][col] < target_db else points[0]
+        return {"quality": best[0], "reached": best[col] >= target_db, "bpp": best[1], "psnr_db": best[col]}
+
+    def lossless_cached(self):
+        if "lossless" not in self._curves:
+            self._curves["lossless"] = self.lossless()
+        return self._curves["lossless"]
 
     def lossless(self):
         png_bpp, _ = self.tiled("png")
@@ -127,14 +147,6 @@ class Baselines:
         raw = b"".join(p.tobytes() for p in self.planes)
         return {"png": {"bpp": png_bpp, "bpp_per_file": png_file, "files": files},
                 "gzip": {"bpp": len(gzip.compress(raw, 9, mtime=0)) * 8 / self.pixels}}
-
-    def curve(self, codec):
-        """(bpp, mean PSNR) at the plot's qualities."""
-        points = []
-        for q in CURVE:
-            bpp, scores = self.tiled(codec, q)
-            points.append((bpp, mean_finite([s[0] for s in scores])))
-        return points
 
 
 def mean_finite(values):

@@ -1,17 +1,24 @@
-"""Image sets to .mlz bytes and back through a trained autoencoder."""
+"""Image sets to .mlz bytes and back through a trained model: the rd codec (its integer
+tables) or an autoencoder (its codes quantised to `bits` levels and range coded under a
+Gaussian per code number). Version-1 containers (zlib/lzma-packed levels) still decode."""
 
 import dataclasses
+import math
 
 import numpy as np
 
-from mlkit.compress import formats, model as ae
+from mlkit.compress import entropy, formats, model as ae
 from mlkit.compress.planes import assemble, from_model, meta_of, to_model, unit_planes
-from mlkit.errors import UsageError
+from mlkit.errors import MlkitError, UsageError
+
+CHUNK = 64  # planes per transform call: the same batches, so the same numbers, whatever --jobs
+SLACK = 0.1  # a plane's aspect may differ from the model's by this share and still be stretched
 
 
 @dataclasses.dataclass
 class Codec:
-    """A loaded autoencoder: its halves, the input size and its fingerprint."""
+    """A loaded model: its two transforms, the input size and its fingerprint; the rd codec's
+    integer tables (offset, length, pmf per latent channel)."""
 
     encoder: object
     decoder: object
@@ -19,19 +26,31 @@ class Codec:
     channels: int
     latent: int
     fingerprint: str
+    kind: str = "ae"
+    tables: tuple = None
+
+    @property
+    def grid(self):
+        return (self.size[0] // 4, self.size[1] // 4)
 
 
 def load(path, keras):
-    """The autoencoder in `path` (.keras, safe mode), ready to encode and decode."""
+    """The model in `path` (.keras, safe mode), ready to encode and decode."""
+    from mlkit.compress import rd
     from mlkit.deep.models import fingerprint, load_model
-    from mlkit.errors import MlkitError
 
-    model = load_model(path, keras)
+    model = load_model(path, keras, rd.custom_objects())
+    _, h, w, c = model.input_shape
+    if "analysis" in [layer.name for layer in model.layers]:
+        analysis, _, synthesis = rd.parts(model)
+        tables = rd.tables(model)
+        if (tables[1] < 2).any():
+            raise MlkitError(f"{path}: the rd model has no entropy tables", "train it with mlkit compress train")
+        return Codec(analysis, synthesis, (int(h), int(w)), int(c), int(analysis.output_shape[-1]), fingerprint(model), "rd", tables)
     try:
         encoder, decoder = ae.halves(model)
     except MlkitError as exc:
         raise MlkitError(f"{path}: {exc.message}", exc.hint) from None
-    _, h, w, c = model.input_shape
     return Codec(encoder, decoder, (int(h), int(w)), int(c), int(encoder.output_shape[-1]), fingerprint(model))
 
 
@@ -39,6 +58,41 @@ def split(images, slice_axis=2):
     """(metas, unit planes per image) of Image objects."""
     metas = [meta_of(img, slice_axis) for img in images]
     return metas, [unit_planes(img, meta) for img, meta in zip(images, metas)]
+
+
+def check_fit(codec, metas, fit=False):
+    """An input whose planes do not match the model's channels, aspect (within SLACK) or scale
+    (within 2x) is an error naming both, unless `fit` (convert and stretch)."""
+    if fit:
+        return
+    mh, mw = codec.size
+    for meta in metas:
+        h, w, c = meta.plane_shape
+        aspect = abs(math.log((h / w) / (mh / mw)))
+        scale = abs(math.log(math.sqrt(h * w / (mh * mw))))
+        if c != codec.channels or aspect > math.log(1 + SLACK) or scale > math.log(2):
+            what = f"{h}x{w} {_channels(c)} slices" if meta.volume else f"a {h}x{w} {_channels(c)} image"
+            raise MlkitError(f"{meta.name}: {what}, the model takes {mh}x{mw} {_channels(codec.channels)} planes",
+                             "give images like the training set, or --fit to convert and stretch them")
+
+
+def _channels(c):
+    return {1: "grey", 3: "colour", 4: "colour+alpha"}.get(c, f"{c}-channel")
+
+
+def _run(fn, x, jobs=1):
+    """`fn` over x in CHUNK-plane batches, `jobs` batches at a time (threads)."""
+    chunks = [x[i : i + CHUNK] for i in range(0, len(x), CHUNK)]
+
+    def one(chunk):
+        return np.asarray(fn(chunk, training=False))
+
+    if jobs > 1 and len(chunks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(jobs) as pool:
+            return np.concatenate(list(pool.map(one, chunks)))
+    return np.concatenate([one(c) for c in chunks])
 
 
 def quantise(codes, bits):
@@ -52,26 +106,76 @@ def quantise(codes, bits):
     return levels, scale, offset.astype(np.float32)
 
 
-def encode(codec, images, bits=8, slice_axis=2):
-    """The .mlz bytes of `images` (Image objects)."""
+def quantised(codec, images, bits=8, slice_axis=2, jobs=1, fit=False):
+    """(metas, the integers the container stores): rd latent values N x h x w x C (clipped to
+    the tables), or the autoencoder's (levels, scale, offset)."""
     metas, planes = split(images, slice_axis)
-    flat = [p for group in planes for p in group]
-    codes = ae.run(codec.encoder, to_model(flat, codec.size, codec.channels))
-    levels, scale, offset = quantise(codes, bits)
-    header = {"bits": bits, "latent": codec.latent, "size": [*codec.size, codec.channels],
+    check_fit(codec, metas, fit)
+    codes = _run(codec.encoder, to_model([p for group in planes for p in group], codec.size, codec.channels), jobs)
+    if codec.kind != "rd":
+        return metas, quantise(codes, bits)
+    offset, length, _ = codec.tables
+    return metas, np.clip(np.rint(codes).astype(np.int64), offset, offset + length - 1)
+
+
+def encode(codec, images, bits=8, slice_axis=2, jobs=1, fit=False):
+    """The .mlz bytes (version 2) of `images` (Image objects)."""
+    metas, found = quantised(codec, images, bits, slice_axis, jobs, fit)
+    header = {"model": codec.kind, "latent": codec.latent, "size": [*codec.size, codec.channels],
               "images": [dataclasses.asdict(m) | {"shape": list(m.shape)} for m in metas]}
-    return formats.pack(codec.fingerprint, header, scale, offset, levels)
+    if codec.kind == "rd":
+        offset, length, pmf = codec.tables
+        groups = [(found[..., k] - offset[k]).ravel() for k in range(codec.latent)]
+        words = entropy.encode(groups, [pmf[k, : length[k]] for k in range(codec.latent)])
+        return formats.pack_coded(codec.fingerprint, header | {"grid": list(codec.grid)}, [], words)
+    levels, scale, offset = found
+    mean, std = levels.mean(axis=0).astype(np.float32), levels.std(axis=0).astype(np.float32)
+    words = entropy.encode([levels[:, j] for j in range(codec.latent)], _gaussians(mean, std, bits))
+    return formats.pack_coded(codec.fingerprint, header | {"bits": bits}, np.concatenate([scale, offset, mean, std]), words)
 
 
-def decode(codec, raw):
-    """[(meta, voxels)] from .mlz bytes; refused when another model made them."""
-    header, scale, offset, levels = formats.unpack(raw, codec.fingerprint)
-    if header["latent"] != codec.latent or tuple(header["size"]) != (*codec.size, codec.channels):
+def _gaussians(mean, std, bits):
+    return [entropy.gaussian_table(m, s, 1 << bits, max(16, bits + 8)) for m, s in zip(mean.tolist(), std.tolist())]
+
+
+def latents(codec, raw):
+    """(header, the stored integers) of a container made by this model: rd latent values
+    N x h x w x C, or the autoencoder's levels N x latent."""
+    box = formats.unpack(raw, codec.fingerprint)
+    header = box["header"]
+    if header.get("model", "ae") != codec.kind or header["latent"] != codec.latent or tuple(header["size"]) != (*codec.size, codec.channels):
         raise formats.ImageFormatError("the container's code size does not fit this model", "decode with the model that encoded it")
-    codes = offset + levels.astype(np.float32) * scale
-    recon = ae.run(codec.decoder, codes)
+    n = sum(formats.meta_from(img).count for img in header["images"])
+    if box["version"] == 1:
+        return box, box["levels"]
+    if codec.kind == "rd":
+        if tuple(header["grid"]) != codec.grid:
+            raise formats.ImageFormatError("the container's latent grid does not fit this model", "decode with the model that encoded it")
+        offset, length, pmf = codec.tables
+        per = n * codec.grid[0] * codec.grid[1]
+        groups = entropy.decode(box["words"], [per] * codec.latent, [pmf[k, : length[k]] for k in range(codec.latent)])
+        values = np.stack([np.asarray(g, np.int64) + offset[k] for k, g in enumerate(groups)], axis=-1)
+        return box, values.reshape(n, *codec.grid, codec.latent)
+    if len(box["numbers"]) != 4 * codec.latent:
+        raise formats.ImageFormatError(f"damaged .mlz container: {len(box['numbers'])} stored numbers, the model needs {4 * codec.latent}")
+    mean, std = box["numbers"][2 * codec.latent : 3 * codec.latent], box["numbers"][3 * codec.latent :]
+    groups = entropy.decode(box["words"], [n] * codec.latent, _gaussians(mean, std, header["bits"]))
+    return box, np.stack([np.asarray(g, np.int64) for g in groups], axis=-1).reshape(n, codec.latent)
+
+
+def decode(codec, raw, jobs=1):
+    """[(meta, voxels)] from .mlz bytes; refused when another model made them."""
+    box, found = latents(codec, raw)
+    if codec.kind == "rd":
+        recon = np.clip(_run(codec.decoder, found.astype(np.float32), jobs), 0.0, 1.0)
+    else:
+        if box["version"] == 1:
+            scale, offset = box["scale"], box["offset"]
+        else:
+            scale, offset = box["numbers"][: codec.latent], box["numbers"][codec.latent : 2 * codec.latent]
+        recon = _run(codec.decoder, (offset + found.astype(np.float32) * scale).astype(np.float32), jobs)
     out, start = [], 0
-    for entry in header["images"]:
+    for entry in box["header"]["images"]:
         meta = formats.meta_from(entry)
         planes = from_model(recon[start : start + meta.count], meta)
         start += meta.count

@@ -2,7 +2,7 @@
 
     offset size  field
     0      4     magic b"\\x89MLZ"
-    4      1     version (1)
+    4      1     version (2; version 1 is still read)
     5      8     the model's fingerprint (mlkit.deep.models.fingerprint, 16 hex digits as 8 bytes)
     13     1     entropy coder of the body: 0 stored, 1 zlib (raw deflate, level 9), 2 lzma (raw LZMA2, preset 9e)
     14     4     body size once decoded (uint32, little-endian)
@@ -10,7 +10,12 @@
     22     4     CRC-32 of the coded body
     26     ...   the coded body; nothing after it
 
-The body is a uint32 header size, the header (UTF-8 JSON), `scale` then `offset` (float32
+Version 2 (what encode writes): the body is a uint32 header size, the header (UTF-8 JSON, with
+`model` "rd" or "ae" and the counts `numbers` and `words`), `numbers` float32 values (the
+autoencoders' per-number scale, offset, mean and spread; none for rd) and `words`, the range
+coder's uint32 words (mlkit.compress.entropy), decoded with the model's frozen integer tables.
+
+Version 1: the body is a uint32 header size, the header (UTF-8 JSON), `scale` then `offset` (float32
 little-endian, one per code number: value = offset + level * scale) and the codes. The header
 holds `bits`, `latent`, `size` [h, w, c] of the model and `images`: per image name, shape, dtype, affine
 (16 numbers, row-major; null for the identity), intensity scaling lo/hi, volume, slice_axis,
@@ -36,7 +41,8 @@ from mlkit.errors import ImageFormatError, MlkitError
 from mlkit.io import jsonfile, limits
 
 MAGIC = b"\x89MLZ"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)
 HEAD = struct.Struct("<4sB8sBIII")
 CODERS = {0: "stored", 1: "zlib", 2: "lzma"}
 _LZMA = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
@@ -51,8 +57,20 @@ def pack(fingerprint, header, scale, offset, levels):
     text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
     numbers = np.asarray(scale, "<f4").tobytes() + np.asarray(offset, "<f4").tobytes()
     body = struct.pack("<I", len(text)) + text + numbers + codes
+    return _frame(1, fingerprint, body)
+
+
+def pack_coded(fingerprint, header, numbers, words):
+    """A version-2 container: the header, `numbers` (float32) and the range coder's words."""
+    header = {**header, "numbers": len(numbers), "words": len(words)}
+    text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    body = struct.pack("<I", len(text)) + text + np.asarray(numbers, "<f4").tobytes() + np.asarray(words, "<u4").tobytes()
+    return _frame(2, fingerprint, body)
+
+
+def _frame(version, fingerprint, body):
     coder, coded = min(((k, _code(k, body)) for k in CODERS), key=lambda kv: len(kv[1]))
-    return HEAD.pack(MAGIC, VERSION, bytes.fromhex(fingerprint), coder, len(body), len(coded), zlib.crc32(coded)) + coded
+    return HEAD.pack(MAGIC, version, bytes.fromhex(fingerprint), coder, len(body), len(coded), zlib.crc32(coded)) + coded
 
 
 def _code(coder, body):
@@ -64,15 +82,16 @@ def _code(coder, body):
 
 
 def unpack(raw, fingerprint=None):
-    """(header, scale, offset, levels N x latent) from the container's bytes; refused if
-    `fingerprint` differs."""
+    """The container's contents, checked; refused if `fingerprint` differs. A dict: version,
+    header and, for version 1, scale, offset, levels (N x latent); for version 2, numbers
+    (float32) and words (uint32, the range coder's)."""
     if len(raw) < HEAD.size:
         raise ImageFormatError(f"not an .mlz container: {len(raw)} bytes, shorter than its {HEAD.size}-byte head")
     magic, version, stamp, coder, size, coded_size, crc = HEAD.unpack_from(raw)
     if magic != MAGIC:
         raise ImageFormatError("not an .mlz container (wrong magic)", "give a file written by mlkit compress encode")
-    if version != VERSION:
-        raise ImageFormatError(f".mlz version {version}, this mlkit reads version {VERSION}", "upgrade mlkit")
+    if version not in VERSIONS:
+        raise ImageFormatError(f".mlz version {version}, this mlkit reads versions 1 and 2", "upgrade mlkit")
     if fingerprint is not None and stamp.hex() != fingerprint:
         raise ImageFormatError(f"made with another model (fingerprint {stamp.hex()}, this model is {fingerprint})",
                                "decode with the model that encoded it")
@@ -86,7 +105,7 @@ def unpack(raw, fingerprint=None):
     limits.check(size, "the .mlz body")
     body = _Inflater(coder, coded, size)
     try:
-        return _split(body, size)
+        return _split(body, size) if version == 1 else _split_coded(body, size)
     except (zlib.error, lzma.LZMAError) as exc:
         raise ImageFormatError(f"damaged .mlz container: the {CODERS[coder]} body does not decode ({exc})") from None
 
@@ -96,7 +115,7 @@ class _Inflater:
     rest will take) before the rest is inflated."""
 
     def __init__(self, coder, coded, size):
-        self.coder, self.left, self.size, self.done = coder, coded, size, 0
+        self.coder, self.left, self.size = coder, coded, size
         if coder == 1:
             self.engine = zlib.decompressobj(wbits=-15)
         elif coder == 2:
@@ -116,69 +135,87 @@ class _Inflater:
         else:
             out = self.engine.decompress(self.left, max_length=n)
             self.left = b""
-        self.done += len(out)
         return out
 
-    def check_end(self):
-        """Refuse a body that decodes to more than the head says."""
+    def rest(self, text_size, expected, header):
+        """The `expected` bytes after the header, once the memory decoding takes is allowed;
+        refused when the body decodes to more or fewer than the head says."""
+        if 4 + text_size + expected != self.size:
+            raise ImageFormatError(f"damaged .mlz container: {self.size - 4 - text_size} bytes after the header, "
+                                   f"the header needs {expected}")
+        limits.check(decode_bytes(header, self.size), "decoding the .mlz container")
+        out = self.read(expected)
+        if len(out) != expected:
+            raise ImageFormatError(f"damaged .mlz container: the body decodes to {4 + text_size + len(out)} bytes, "
+                                   f"the head says {self.size}")
         if self.read(1):
             raise ImageFormatError(f"damaged .mlz container: the body decodes to more than the {self.size} bytes the head says")
+        return out
 
 
-def _split(body, size):
+def _header(body):
+    """(header, its size in bytes), read and checked before anything after it is inflated."""
     head = body.read(4)
     if len(head) < 4:
         raise ImageFormatError("damaged .mlz container: no header")
     (text_size,) = struct.unpack("<I", head)
-    if 4 + text_size > size:
+    if 4 + text_size > body.size:
         raise ImageFormatError("damaged .mlz container: the header runs past the body")
     limits.check(text_size * HEADER_COPIES, "the .mlz header, parsed")
-    header = _header(body.read(text_size))
+    try:
+        header = jsonfile.loads(body.read(text_size), "damaged .mlz container: the header")
+    except MlkitError as exc:
+        raise ImageFormatError(exc.message, exc.hint) from None
+    check_header(header)
+    return header, text_size
+
+
+def _split(body, size):
+    header, text_size = _header(body)
     n = sum(meta_from(img).count for img in header["images"])
     latent, width = header["latent"], 1 if header["bits"] <= 8 else 2
-    expected = 8 * latent + n * latent * width
-    if 4 + text_size + expected != size:
-        raise ImageFormatError(f"damaged .mlz container: {size - 4 - text_size} bytes after the header, {n} planes need {expected}")
-    limits.check(decode_bytes(header, size), "decoding the .mlz container")
-    rest = body.read(expected)
-    if len(rest) != expected:
-        raise ImageFormatError(f"damaged .mlz container: the body decodes to {4 + text_size + len(rest)} bytes, the head says {size}")
-    body.check_end()
+    rest = body.rest(text_size, 8 * latent + n * latent * width, header)
     numbers = np.frombuffer(rest, "<f4", count=2 * latent).astype(np.float32)
     if not np.isfinite(numbers).all():
         raise ImageFormatError("damaged .mlz container: a code scale or offset is not finite")
     levels = np.frombuffer(rest, "<u1" if width == 1 else "<u2", offset=8 * latent).reshape(latent, n).T
     if levels.size and int(levels.max()) >= 1 << header["bits"]:
         raise ImageFormatError(f"damaged .mlz container: a code level is over {header['bits']} bits")
-    return header, numbers[:latent], numbers[latent:], levels
+    return {"version": 1, "header": header, "scale": numbers[:latent], "offset": numbers[latent:], "levels": levels}
 
 
-def _header(text):
-    try:
-        header = jsonfile.loads(text, "damaged .mlz container: the header")
-    except MlkitError as exc:
-        raise ImageFormatError(exc.message, exc.hint) from None
-    check_header(header)
-    return header
+def _split_coded(body, size):
+    header, text_size = _header(body)
+    numbers, words = _int(header.get("numbers"), "numbers", 0, 1 << 24), _int(header.get("words"), "words", 0, 1 << 31)
+    if header.get("model") not in ("rd", "ae"):
+        _fail("model", "is not rd or ae")
+    rest = body.rest(text_size, 4 * (numbers + words), header)
+    values = np.frombuffer(rest, "<f4", count=numbers).astype(np.float32)
+    if not np.isfinite(values).all():
+        raise ImageFormatError("damaged .mlz container: a stored number is not finite")
+    return {"version": 2, "header": header, "numbers": values,
+            "words": np.frombuffer(rest, "<u4", offset=4 * numbers).astype(np.uint32)}
 
 
 HEADER_COPIES = 10  # parsed JSON (dicts, lists, strings) takes several times the bytes of its text
 # Bytes per voxel while one image is put back (compress.planes): its float32 planes, their
 # stack, the float64 rescaling and its temporary.
 _VOXEL_WORK = 4 + 4 + 8 + 8
+# Bytes per stored integer while decoding: the coder's output and its int64 stack, then float32.
+_CODE_WORK = 8 + 8 + 4
 
 
 def decode_bytes(header, body_size):
-    """The memory decoding a checked header takes at its peak: the body, the codes as float32
-    (and their temporary), the model-size reconstructions, every decoded image (all are held
-    until written) and the working copies of the largest one."""
+    """The memory decoding a checked header takes at its peak: the body, the integers (and their
+    working copies), the model-size reconstructions, every decoded image (all are held until
+    written) and the working copies of the largest one."""
     metas = [meta_from(img) for img in header["images"]]
     planes = sum(m.count for m in metas)
+    per_plane = header["latent"] * (math.prod(header["grid"]) if header.get("model") == "rd" else 1)
     model_plane = math.prod(header["size"])
-    codes = planes * header["latent"] * 4 * 2
     outputs = sum(_voxels(m) * np.dtype(m.dtype).itemsize for m in metas)
     work = max(_voxels(m) for m in metas) * _VOXEL_WORK
-    return body_size + codes + planes * model_plane * 4 + outputs + work
+    return body_size + planes * per_plane * _CODE_WORK + planes * model_plane * 4 + outputs + work
 
 
 def _voxels(meta):
@@ -211,10 +248,18 @@ def check_header(header):
     """Every field present and of the right type and range, or one clear error."""
     if not isinstance(header, dict):
         _fail("(top)", "is not an object")
-    for key in ("bits", "latent", "size", "images"):
+    rd = header.get("model") == "rd"
+    for key in ("latent", "size", "images") + (("grid",) if rd else ("bits",)):
         if key not in header:
             _fail(key, "is missing")
-    _int(header["bits"], "bits", 1, 16)
+    if rd:
+        grid = header["grid"]
+        if not isinstance(grid, list) or len(grid) != 2:
+            _fail("grid", "is not [h, w]")
+        for n in grid:
+            _int(n, "grid", 1, 1 << 16)
+    else:
+        _int(header["bits"], "bits", 1, 16)
     _int(header["latent"], "latent", 1, 1 << 16)
     size = header["size"]
     if not isinstance(size, list) or len(size) != 3:
@@ -255,6 +300,8 @@ def _check_image(img, where):
     if not isinstance(img["volume"], bool):
         _fail(f"{where}.volume", "is not true or false")
     _int(img["slice_axis"], f"{where}.slice_axis", 0, 2)
+    if img.get("nifti") is not None:
+        _check_nifti(img["nifti"], f"{where}.nifti")
     if img["volume"] and len(shape) < 3 or not img["volume"] and (len(shape) > 3 or len(shape) == 3 and shape[2] > 4):
         _fail(f"{where}.shape", "does not fit an image or a volume")
     _check_suffix(img, where)
@@ -269,6 +316,19 @@ def _check_suffix(img, where):
     if fmt and (img["volume"] or img["dtype"] not in DTYPES[fmt] + ("bool",)):
         _fail(f"{where}.suffix", f"{img['suffix']} cannot hold this {img['dtype']} {'volume' if img['volume'] else 'image'}")
 
+
+def _check_nifti(fields, where):
+    from mlkit.compress.planes import NIFTI_FLOATS, NIFTI_INTS
+
+    if not isinstance(fields, dict) or set(fields) != set(NIFTI_INTS) | set(NIFTI_FLOATS):
+        _fail(where, "is not the NIfTI geometry fields")
+    for key in NIFTI_INTS:
+        _int(fields[key], f"{where}.{key}", 0, 255)
+    for key, n in NIFTI_FLOATS.items():
+        if n > 1:
+            _floats(fields[key], f"{where}.{key}", n)
+        else:
+            _float(fields[key], f"{where}.{key}")
 
 
 def meta_from(img):

@@ -46,3 +46,24 @@ def _plane_pairs(a, b, meta):
     axis = meta.slice_axis
     return [(np.take(a[..., t], k, axis=axis), np.take(b[..., t], k, axis=axis))
             for t in range(a.shape[3]) for k in range(a.shape[axis])]
+
+
+def score(original, recon, meta):
+    """(psnr, ssim, mse / peak^2, voxels) of one image: what the set's two PSNRs are made of."""
+    a, b = np.nan_to_num(original.astype(np.float64)), np.nan_to_num(recon.astype(np.float64))
+    return psnr(original, recon), ssim(original, recon, meta), float(np.mean((a - b) ** 2)) / peak(original) ** 2, int(a.size)
+
+
+def mean_psnr(scores):
+    """The mean of the per-image PSNRs (finite ones; inf when every image is exact)."""
+    finite = [s[0] for s in scores if np.isfinite(s[0])]
+    return float(np.mean(finite)) if finite else float("inf")
+
+
+def pooled_psnr(scores):
+    """The PSNR of all voxels of the set at once, each image's error in units of its own peak:
+    -10 log10(sum(n * mse / peak^2) / sum(n)). With one peak (8-bit sets) it is the PSNR of the
+    concatenated set, lower than the mean PSNR when the errors differ between images."""
+    total = sum(s[3] for s in scores)
+    err = sum(s[2] * s[3] for s in scores) / total
+    return float("inf") if err == 0 else float(-10.0 * np.log10(err))

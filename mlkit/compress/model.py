@@ -7,13 +7,17 @@ layers, so the file loads in safe mode.
 
 from mlkit.deep.runtime import import_tf
 
-KINDS = ("dense", "conv", "sparse")
+KINDS = ("dense", "conv", "sparse", "rd")
 SPARSE_L1 = 1e-3  # weight of the L1 penalty on the code's activity (mean over the batch)
 
 
 def build(kind, size, channels, latent):
     """An autoencoder for H x W x C images in [0, 1] with a `latent`-number code."""
     _, keras = import_tf()
+    if kind == "rd":
+        from mlkit.compress import rd
+
+        return rd.build(size, channels, latent)
     h, w = size
     shape = (h, w, channels)
     if kind == "conv":

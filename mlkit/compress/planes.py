@@ -27,6 +27,7 @@ class Meta:
     slice_axis: int = 2
     suffix: str = ""
     format: str = ""
+    nifti: dict = None  # the source NIfTI header's geometry fields (NIFTI_FIELDS), when there was one
 
     @property
     def plane_shape(self):
@@ -54,7 +55,39 @@ def meta_of(img, slice_axis=2):
     lo, hi = _scaling(data, volume)
     affine = None if np.allclose(img.affine, np.eye(4)) else [float(v) for v in np.asarray(img.affine).ravel()]
     return Meta(img.name, tuple(int(n) for n in data.shape), data.dtype.name, affine, lo, hi, volume,
-                slice_axis if volume else 2, img.suffix or "", img.format or "")
+                slice_axis if volume else 2, img.suffix or "", img.format or "", nifti_fields(img.header))
+
+
+# What decode puts back into a NIfTI header: both codes, the quaternion and the sform rows
+# exactly as stored (not recomputed from the affine), the voxel sizes (time too) and units.
+NIFTI_INTS = ("qform_code", "sform_code", "xyzt_units")
+NIFTI_FLOATS = {"quatern_b": 1, "quatern_c": 1, "quatern_d": 1, "qoffset_x": 1, "qoffset_y": 1, "qoffset_z": 1,
+                "srow_x": 4, "srow_y": 4, "srow_z": 4, "pixdim": 8, "toffset": 1}
+
+
+def nifti_fields(header):
+    """The geometry fields of a NIfTI header as JSON numbers (float32 values are exact in JSON)."""
+    if header is None or "qform_code" not in getattr(header, "keys", lambda: ())():
+        return None
+    out = {key: int(header[key]) for key in NIFTI_INTS}
+    for key, n in NIFTI_FLOATS.items():
+        values = [float(v) for v in np.asarray(header[key], np.float64).ravel()]
+        out[key] = values if n > 1 else values[0]
+        if not np.isfinite(values).all():
+            return None
+    return out
+
+
+def nifti_header(meta, data):
+    """A NIfTI-1 header for decoded voxels carrying the stored geometry fields."""
+    import nibabel as nib
+
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape(data.shape)
+    hdr.set_data_dtype(data.dtype)
+    for key, value in meta.nifti.items():
+        hdr[key] = value
+    return hdr
 
 
 def _scaling(data, volume):

@@ -63,13 +63,16 @@ def reconstructions(decoded, cmdline=None):
     import numpy as np
 
     from mlkit import provenance
+    from mlkit.compress.planes import nifti_header
     from mlkit.io import Image
 
     entry = provenance.entry("compress decode", {}, cmdline=cmdline)
     out = []
     for meta, data in decoded:
         affine = np.eye(4) if meta.affine is None else np.asarray(meta.affine, np.float64).reshape(4, 4)
-        out.append(Image(data=data, affine=affine, name=meta.name, history=[entry], channels=not meta.volume and data.ndim == 3,
+        header = nifti_header(meta, data) if meta.nifti else None
+        out.append(Image(data=data, affine=affine, name=meta.name, history=[entry], header=header,
+                         channels=not meta.volume and data.ndim == 3,
                          format=meta.format or ("nifti1" if meta.volume else "png"), suffix=_suffix(meta)))
     return out
 

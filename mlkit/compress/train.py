@@ -23,12 +23,31 @@ class Settings:
     slice_axis: int = 2
     patience: int = 5
     learning_rate: float = 1e-3
+    lam: float = None  # the rd model's lambda (D + lam * R); None: --quality 4's
+
+
+def lam_of(settings):
+    from mlkit.compress.rd import LAMBDAS
+
+    return LAMBDAS[4] if settings.lam is None else settings.lam
+
+
+def multiple(kind):
+    """The model's sides must be multiples of this."""
+    return 4 if kind in ("conv", "rd") else 1
+
+
+def nearest(n, m):
+    """The multiple of m nearest to n (ties down, never 0)."""
+    return max(m, (n + m // 2 - (1 if (n % m) * 2 == m else 0)) // m * m)
 
 
 def check(settings):
     h, w = settings.size
-    if settings.kind == "conv" and (h % 4 or w % 4):
-        raise UsageError(f"--size {w}x{h}: the conv model needs sides that are multiples of 4", "use e.g. --size 16x16")
+    m = multiple(settings.kind)
+    if h % m or w % m:
+        raise UsageError(f"--size {h}x{w}: the {settings.kind} model needs sides that are multiples of {m}",
+                         f"use --size {nearest(h, m)}x{nearest(w, m)}")
     if not 0 <= settings.val_split < 1:
         raise UsageError(f"--val-split {settings.val_split} is not in [0, 1)")
 
@@ -107,7 +126,12 @@ def train(runtime, images, settings, output, checkpoint_dir=None):
     run = checkpoint.RunDir(checkpoint_dir, "compress", _config(settings), must_match=("kind", "latent", "size")) if checkpoint_dir else None
     state = run.restore(objects) if run else None
     start = state["step"] if state else 0
-    replica_step, val_loss = ae.steps(model, optimizer, runtime.gradient_scale)
+    if settings.kind == "rd":
+        from mlkit.compress import rd
+
+        replica_step, val_loss = rd.steps(model, optimizer, lam_of(settings), runtime.gradient_scale)
+    else:
+        replica_step, val_loss = ae.steps(model, optimizer, runtime.gradient_scale)
     train_step = runtime.replicated(replica_step)
     watch = _Watch(model, best_model, val, val_loss, settings.patience, state)
 
@@ -124,6 +148,10 @@ def train(runtime, images, settings, output, checkpoint_dir=None):
         done = runner.run(step, watch.batches(batches), start=start)
     finally:
         metrics.close()
+    if settings.kind == "rd":
+        from mlkit.compress import rd
+
+        rd.freeze(best_model)
     save_model(best_model, output)
     return {"images": len(images), "train": len(train_set), "val": len(val), "steps": done, "epochs": watch.epoch,
             "best_epoch": watch.best_epoch, "best_val_loss": watch.best, "stopped_early": watch.stop}
