@@ -187,7 +187,8 @@ def test_eval_numbers_equal_a_hand_computation_on_the_decoded_files(conv, sets, 
         assert mean[codec]["bd_rate"] is None or np.isfinite(mean[codec]["bd_rate"])
     assert mean["png"]["bpp_per_file"] > mean["png"]["bpp"]  # headers once per set are cheaper
     assert mean["png"]["bpp"] > 0 and mean["gzip"]["bpp"] > 0
-    assert cv2.imread(str(tmp_path / "rd.png")).shape == (420, 1000, 3)
+    height, width, _ = cv2.imread(str(tmp_path / "rd.png")).shape  # two panels side by side, the legend beside
+    assert 300 < height < width
 
 
 def test_a_codec_rate_is_interpolated_in_log_rate_at_the_target_psnr(sets):
