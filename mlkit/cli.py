@@ -144,8 +144,11 @@ def _run_guarded(call):
         ui.traceback_if_debug()
         ui.error(str(exc))
         return Exit.USAGE if isinstance(exc, UsageError) else Exit.ERROR
-    except (KeyboardInterrupt, Interrupted, click.Abort):
+    except (KeyboardInterrupt, Interrupted, click.Abort) as exc:
         ui.error("interrupted")
+        # Keep the unwound frames alive: freeing TensorFlow's objects in them takes seconds,
+        # and the process is about to end (see _exit_now).
+        _INTERRUPTED[:] = [exc]
         return Exit.INTERRUPTED
     except (BrokenPipeError, ReaderGone):
         _silence_stdout()  # the reader asked for no more: not an error
@@ -195,4 +198,27 @@ def cli(quiet, debug):
 
 
 def main():
-    cli.main(prog_name="mlkit")
+    try:
+        cli.main(prog_name="mlkit")
+    except SystemExit as exc:
+        if exc.code == Exit.INTERRUPTED:
+            _exit_now(exc.code)
+        raise
+
+
+_INTERRUPTED = []
+
+
+def _exit_now(code):
+    """Ctrl-C: everything is saved and cleaned on the way up; run the exit handlers (they
+    release multiprocessing's semaphores, say) but skip the interpreter's teardown, which
+    takes seconds once TensorFlow is loaded, to exit within the second the README promises."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

@@ -1,6 +1,7 @@
 """The exceptions every command raises, and the exit codes they map to."""
 
 import enum
+import errno
 
 
 class Exit(enum.IntEnum):
@@ -34,5 +35,16 @@ class ImageFormatError(MlkitError):
 
 
 def bug_message(exc):
-    """One line for an exception mlkit did not expect: a bug, never the user's fault."""
+    """One line for an exception mlkit did not expect: a bug, never the user's fault.
+
+    A full, read-only or forbidden disk met by a writer that did not name its file is no bug:
+    it gets the writers' own line."""
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+        from mlkit.io.write import write_error
+
+        error = write_error(exc.filename or "a file", exc)
+        return f"{error.message.replace('cannot write ', '', 1)} ({error.hint})"
     return f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and report it)"
+
+
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)

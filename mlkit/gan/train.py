@@ -70,7 +70,7 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
 
     runner = loop.Loop(total=total, save=save, metrics=metrics,
                        checkpoint_every=checkpoint_every, every={sample_every: sampler}, summary=summary,
-                       label="train-gan", steps_per_epoch=per_epoch)
+                       label="train-gan", steps_per_epoch=per_epoch, hold_signals=True)
     try:
         done = runner.run(step, batches, start=start)
     finally:

@@ -79,12 +79,13 @@ def stored_seed(checkpoint_dir):
     import json
     import os
 
-    from mlkit.deep.checkpoint import RUN_FILE
+    from mlkit.deep.checkpoint import RUN_FILE, check_tree
     from mlkit.io import limits
 
     path = os.path.join(checkpoint_dir, RUN_FILE)
     if not os.path.isfile(path):
         return None
+    check_tree(checkpoint_dir)  # a run.json that is a link is refused, not read
     limits.check(os.path.getsize(path), path)
     try:
         with open(path) as f:
