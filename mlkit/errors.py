@@ -47,4 +47,4 @@ def bug_message(exc):
     return f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and report it)"
 
 
-DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)

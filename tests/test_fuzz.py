@@ -527,5 +527,11 @@ def test_nothing_written_beside_the_cases(outcomes):
     assert sorted(set(os.listdir(root)) - expected) == []
 
 
+# ---------------------------------------------------------------- hostile output targets and signals (issue 25, 1-4)
+
+if __name__ != "__main__":  # a worker process (below) needs none of it
+    from fuzz_outputs import *  # noqa: E402,F401,F403  (its tests are collected here)
+
+
 if __name__ == "__main__":
     _serve()

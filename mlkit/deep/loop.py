@@ -42,14 +42,16 @@ class Loop:
             try:
                 started, first = time.monotonic(), start
                 while done < self.total:
-                    record = self._step(step, batches)
-                    if record is None:
-                        break
-                    done += 1
-                    self._record(done, record)
-                    rate = (done - first) / max(time.monotonic() - started, 1e-9)
-                    show(done, record, rate, self._epoch(done))
-                    self._periodic(done, record)
+                    with self._held():
+                        batch = next(batches, _END)
+                        if batch is _END:
+                            break
+                        record = _plain(step(batch))
+                        done += 1
+                        self._record(done, record)
+                        rate = (done - first) / max(time.monotonic() - started, 1e-9)
+                        show(done, record, rate, self._epoch(done))
+                        self._periodic(done, record)
             except KeyboardInterrupt:
                 if done > start:
                     self.save(done)
@@ -61,12 +63,10 @@ class Loop:
             self.save(done)
         return done
 
-    def _step(self, step, batches):
-        """The next step's record, or None when the batches ran out. With hold_signals, Ctrl-C
-        waits for the step in flight: cancelling a running TensorFlow function can take seconds."""
-        with signals_held() if self.hold_signals else contextlib.nullcontext():
-            batch = next(batches, _END)
-            return None if batch is _END else _plain(step(batch))
+    def _held(self):
+        """With hold_signals, Ctrl-C waits for the step in flight and its bookkeeping: cancelling
+        a running TensorFlow function can take seconds, and the step is then counted."""
+        return signals_held() if self.hold_signals else contextlib.nullcontext()
 
     def _record(self, done, record):
         bad = [k for k, v in record.items() if not math.isfinite(v)]

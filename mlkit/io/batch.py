@@ -286,6 +286,9 @@ def _result(future):
         raise KeyboardInterrupt from None
 
 
+QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
+
+
 def process_pool(jobs, initializer, initargs):
     """A pool of `jobs` worker processes that stay silent when a terminal's Ctrl-C reaches them.
 
@@ -294,6 +297,10 @@ def process_pool(jobs, initializer, initargs):
     says what they do; a signal held here meanwhile is delivered when the block ends."""
     from multiprocessing import forkserver
 
+    # The resource tracker (started with the forkserver, with our -W flags) warns about the
+    # semaphores of a pool stopped by Ctrl-C as it removes them: noise after "interrupted".
+    if QUIET_TRACKER not in sys.warnoptions:
+        sys.warnoptions.append(QUIET_TRACKER)
     held = (signal.SIGINT, signal.SIGTERM)
     old = signal.pthread_sigmask(signal.SIG_BLOCK, held)  # a mask, unlike a handler, outlives exec
     try:

@@ -177,6 +177,7 @@ def _remove(tmp):
 _WRITE_HINTS = {
     errno.ENOSPC: ("no space left on the device", "free some space or write to another disk"),
     errno.EDQUOT: ("disk quota exceeded", "free some space or write to another disk"),
+    errno.EFBIG: ("the file is too large for this file system or limit", "write to another disk, or raise the limit"),
     errno.EACCES: ("permission denied", "write to a folder you own, or fix its permissions"),
     errno.EPERM: ("permission denied", "write to a folder you own, or fix its permissions"),
     errno.EROFS: ("the file system is read-only", "write to another folder"),

@@ -152,6 +152,7 @@ def _log(path):
 
     from mlkit.io.write import atomic_write
 
-    with atomic_write(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", write_through=True) as out:
+    with atomic_write(path) as raw:
+        out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
         yield out
         out.detach()  # atomic_write closes the file itself
