@@ -13,7 +13,7 @@ import threading
 import click
 
 from mlkit import __version__, ui
-from mlkit.errors import Exit, MlkitError, UsageError, bug_message
+from mlkit.errors import Exit, MlkitError, UsageError, bug_message, stop_quietly_on_signals
 
 # name -> (module, one-line help). The help lives here so listing imports nothing.
 COMMANDS = {
@@ -126,6 +126,9 @@ def _run_guarded(call):
     ui.state["command"] = ""
     ui.quiet_libraries()
     try:
+        if threading.current_thread() is threading.main_thread():  # signal handlers live there only
+            signal.signal(signal.SIGTERM, _sigterm)  # first thing: from now on a signal unwinds
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         result = call()
         return result if isinstance(result, int) else Exit.OK
     except click.exceptions.Exit as exc:
@@ -193,11 +196,10 @@ def cli(quiet, debug):
     ui.state["quiet"] = quiet
     ui.state["debug"] = ui.state["debug"] or debug
     ui.quiet_libraries()
-    if threading.current_thread() is threading.main_thread():  # signal handlers live there only
-        signal.signal(signal.SIGTERM, _sigterm)
 
 
 def main():
+    stop_quietly_on_signals()
     try:
         cli.main(prog_name="mlkit")
     except SystemExit as exc:

@@ -48,3 +48,20 @@ def bug_message(exc):
 
 
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def stop_quietly_on_signals():
+    """Until the command's own handlers are in place (mlkit.cli does that first thing), Ctrl-C
+    or SIGTERM while Python imports mlkit ends it with the usual line and exit 130: nothing
+    has been written yet, so there is nothing to clean up."""
+    import os
+    import signal
+    import sys
+
+    def stop(signum, frame):
+        words = [a for a in sys.argv[1:] if not a.startswith("-")][:1]
+        os.write(2, f"{' '.join(['mlkit', *words])}: error: interrupted\n".encode())
+        os._exit(Exit.INTERRUPTED)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)

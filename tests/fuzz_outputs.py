@@ -229,7 +229,8 @@ class Target:
     """A folder on a full or read-only file system, and how to run a command against it.
 
     Root mounts a tmpfs (or a read-only bind) here; otherwise a user namespace (`unshare -rm`)
-    mounts it around the command; failing both, RLIMIT_FSIZE = 0 makes every write fail."""
+    mounts it around the command; failing both, RLIMIT_FSIZE = 0 makes every write fail.
+    MLKIT_FUZZ_TARGETS=unshare or =rlimit picks a fallback, to test it where root could mount."""
 
     def __init__(self, folder, how, kind):
         self.folder, self.how, self.kind = str(folder), how, kind
@@ -265,7 +266,11 @@ def _try(cmd):
 def _target(tmp_path, kind):
     folder = tmp_path / kind
     folder.mkdir()
-    if os.geteuid() == 0:
+    forced = os.environ.get("MLKIT_FUZZ_TARGETS")  # "unshare" or "rlimit": test a fallback here
+    if forced == "rlimit":
+        yield Target(folder, "rlimit", kind)
+        return
+    if os.geteuid() == 0 and forced != "unshare":
         mounted = _try(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)]) if kind == "full" else (
             _try(["mount", "--bind", str(folder), str(folder)])
             and (_try(["mount", "-o", "remount,bind,ro", str(folder)]) or not _try(["umount", str(folder)])))

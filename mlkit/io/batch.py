@@ -24,7 +24,7 @@ from mlkit.errors import MlkitError, UsageError, bug_message
 from mlkit.io.inputs import expand_inputs, input_label
 from mlkit.io.names import safe_stem
 from mlkit.io.read import read_images, stem
-from mlkit.io.write import StreamWriter, cast, output_suffix, refuse_terminal, write_image
+from mlkit.io.write import StreamWriter, cast, output_suffix, refuse_terminal, signals_held, write_image
 
 
 def parse_shard(text):
@@ -267,7 +267,8 @@ def _execute(items, worker, jobs):
         pending = deque()
         try:
             for task in _tasks(items):
-                pending.append(pool.submit(_run_task, worker, task))
+                with signals_held():  # Ctrl-C waits until a worker being started is in the pool
+                    pending.append(pool.submit(_run_task, worker, task))
                 if len(pending) >= 2 * jobs:  # bounded memory: at most 2 results per worker waiting
                     yield _result(pending.popleft())
             while pending:
@@ -281,9 +282,10 @@ def _result(future):
     try:
         return future.result()
     except BrokenProcessPool:
-        # A worker stopped by a signal sent to the whole process group (kill -TERM -PGID) can
-        # break the pool before this process's own handler runs: that is an interruption too.
-        raise KeyboardInterrupt from None
+        # Ctrl-C or kill -TERM to the whole process group: the workers' exit breaks the pool,
+        # and this process's own handler raises KeyboardInterrupt at the next call, just below.
+        # Otherwise a worker died on its own (the kernel's out-of-memory killer, say).
+        raise MlkitError("a worker process stopped unexpectedly", "it may have run out of memory: try fewer --jobs") from None
 
 
 QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
@@ -295,12 +297,13 @@ def process_pool(jobs, initializer, initargs):
     The forkserver (the parent of every worker) starts with SIGINT and SIGTERM blocked, so a
     worker is born with them blocked and cannot die with a traceback before `init_worker`
     says what they do; a signal held here meanwhile is delivered when the block ends."""
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
 
     # The resource tracker (started with the forkserver, with our -W flags) warns about the
     # semaphores of a pool stopped by Ctrl-C as it removes them: noise after "interrupted".
     if QUIET_TRACKER not in sys.warnoptions:
         sys.warnoptions.append(QUIET_TRACKER)
+    resource_tracker.ensure_running()  # first: starting it unblocks SIGINT and SIGTERM here
     held = (signal.SIGINT, signal.SIGTERM)
     old = signal.pthread_sigmask(signal.SIG_BLOCK, held)  # a mask, unlike a handler, outlives exec
     try:
