@@ -229,7 +229,8 @@ class Target:
     """A folder on a full or read-only file system, and how to run a command against it.
 
     Root mounts a tmpfs (or a read-only bind) here; otherwise a user namespace (`unshare -rm`)
-    mounts it around the command; failing both, RLIMIT_FSIZE = 0 makes every write fail.
+    mounts it around the command; failing both, a read-only folder is chmod 555 (not for root)
+    and RLIMIT_FSIZE makes every write of a real output fail.
     MLKIT_FUZZ_TARGETS=unshare or =rlimit picks a fallback, to test it where root could mount."""
 
     def __init__(self, folder, how, kind):
@@ -239,9 +240,9 @@ class Target:
         cmd = [sys.executable, "-m", "mlkit", *map(str, args)]
         if self.how == "unshare":
             cmd = ["unshare", "-rm", "sh", "-c", f'{self._mount()} && exec "$@"', "sh", *cmd]
-        limit = self.how == "rlimit"
-        return subprocess.run(cmd, capture_output=True, cwd=cwd, preexec_fn=_no_file_size if limit else None,
-                              timeout=120)
+        limit = RLIMIT_BYTES[self.kind] if self.how == "rlimit" else None
+        return subprocess.run(cmd, capture_output=True, cwd=cwd, timeout=120,
+                              preexec_fn=None if limit is None else lambda: _file_size_limit(limit))
 
     def _mount(self):
         if self.kind == "full":
@@ -250,12 +251,18 @@ class Target:
 
     @property
     def words(self):
-        return {"full": "no space left", "readonly": "read-only"}[self.kind] if self.how != "rlimit" else "too large"
+        if self.how in ("rlimit", "chmod"):
+            return {"rlimit": "too large", "chmod": "permission denied"}[self.how]
+        return {"full": "no space left", "readonly": "read-only"}[self.kind]
 
 
-def _no_file_size():
+# Files up to this size can still be written (Python and TensorFlow probe the temporary folder).
+RLIMIT_BYTES = {"full": 64 << 10, "readonly": 1 << 10}
+
+
+def _file_size_limit(size):
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
 
 def _try(cmd):
@@ -283,6 +290,13 @@ def _target(tmp_path, kind):
     probe = Target(folder, "unshare", kind)
     if shutil.which("unshare") and _try(["unshare", "-rm", "sh", "-c", probe._mount()]):
         yield probe
+        return
+    if kind == "readonly" and os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield Target(folder, "chmod", kind)
+        finally:
+            folder.chmod(0o755)
         return
     yield Target(folder, "rlimit", kind)
 
