@@ -424,3 +424,22 @@ def test_the_training_loop_lets_the_step_in_flight_finish():
         loop.run(step, iter(range(1, 11)))
     assert saved == [3] and [r["step"] for r in written] == [1, 2, 3]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_temporary_files_of_a_killed_worker_are_removed(tmp_path):
+    """A worker busy in a long C call is killed after the grace period: its parent removes the
+    temporary files that carry its process id, and no one else's."""
+    from mlkit.errors import MlkitError
+    from mlkit.io.write import atomic_write, remove_orphans
+
+    names = [".a.nii.gz.4242.k2j_x9ab.part", ".b.png.4243.zz11yy22.part", ".c.nii.4242.tag.nii.gz", "4242.part"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"partial")
+    remove_orphans(str(tmp_path), [4242])
+    assert sorted(os.listdir(tmp_path)) == sorted(names[1:])
+    with pytest.raises(MlkitError, match="cannot write"):  # the names atomic_write gives match the pattern
+        with atomic_write(str(tmp_path / "d.nii")) as out:
+            out.write(b"x")
+            remove_orphans(str(tmp_path), [os.getpid()])
+            assert [n for n in os.listdir(tmp_path) if n.startswith(".d.nii.")] == []
+    assert sorted(os.listdir(tmp_path)) == sorted(names[1:])

@@ -181,7 +181,8 @@ def _entries(folder):
         with os.scandir(folder) as found:
             entries = list(found)
     except OSError as exc:
-        raise MlkitError(f"{folder}: cannot read the run folder ({exc.strerror.lower()})", "check its permissions") from None
+        raise MlkitError(f"{folder}: cannot read the run folder ({exc.strerror.lower()})",
+                         "check its permissions") from None
     for entry in entries:
         yield entry
         if entry.is_dir(follow_symlinks=False):

@@ -285,7 +285,8 @@ def _result(future):
         # Ctrl-C or kill -TERM to the whole process group: the workers' exit breaks the pool,
         # and this process's own handler raises KeyboardInterrupt at the next call, just below.
         # Otherwise a worker died on its own (the kernel's out-of-memory killer, say).
-        raise MlkitError("a worker process stopped unexpectedly", "it may have run out of memory: try fewer --jobs") from None
+        raise MlkitError("a worker process stopped unexpectedly",
+                         "it may have run out of memory: try fewer --jobs") from None
 
 
 QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
