@@ -13,7 +13,7 @@ import threading
 import click
 
 from mlkit import __version__, ui
-from mlkit.errors import Exit, MlkitError, UsageError, bug_message
+from mlkit.errors import Exit, MlkitError, UsageError, bug_message, stop_quietly_on_signals
 from mlkit.errors import Interrupted as SavedOnInterrupt
 
 # name -> (module, one-line help). The help lives here so listing imports nothing.
@@ -127,6 +127,9 @@ def _run_guarded(call):
     ui.state["command"] = ""
     ui.quiet_libraries()
     try:
+        if threading.current_thread() is threading.main_thread():  # signal handlers live there only
+            signal.signal(signal.SIGTERM, _sigterm)  # first thing: from now on a signal unwinds
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         result = call()
         return result if isinstance(result, int) else Exit.OK
     except click.exceptions.Exit as exc:
@@ -145,10 +148,14 @@ def _run_guarded(call):
         ui.traceback_if_debug()
         ui.error(str(exc))
         if isinstance(exc, SavedOnInterrupt):
+            _INTERRUPTED[:] = [exc]  # as below: the process ends before TensorFlow's objects are freed
             return Exit.INTERRUPTED
         return Exit.USAGE if isinstance(exc, UsageError) else Exit.ERROR
-    except (KeyboardInterrupt, Interrupted, click.Abort):
+    except (KeyboardInterrupt, Interrupted, click.Abort) as exc:
         ui.error("interrupted")
+        # Keep the unwound frames alive: freeing TensorFlow's objects in them takes seconds,
+        # and the process is about to end (see _exit_now).
+        _INTERRUPTED[:] = [exc]
         return Exit.INTERRUPTED
     except (BrokenPipeError, ReaderGone):
         _silence_stdout()  # the reader asked for no more: not an error
@@ -193,9 +200,31 @@ def cli(quiet, debug):
     ui.state["quiet"] = quiet
     ui.state["debug"] = ui.state["debug"] or debug
     ui.quiet_libraries()
-    if threading.current_thread() is threading.main_thread():  # signal handlers live there only
-        signal.signal(signal.SIGTERM, _sigterm)
 
 
 def main():
-    cli.main(prog_name="mlkit")
+    stop_quietly_on_signals()
+    try:
+        cli.main(prog_name="mlkit")
+    except SystemExit as exc:
+        if exc.code == Exit.INTERRUPTED:
+            _exit_now(exc.code)
+        raise
+
+
+_INTERRUPTED = []
+
+
+def _exit_now(code):
+    """Ctrl-C: everything is saved and cleaned on the way up; run the exit handlers (they
+    release multiprocessing's semaphores, say) but skip the interpreter's teardown, which
+    takes seconds once TensorFlow is loaded, to exit within the second the README promises."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

@@ -1,6 +1,7 @@
 """The exceptions every command raises, and the exit codes they map to."""
 
 import enum
+import errno
 
 
 class Exit(enum.IntEnum):
@@ -38,5 +39,33 @@ class ImageFormatError(MlkitError):
 
 
 def bug_message(exc):
-    """One line for an exception mlkit did not expect: a bug, never the user's fault."""
+    """One line for an exception mlkit did not expect: a bug, never the user's fault.
+
+    A full, read-only or forbidden disk met by a writer that did not name its file is no bug:
+    it gets the writers' own line."""
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+        from mlkit.io.write import write_error
+
+        error = write_error(exc.filename or "a file", exc)
+        return f"{error.message.replace('cannot write ', '', 1)} ({error.hint})"
     return f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and report it)"
+
+
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def stop_quietly_on_signals():
+    """Until the command's own handlers are in place (mlkit.cli does that first thing), Ctrl-C
+    or SIGTERM while Python imports mlkit ends it with the usual line and exit 130: nothing
+    has been written yet, so there is nothing to clean up."""
+    import os
+    import signal
+    import sys
+
+    def stop(signum, frame):
+        words = [a for a in sys.argv[1:] if not a.startswith("-")][:1]
+        os.write(2, f"{' '.join(['mlkit', *words])}: error: interrupted\n".encode())
+        os._exit(Exit.INTERRUPTED)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)

@@ -679,5 +679,11 @@ def test_stems_are_cut_by_bytes_on_a_character_boundary():
         assert len(stem.encode()) <= 200 and len(stem) <= 100 and text.startswith(stem)
 
 
+# ---------------------------------------------------------------- hostile output targets and signals (issue 25, 1-4)
+
+if __name__ != "__main__":  # a worker process (below) needs none of it
+    from fuzz_outputs import *  # noqa: E402,F401,F403  (its tests are collected here)
+
+
 if __name__ == "__main__":
     _serve()

@@ -107,11 +107,11 @@ def _options(opts, seed):
 def _write_log(path, log):
     import json
 
-    from mlkit.io.write import atomic_write
+    from mlkit.io.write import write_side_file
 
-    with atomic_write(path) as out:
-        for name, entry in log:
-            if entry is None or entry.get("command") != "augment":
-                continue
-            line = {"output": name, "seed": entry["seed"], **entry["params"]}
-            out.write((json.dumps(line, sort_keys=True) + "\n").encode())
+    lines = []
+    for name, entry in log:
+        if entry is None or entry.get("command") != "augment":
+            continue
+        lines.append(json.dumps({"output": name, "seed": entry["seed"], **entry["params"]}, sort_keys=True) + "\n")
+    write_side_file(path, "".join(lines).encode())

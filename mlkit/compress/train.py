@@ -66,12 +66,16 @@ class _Watch:
     def __init__(self, model, best_model, val, val_loss, patience, state=None):
         self.model, self.best_model, self.val, self.val_loss, self.patience = model, best_model, val, val_loss, patience
         state = state or {}
-        self.best, self.bad, self.best_epoch = state.get("best", math.inf), state.get("bad", 0), state.get("best_epoch", 0)
-        self.last, self.stop, self.epoch = state.get("last"), False, state.get("epoch", 0)
+        # A run stopped before its first epoch ended stores "best": null: no best yet.
+        best = _number(state.get("best"))
+        self.best = math.inf if best is None else best
+        self.bad, self.best_epoch, self.epoch = (_count(state.get(k)) for k in ("bad", "best_epoch", "epoch"))
+        self.last, self.stop = _number(state.get("last")), False
 
     def state(self):
-        return {"best": self.best if math.isfinite(self.best) else None, "bad": self.bad, "best_epoch": self.best_epoch,
-                "last": self.last, "epoch": self.epoch}
+        """JSON-ready: a best or last loss not measured yet is null."""
+        return {"best": _number(self.best), "bad": self.bad, "best_epoch": self.best_epoch,
+                "last": _number(self.last), "epoch": self.epoch}
 
     def after_epoch(self, step, record):
         self.epoch += 1
@@ -94,6 +98,16 @@ class _Watch:
             if self.stop:
                 return
             yield batch
+
+
+def _number(value):
+    """A finite float, or None (not measured yet, or a damaged value)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def _count(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 class _NoMetrics:
@@ -142,7 +156,8 @@ def train(runtime, images, settings, output, checkpoint_dir=None):
     metrics = run.metrics(start) if run else _NoMetrics()
     save = (lambda s: run.save(s, objects, watch.state())) if run else (lambda s: None)
     runner = loop.Loop(total=settings.epochs * per_epoch, save=save, metrics=metrics, every={per_epoch: watch.after_epoch},
-                       label=f"compress train ({settings.kind})", steps_per_epoch=per_epoch, checkpoint_every=10 * per_epoch)
+                       label=f"compress train ({settings.kind})", steps_per_epoch=per_epoch, checkpoint_every=10 * per_epoch,
+                       hold_signals=True)
     try:
         batches = runtime.distribute(data.batches(tf, train_set, batch_size, settings.seed, start))
         done = runner.run(step, watch.batches(batches), start=start)

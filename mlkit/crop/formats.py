@@ -5,7 +5,7 @@ import csv
 import io
 
 from mlkit.crop.align import POINTS
-from mlkit.io.write import atomic_write
+from mlkit.io.write import write_side_file
 
 COLUMNS = (
     ["input", "output", "face", "x", "y", "width", "height", "confidence"]
@@ -34,9 +34,11 @@ def _row(source, output, index, face, points_out):
 
 
 def write_landmarks(path, rows):
+    """The landmarks CSV; nothing at all when no face was found (an existing file stays)."""
+    if not rows:
+        return
     buf = io.StringIO()
     writer = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    with atomic_write(path) as out:
-        out.write(buf.getvalue().encode())
+    write_side_file(path, buf.getvalue().encode())

@@ -1,9 +1,6 @@
 """The batch work of `mlkit crop-align` (the only place it writes history), and the detection
 pass that runs MTCNN over many photos at once before the batch runner writes the crops."""
 
-import concurrent.futures
-import multiprocessing
-
 from mlkit import provenance, ui
 from mlkit.crop.face import FaceOptions, aligned, chosen, detector_input
 from mlkit.crop.regions import RegionOptions, check_pair, cut, window
@@ -130,9 +127,8 @@ def _map(chunks, options, jobs):
     from mlkit.crop.model import default_threads
     from mlkit.io import batch
 
-    context = multiprocessing.get_context("forkserver")
     init = (dict(ui.state), options.device, default_threads(jobs))
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=init) as pool:
+    with batch.process_pool(jobs, _init_worker, init) as pool:
         try:
             yield from pool.map(_detect_chunk, chunks, [options] * len(chunks))
         except BaseException:

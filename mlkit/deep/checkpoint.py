@@ -4,19 +4,25 @@
     CKPT_DIR/ckpt-00000500/    <name>.weights.h5, <name>.optimizer.npz, state.json
     CKPT_DIR/metrics.jsonl     one JSON line per step
 
-A checkpoint is written into a hidden folder and renamed when complete, so a crash or Ctrl-C
-never leaves a half checkpoint that resume would pick up.
+A checkpoint is built in memory, written into a hidden folder and renamed when complete, so a
+crash, a full disk or Ctrl-C never leaves a half checkpoint that resume would pick up.
+
+A run folder holds only plain files and folders that mlkit made: one holding a link (which
+could lead a write out of the folder) or a device, FIFO or socket is refused when it is opened,
+and files are opened without following links.
 """
 
+import io
 import json
 import os
 import shutil
+import stat
 
 import numpy as np
 
 from mlkit.errors import MlkitError
 from mlkit.io import jsonfile, limits
-from mlkit.io.write import atomic_write
+from mlkit.io.write import atomic_write, write_error
 
 RUN_FILE = "run.json"
 PREFIX = "ckpt-"
@@ -39,7 +45,10 @@ class RunDir:
         if stored is not None:
             self._check_compatible(stored, must_match)
         else:
-            os.makedirs(self.path, exist_ok=True)
+            try:
+                os.makedirs(self.path, exist_ok=True)
+            except OSError as exc:
+                raise write_error(self.path, exc) from None
             self.config = {**self._defaults, **self.config}
             self._write_json(RUN_FILE, {"kind": self.kind, "config": self.config})
 
@@ -58,28 +67,28 @@ class RunDir:
 
     def save(self, step, objects, state=None):
         """objects: name -> (model, optimizer or None). The checkpoint appears whole or not at all."""
+        files = _checkpoint_files(step, objects, state)
         final = os.path.join(self.path, f"{PREFIX}{step:08d}")
         tmp = os.path.join(self.path, f".{PREFIX}{step:08d}.part")
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
         try:
-            for name, (model, optimizer) in objects.items():
-                model.save_weights(os.path.join(tmp, f"{name}.weights.h5"))
-                if optimizer is not None:
-                    np.savez(os.path.join(tmp, f"{name}.optimizer.npz"), *[v.numpy() for v in optimizer.variables])
-            with open(os.path.join(tmp, "state.json"), "w") as out:
-                json.dump({"step": int(step), **(state or {})}, out)
-            shutil.rmtree(final, ignore_errors=True)
+            _remove_tree(tmp)  # left by a killed run
+            os.mkdir(tmp)
+            for name, data in files.items():
+                _write_new(os.path.join(tmp, name), data)
+            _remove_tree(final)
             os.replace(tmp, final)
+        except OSError as exc:
+            _remove_tree(tmp)
+            raise write_error(final, exc) from None
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove_tree(tmp)
             raise
         self._prune()
         return final
 
     def _prune(self):
         for old in self.checkpoints()[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_tree(old)
 
     def restore(self, objects, path=None):
         """Load the latest (or `path`) checkpoint into `objects`; its state dict, or None."""
@@ -116,6 +125,8 @@ def check_folder(path, kind):
     """What RunDir checks before it creates anything, so a command can run it before loading a
     network: None for a new or empty folder, else the stored run (kind and config)."""
     run_file = os.path.join(path, RUN_FILE)
+    if os.path.isdir(path):
+        check_tree(path)  # links and devices are refused before anything is read or written
     if os.path.isdir(path) and os.path.exists(run_file):
         stored = _read_json(run_file)
         if not isinstance(stored, dict) or stored.get("kind") != kind or not isinstance(stored.get("config"), dict):
@@ -139,6 +150,61 @@ def check_settings(path, stored, config, must_match):
                          "resume with the same settings, or give a new folder")
 
 
+def _checkpoint_files(step, objects, state):
+    """name -> bytes of every file of a checkpoint, built before anything is written."""
+    from mlkit.deep.models import weights_bytes
+
+    files = {}
+    for name, (model, optimizer) in objects.items():
+        files[f"{name}.weights.h5"] = weights_bytes(model)
+        if optimizer is not None:
+            buffer = io.BytesIO()
+            np.savez(buffer, *[v.numpy() for v in optimizer.variables])
+            files[f"{name}.optimizer.npz"] = buffer.getvalue()
+    files["state.json"] = json.dumps({"step": int(step), **(state or {})}).encode()
+    return files
+
+
+def _write_new(path, data):
+    """Write `data` to a new file at `path`, never through a link."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def _remove_tree(path):
+    """Remove a checkpoint folder; a link is removed itself, never followed."""
+    if os.path.islink(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def check_tree(folder):
+    """Refuse a run folder holding a link, or anything but plain files and folders."""
+    for entry in _entries(folder):
+        mode = entry.stat(follow_symlinks=False).st_mode
+        if stat.S_ISLNK(mode):
+            raise MlkitError(f"{entry.path}: a link inside the run folder {folder}",
+                             "a run folder holds only mlkit's own files: remove the link, or give a new folder")
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise MlkitError(f"{entry.path}: not a plain file, inside the run folder {folder}",
+                             "remove it, or give a new folder")
+
+
+def _entries(folder):
+    try:
+        with os.scandir(folder) as found:
+            entries = list(found)
+    except OSError as exc:
+        raise MlkitError(f"{folder}: cannot read the run folder ({exc.strerror.lower()})",
+                         "check its permissions") from None
+    for entry in entries:
+        yield entry
+        if entry.is_dir(follow_symlinks=False):
+            yield from _entries(entry.path)
+
+
 def _restore_optimizer(optimizer, model, path):
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
@@ -155,26 +221,38 @@ def _restore_optimizer(optimizer, model, path):
 
 
 class MetricsLog:
-    """metrics.jsonl: one JSON object per step, flushed as it is written."""
+    """metrics.jsonl: one JSON object per step, written as it happens.
+
+    The kept lines are first written to a new file that replaces the old one, so the file
+    appended to is always mlkit's own (never a link's or a hard link's target)."""
 
     def __init__(self, path, start_step):
         self.path = path
-        self._truncate(start_step)
-        self._file = open(path, "a")
+        kept = self._kept(start_step)
+        with atomic_write(path) as out:
+            out.write(kept.encode())
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        except OSError as exc:
+            raise write_error(path, exc) from None
 
-    def _truncate(self, start_step):
+    def _kept(self, start_step):
         if not os.path.exists(self.path):
-            return
-        kept = [line for step, line in read_metrics(self.path) if step <= start_step]
-        with atomic_write(self.path) as out:
-            out.write("".join(kept).encode())
+            return ""
+        return "".join(line for step, line in read_metrics(self.path) if step <= start_step)
 
     def write(self, record):
-        self._file.write(json.dumps(record, allow_nan=False) + "\n")
-        self._file.flush()
+        data = (json.dumps(record, allow_nan=False) + "\n").encode()
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
 
     def close(self):
-        self._file.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def check_resumable(path):

@@ -13,6 +13,7 @@ import time
 
 from mlkit import ui
 from mlkit.errors import MlkitError
+from mlkit.io.write import signals_held
 
 
 @dataclasses.dataclass
@@ -32,28 +33,40 @@ class Loop:
     summary: object = None  # a tf.summary writer, or None
     label: str = "training"
     steps_per_epoch: float = None
+    hold_signals: bool = False  # for steps of a fraction of a second: see _step
 
     def run(self, step, batches, start=0):
         done = start
+        batches = iter(batches)
         with progress(self.total, start, self.label) as show:
             try:
                 started, first = time.monotonic(), start
-                for batch in batches:
-                    if done >= self.total:
-                        break
-                    record = _plain(step(batch))
-                    done += 1
-                    self._record(done, record)
-                    rate = (done - first) / max(time.monotonic() - started, 1e-9)
-                    show(done, record, rate, self._epoch(done))
-                    self._periodic(done, record)
+                while done < self.total:
+                    with self._held():
+                        batch = next(batches, _END)
+                        if batch is _END:
+                            break
+                        record = _plain(step(batch))
+                        done += 1
+                        self._record(done, record)
+                        rate = (done - first) / max(time.monotonic() - started, 1e-9)
+                        show(done, record, rate, self._epoch(done))
+                        self._periodic(done, record)
             except KeyboardInterrupt:
                 if done > start:
                     self.save(done)
+                writer = getattr(self.summary, "writer", None)
+                if writer is not None:
+                    writer.flush()  # the process exits without the usual teardown
                 raise
         if done > start and done % self.checkpoint_every:
             self.save(done)
         return done
+
+    def _held(self):
+        """With hold_signals, Ctrl-C waits for the step in flight and its bookkeeping: cancelling
+        a running TensorFlow function can take seconds, and the step is then counted."""
+        return signals_held() if self.hold_signals else contextlib.nullcontext()
 
     def _record(self, done, record):
         bad = [k for k, v in record.items() if not math.isfinite(v)]
@@ -73,6 +86,9 @@ class Loop:
 
     def _epoch(self, done):
         return done / self.steps_per_epoch if self.steps_per_epoch else None
+
+
+_END = object()
 
 
 def _plain(record):

@@ -6,36 +6,45 @@ mode refuses Lambda layers and any code a file could smuggle in.
 """
 
 import hashlib
+import io
 import json
 import lzma
 import os
-import tempfile
 import zipfile
 import zlib
 
 from mlkit.errors import MlkitError
 from mlkit.io import jsonfile, limits
-from mlkit.io.write import new_file_mode
 
 REQUIRED_MEMBERS = ("config.json", "model.weights.h5")
 
 
 def save_model(model, path):
-    """Write `model` to `path` (.keras); the file appears complete or not at all."""
+    """Write `model` to `path` (.keras); the file appears complete or not at all.
+
+    The archive is built in memory first, so a full or read-only disk is met by mlkit's own
+    writer (one line naming the path) and never by h5py halfway through a file."""
+    from keras.src.saving import saving_lib
+
+    from mlkit.io.write import atomic_write
+
     if not str(path).endswith(".keras"):
         raise MlkitError(f"{path}: a model file must end in .keras", "name it MODEL.keras")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.chmod(tmp, new_file_mode())  # as every other output: the umask, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buffer = io.BytesIO()
+    saving_lib.save_model(model, buffer)
+    with atomic_write(str(path)) as out:
+        out.write(buffer.getbuffer())
+
+
+def weights_bytes(model):
+    """`model`'s weights as the bytes of a Keras .weights.h5 file, built in memory."""
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    saving_lib._save_state(model, store, None, "", set())
+    store.close()
+    return buffer.getvalue()
 
 
 def load_model(path, keras, custom_objects=None):

@@ -22,6 +22,8 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
     from mlkit.deep import checkpoint, data as deep_data, loop
     from mlkit.deep.runtime import Runtime
 
+    if os.path.isdir(checkpoint_dir):
+        checkpoint.check_tree(checkpoint_dir)  # a hostile run folder is refused before TensorFlow starts
     unset = [k for k in cfg.NEWER if settings.get(k) is None]  # not on the command line
     settings = cfg.settings(**{k: v for k, v in settings.items() if k not in unset})
     _check_tensorboard(logdir)
@@ -72,7 +74,7 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
 
     runner = loop.Loop(total=total, save=save, metrics=metrics,
                        checkpoint_every=checkpoint_every, every={sample_every: sampler}, summary=summary,
-                       label="train-gan", steps_per_epoch=per_epoch)
+                       label="train-gan", steps_per_epoch=per_epoch, hold_signals=True)
     try:
         done = runner.run(step, batches, start=start)
     except KeyboardInterrupt:

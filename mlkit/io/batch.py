@@ -15,6 +15,7 @@ import secrets
 import signal
 import sys
 from collections import deque
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from mlkit.errors import ImageFormatError, MlkitError, UsageError, bug_message
 from mlkit.io.inputs import expand_inputs, input_label
 from mlkit.io.names import safe_stem
 from mlkit.io.read import read_images, stem
-from mlkit.io.write import StreamWriter, cast, output_suffix, refuse_terminal, write_image
+from mlkit.io.write import StreamWriter, cast, output_suffix, refuse_terminal, signals_held, write_image
 
 
 def parse_shard(text):
@@ -174,8 +175,6 @@ class _Worker:
     def task(self, index, path, subindex=0, img=None):
         """Worker side: read, work, and (for folders) write. Returns results or a Failure."""
         label = input_label(path, subindex, img.name if img is not None else None)
-        if _stopping:
-            return Failure(label, "interrupted")
         try:
             images = [img] if img is not None else read_images(path)
             extra = {} if self.extras is None else {"extra": self.extras[index]}
@@ -274,59 +273,103 @@ def _execute(items, worker, jobs):
         for task in _tasks(items):
             yield _run_task(worker, task)
         return
-    context = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=init_worker, initargs=(dict(ui.state),)
-    ) as pool:
+    folder = worker.sink.path if worker.sink.kind == "folder" else None
+    with process_pool(jobs, init_worker, (dict(ui.state),)) as pool:
         pending = deque()
         try:
             for task in _tasks(items):
-                pending.append(pool.submit(_run_task, worker, task))
+                with signals_held():  # Ctrl-C waits until a worker being started is in the pool
+                    pending.append(pool.submit(_run_task, worker, task))
                 if len(pending) >= 2 * jobs:  # bounded memory: at most 2 results per worker waiting
-                    yield pending.popleft().result()
+                    yield _result(pending.popleft())
             while pending:
-                yield pending.popleft().result()
+                yield _result(pending.popleft())
         except BaseException:
-            stop_workers(pool)
+            stop_workers(pool, folder)
             raise
 
 
-# Set in a worker when it is told to stop: it starts no further task.
-_stopping = False
+def _result(future):
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        # Ctrl-C or kill -TERM to the whole process group: the workers' exit breaks the pool,
+        # and this process's own handler raises KeyboardInterrupt at the next call, just below.
+        # Otherwise a worker died on its own (the kernel's out-of-memory killer, say).
+        raise MlkitError("a worker process stopped unexpectedly",
+                         "it may have run out of memory: try fewer --jobs") from None
+
+
+QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
+
+
+def process_pool(jobs, initializer, initargs):
+    """A pool of `jobs` worker processes that stay silent when a terminal's Ctrl-C reaches them.
+
+    The forkserver (the parent of every worker) starts with SIGINT and SIGTERM blocked, so a
+    worker is born with them blocked and cannot die with a traceback before `init_worker`
+    says what they do; a signal held here meanwhile is delivered when the block ends."""
+    from multiprocessing import forkserver, resource_tracker
+
+    # The resource tracker (started with the forkserver, with our -W flags) warns about the
+    # semaphores of a pool stopped by Ctrl-C as it removes them: noise after "interrupted".
+    if QUIET_TRACKER not in sys.warnoptions:
+        sys.warnoptions.append(QUIET_TRACKER)
+    resource_tracker.ensure_running()  # first: starting it unblocks SIGINT and SIGTERM here
+    held = (signal.SIGINT, signal.SIGTERM)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)  # a mask, unlike a handler, outlives exec
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    context = multiprocessing.get_context("forkserver")
+    return concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=initializer, initargs=initargs)
+
+
 # How long a worker may take to remove its temporary file before it is killed.
 STOP_GRACE_S = 0.5
 
 
-def stop_workers(pool):
+def stop_workers(pool, folder=None):
     """Ctrl-C, SIGTERM or an error in the main process: stop every worker now, not after its task.
 
-    Each worker gets SIGTERM, which its handler turns into KeyboardInterrupt so an
-    unfinished output's temporary file is removed; one that has not exited within the
-    grace period is killed.
+    Each worker gets SIGTERM, on which it removes its unfinished output's temporary file and
+    exits at once; one that has not exited within the grace period (busy in a long C call)
+    is killed, and the temporary files it left in `folder` are removed here.
     """
+    from mlkit.io.write import remove_orphans
+
     processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in processes:
         if proc.is_alive():
             proc.terminate()
+    killed = []
     for proc in processes:
         proc.join(STOP_GRACE_S)
         if proc.is_alive():
             proc.kill()
             proc.join(STOP_GRACE_S)
+            killed.append(proc.pid)
+    if killed and folder:
+        remove_orphans(folder, killed)
 
 
 def init_worker(state):
+    """A worker ignores SIGINT (the main process decides what Ctrl-C means) and, on SIGTERM,
+    removes its temporary files and exits at once: no traceback, nothing half written."""
     ui.state.update(state)
     ui.quiet_libraries()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _worker_stop)
-    signal.signal(signal.SIGINT, _worker_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
 
 
 def _worker_stop(signum, frame):
-    global _stopping
-    _stopping = True
-    raise KeyboardInterrupt
+    from mlkit.io.write import remove_pending
+
+    remove_pending()
+    os._exit(130)
 
 
 def write_images(images, output):

@@ -3,8 +3,11 @@
 import contextlib
 import errno
 import os
+import re
+import signal
 import sys
 import tempfile
+import threading
 
 import numpy as np
 
@@ -75,31 +78,98 @@ def atomic_write(path):
 
     The data goes to a hidden temporary file in the target folder (same file
     system, so the final rename is atomic); any failure removes it and leaves
-    an existing `path` untouched.
+    an existing `path` untouched. The temporary file's name carries this
+    process's id, and it is listed in PENDING while it exists, so a signal
+    handler (see remove_pending) or the parent of a killed worker (see
+    remove_orphans) can remove it.
     """
     folder = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".part")
+        with signals_held():  # a signal between creating and listing the file would leak it
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(path), suffix=".part")
+            PENDING.add(tmp)
         with os.fdopen(fd, "wb") as out:
             yield out
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
+        with signals_held():
+            os.replace(tmp, path)
+            PENDING.discard(tmp)
     except OSError as exc:
         _remove(tmp)
         if isinstance(exc, BrokenPipeError) or exc.errno is None:
             raise
-        raise _write_error(path, exc) from None
+        raise write_error(path, exc) from None
     except BaseException:
         _remove(tmp)
         raise
 
 
+def write_side_file(path, data):
+    """A side file (--log, --landmarks-out...): written atomically, and only when there is
+    something in it, so a run that produced nothing leaves an existing file as it was."""
+    if not data:
+        return False
+    with atomic_write(path) as out:
+        out.write(data)
+    return True
+
+
+# Temporary files this process is writing: removed on the way out by a signal handler.
+PENDING = set()
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_held():
+    """SIGINT and SIGTERM that arrive during the block take effect right after it.
+
+    The handlers are swapped, not the signal mask: with other threads running (TensorFlow's,
+    a thread pool's) a process-wide signal lands in any thread, yet its Python handler runs
+    in the main thread wherever that is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers run in the main thread only
+        return
+    caught = []
+    old = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        if caught:
+            signal.raise_signal(caught[0])  # now the usual handler acts on it
+
+
+def remove_pending():
+    """Remove every temporary file this process is writing (from a signal handler)."""
+    for tmp in list(PENDING):
+        _remove(tmp)
+
+
+def _temp_prefix(path, pid=None):
+    return f".{os.path.basename(path)}.{os.getpid() if pid is None else pid}."
+
+
+def remove_orphans(folder, pids):
+    """Remove the temporary files that the (killed) processes `pids` left in `folder`."""
+    pids = {str(pid) for pid in pids}
+    with contextlib.suppress(OSError):
+        for name in os.listdir(folder):
+            found = _TEMP_NAME.fullmatch(name)
+            if found and found.group(1) in pids:
+                _remove(os.path.join(folder, name))
+
+
+_TEMP_NAME = re.compile(r"\..+\.(\d+)\.[A-Za-z0-9_]+\.part")
+
+
 def _remove(tmp):
     if tmp is not None:
+        PENDING.discard(tmp)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
 
@@ -107,6 +177,7 @@ def _remove(tmp):
 _WRITE_HINTS = {
     errno.ENOSPC: ("no space left on the device", "free some space or write to another disk"),
     errno.EDQUOT: ("disk quota exceeded", "free some space or write to another disk"),
+    errno.EFBIG: ("the file is too large for this file system or limit", "write to another disk, or raise the limit"),
     errno.EACCES: ("permission denied", "write to a folder you own, or fix its permissions"),
     errno.EPERM: ("permission denied", "write to a folder you own, or fix its permissions"),
     errno.EROFS: ("the file system is read-only", "write to another folder"),
@@ -117,7 +188,8 @@ _WRITE_HINTS = {
 }
 
 
-def _write_error(path, exc):
+def write_error(path, exc):
+    """The one line for an OSError met while writing `path`."""
     what, hint = _WRITE_HINTS.get(exc.errno, (os.strerror(exc.errno).lower(), "check the -o path"))
     return MlkitError(f"cannot write {path}: {what}", hint)
 

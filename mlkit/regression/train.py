@@ -79,13 +79,14 @@ def stored_seed(checkpoint_dir):
     import json
     import os
 
-    from mlkit.deep.checkpoint import RUN_FILE
+    from mlkit.deep.checkpoint import RUN_FILE, check_tree
     from mlkit.errors import MlkitError
     from mlkit.io import jsonfile
 
     path = os.path.join(checkpoint_dir, RUN_FILE)
     if not os.path.isfile(path):
         return None
+    check_tree(checkpoint_dir)  # a run.json that is a link is refused, not read
     try:
         stored = jsonfile.read(path)
     except MlkitError:

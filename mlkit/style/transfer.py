@@ -153,13 +153,16 @@ def _name(source):
 
 @contextlib.contextmanager
 def _log(path):
-    """--log FILE.jsonl: one line per iteration, written as they happen."""
+    """--log FILE.jsonl: one line per iteration, in a temporary file that replaces FILE only
+    when the run ends with a picture (an existing log survives a failed run)."""
     if not path:
         yield None
         return
-    try:
-        out = open(path, "w")
-    except OSError as exc:
-        raise MlkitError(f"{path}: cannot write the log: {exc.strerror.lower()}", "check the --log path") from None
-    with out:
+    import io
+
+    from mlkit.io.write import atomic_write
+
+    with atomic_write(path) as raw:
+        out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
         yield out
+        out.detach()  # atomic_write closes the file itself
