@@ -105,6 +105,7 @@ LINKS = {  # name in the run folder -> what the link points at (outside the fold
 }
 
 
+@pytest.mark.deep  # TensorFlow: without it the command says so first
 @pytest.mark.parametrize("name", list(LINKS))
 def test_a_link_in_a_run_folder_is_refused_and_never_written_through(gan_run, face_set, tmp_path, invoke, name):
     run = str(tmp_path / "run")
@@ -161,6 +162,7 @@ def test_a_run_folder_holding_anything_but_files_and_folders_is_refused(tmp_path
         RunDir(str(run), "compress", {"seed": 1})
 
 
+@pytest.mark.deep  # TensorFlow: without it the command says so first
 def test_regress_mlp_refuses_a_run_json_link(tmp_path, invoke):
     rows = "\n".join(f"{x},{2 * x + 1}" for x in range(20))
     (tmp_path / "d.csv").write_text("x,y\n" + rows + "\n")
@@ -333,6 +335,7 @@ def test_a_batch_onto_a_read_only_folder(readonly):
     assert "internal error" not in proc.stderr.decode() and "Traceback" not in proc.stderr.decode()
 
 
+@pytest.mark.deep  # TensorFlow: without it the command says so first
 def test_train_gan_onto_a_full_disk(full, face_set):
     """h5py used to meet the full disk halfway through a checkpoint: a traceback, then signal 11."""
     run = os.path.join(full.folder, "run")
@@ -341,6 +344,7 @@ def test_train_gan_onto_a_full_disk(full, face_set):
     _failed_cleanly(proc, full, run)
 
 
+@pytest.mark.deep  # TensorFlow: without it the command says so first
 def test_a_keras_model_onto_a_read_only_folder(readonly, tmp_path):
     rows = "\n".join(f"{x},{2 * x + 1}" for x in range(20))
     (tmp_path / "d.csv").write_text("x,y\n" + rows + "\n")
@@ -349,6 +353,7 @@ def test_a_keras_model_onto_a_read_only_folder(readonly, tmp_path):
     _failed_cleanly(proc, readonly, model)
 
 
+@pytest.mark.deep  # TensorFlow: without it the command says so first
 def test_a_run_folder_onto_a_read_only_folder(readonly, tmp_path):
     rows = "\n".join(f"{x},{2 * x + 1}" for x in range(20))
     (tmp_path / "d.csv").write_text("x,y\n" + rows + "\n")

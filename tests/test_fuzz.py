@@ -466,10 +466,20 @@ def _short(items):
 # ---------------------------------------------------------------- the tests
 
 
+DEEP_COMMANDS = {"train-gan", "generate", "stylize", "compress"}
+
+
+def needs_deep(case):
+    """Whether the case's command needs TensorFlow: without it the command says so first."""
+    args = [str(a) for a in case.args]
+    return args[0] in DEEP_COMMANDS or "mlp" in args or any(a.endswith(".keras") for a in args)
+
+
 def pytest_generate_tests(metafunc):
     """One test per case, named by its id (a hook, so the worker processes never build the list)."""
     if "case" in metafunc.fixturenames:
-        metafunc.parametrize("case", corpus.cases(), ids=[c.id for c in corpus.cases()])
+        cases = [pytest.param(c, marks=pytest.mark.deep) if needs_deep(c) else c for c in corpus.cases()]
+        metafunc.parametrize("case", cases, ids=[c.id for c in corpus.cases()])
 
 
 @pytest.fixture(scope="module")
@@ -477,7 +487,9 @@ def outcomes(tmp_path_factory):
     """{case id: [problems]}, after running the whole corpus once; and the root folder."""
     root = str(tmp_path_factory.mktemp("fuzz"))
     bases = corpus.build_bases(os.path.join(root, "_bases"))
-    cases = corpus.cases()
+    from conftest import tensorflow_installed
+
+    cases = [c for c in corpus.cases() if tensorflow_installed() or not needs_deep(c)]
     results = run_all(cases, root, bases)
     if os.environ.get("MLKIT_FUZZ_REPORT"):  # the whole picture as JSON, for whoever routes the failures
         report = {}

@@ -350,7 +350,7 @@ def test_damaged_run_files_are_refused_before_anything_is_written(faces, straigh
             before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
             _one_error(_train(invoke, faces, run, "--steps", "14"), 1, words)
             if name == "run.json":
-                _one_error(invoke("generate", "-c", run, "-o", tmp_path / "g.png"), 1, words)
+                _one_error(invoke("generate", "-c", run, "--grid", "2x2", "-o", tmp_path / "g.png"), 1, words)
             assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
 

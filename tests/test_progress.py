@@ -110,6 +110,7 @@ def test_the_batch_bar_fits_80_columns():
     _assert_readable(lines, "transform", 25)
 
 
+@pytest.mark.deep
 def test_train_gan_in_an_80_column_terminal(tmp_path):
     """The real command, tiny: 40 steps of a 16 px DCGAN on 16 of scikit-image's LFW faces."""
     import cv2
@@ -128,6 +129,7 @@ def test_train_gan_in_an_80_column_terminal(tmp_path):
     _assert_readable(lines, "train-gan", 40)
 
 
+@pytest.mark.deep
 def test_stylize_in_an_80_column_terminal(tmp_path):
     """The real command: 30 iterations at 32 px with a random-weight VGG19 file (no download)."""
     from mlkit.samples import path
@@ -142,6 +144,7 @@ def test_stylize_in_an_80_column_terminal(tmp_path):
     _assert_readable(lines, "stylize", 30)
 
 
+@pytest.mark.deep
 def test_compress_train_in_an_80_column_terminal(tmp_path):
     """The real command: 6 epochs of 6 steps, a dense autoencoder on 96 of scikit-learn's digits."""
     import cv2
