@@ -144,8 +144,8 @@ def tensorflow_installed():
 def pytest_ignore_collect(collection_path, config):
     """Without TensorFlow, the deep files are not even imported (some import it at the top)."""
     if collection_path.name in DEEP_FILES and not tensorflow_installed():
-        config._mlkit_deep_files = getattr(config, "_mlkit_deep_files", 0) + 1
-        return True
+        config._mlkit_deep_files = getattr(config, "_mlkit_deep_files", set()) | {collection_path.name}
+        return True  # (pytest may ask twice for one file: counted by name)
     return None
 
 
@@ -163,7 +163,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    tests, files = getattr(config, "_mlkit_deep_deselected", 0), getattr(config, "_mlkit_deep_files", 0)
+    tests, files = getattr(config, "_mlkit_deep_deselected", 0), len(getattr(config, "_mlkit_deep_files", ()))
     if tests or files:
         terminalreporter.write_line(f"TensorFlow is not installed: {files} test files and {tests} more tests "
                                     "that need it were left out (pip install \".[deep]\" runs them)")
