@@ -370,3 +370,30 @@ def test_training_resumes_from_its_checkpoints(sets, conv, invoke, tmp_path):
     steps = [json.loads(line)["step"] for line in open(run / "metrics.jsonl")]
     per_epoch = (96 - round(96 * 0.1)) // 16
     assert steps == list(range(1, 5 * per_epoch + 1))
+
+
+def _v1(header, latent=2, planes=1):
+    """A version-1 container (scale, offset, one byte per level), as mlkit wrote before the range coder."""
+    import struct
+
+    from mlkit.compress import formats
+
+    text = json.dumps(header).encode()
+    numbers = np.asarray([1.0] * latent + [0.0] * latent, "<f4").tobytes()
+    return formats._frame(1, "00" * 8, struct.pack("<I", len(text)) + text + numbers + bytes(planes * latent))
+
+
+def test_version_1_headers_are_checked_as_version_1():
+    from mlkit.compress import formats
+
+    image = {"name": "a", "shape": [4, 4], "dtype": "uint8", "affine": None, "lo": 0.0, "hi": 255.0, "volume": False,
+             "slice_axis": 2, "suffix": ".png", "format": "png"}
+    good = {"bits": 8, "latent": 2, "size": [4, 4, 1], "images": [image]}
+    box = formats.unpack(_v1(good))
+    assert box["version"] == 1 and box["levels"].shape == (1, 2)
+    # an rd header (grid, no bits) in a version-1 body was a KeyError, not a message
+    with pytest.raises(ImageFormatError, match="header field model"):
+        formats.unpack(_v1({"model": "rd", "grid": [1, 1], "latent": 2, "size": [4, 4, 1], "images": [image]}))
+    # a field this mlkit does not know (a later version's) was a TypeError in Meta
+    later = formats.unpack(_v1(good | {"images": [image | {"colour": "srgb"}]}))
+    assert formats.meta_from(later["header"]["images"][0]).name == "a"
