@@ -397,3 +397,27 @@ def test_version_1_headers_are_checked_as_version_1():
     # a field this mlkit does not know (a later version's) was a TypeError in Meta
     later = formats.unpack(_v1(good | {"images": [image | {"colour": "srgb"}]}))
     assert formats.meta_from(later["header"]["images"][0]).name == "a"
+
+
+def test_a_wrong_run_folder_is_said_before_the_images_load(sets, conv, invoke, tmp_path, monkeypatch):
+    import shutil
+
+    import mlkit.deep.data
+
+    def not_now(*args, **kwargs):
+        raise AssertionError("the images were loaded before the run folder was checked")
+
+    monkeypatch.setattr(mlkit.deep.data, "load_image_set", not_now)
+    args = [sets["train"], "-o", tmp_path / "m.keras", "--kind", "conv", "--size", "16x16", "--device", "cpu"]
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "metrics.jsonl").write_text("hello\n")
+    _one_error(invoke("compress", "train", *args, "--latent", "8", "--checkpoint-dir", other), "holds other files")
+    run = tmp_path / "run"
+    shutil.copytree(conv[1], run)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    _one_error(invoke("compress", "train", *args, "--latent", "4", "--checkpoint-dir", run), "started with latent=8, not 4")
+    (run / "metrics.jsonl").write_text((run / "metrics.jsonl").read_text().replace('"loss": ', '"loss": "x", "y": ', 1))
+    _one_error(invoke("compress", "train", *args, "--latent", "8", "--checkpoint-dir", run), "line 1: loss is not a number")
+    assert not (tmp_path / "m.keras").exists()
+    assert sorted(before) == sorted(p for p in run.rglob("*") if p.is_file())
