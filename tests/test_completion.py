@@ -74,6 +74,8 @@ CASES = [
     ("mlkit view x.nii --overlay t1_", {"t1_seg.nii.gz", "t1_mask.nii.gz"}, {"t1.png"}),
     ("mlkit transform log x.nii -o t1.", {"t1.nii.gz", "t1.png"}, {"t1_mask.nii.gz"}),
     ("mlkit stylize x.png -s y.png --weights t1_", {"t1_seg.nii.gz", "t1_mask.nii.gz"}, set()),
+    ("mlkit stylize t1.", {"t1.nii.gz", "t1.png"}, {"t1_mask.nii.gz"}),  # the default mode's CONTENT
+    ("mlkit stylize ap", {"apply"}, {"t1.png"}),
     ("mlkit train-gan x/ -c runs", {"runs_a", "runs_b"}, {"runs.txt"}),
     ("mlkit sample f", {"face", "faces", "fmri"}, {"t1"}),
 ]

@@ -370,3 +370,54 @@ def test_training_resumes_from_its_checkpoints(sets, conv, invoke, tmp_path):
     steps = [json.loads(line)["step"] for line in open(run / "metrics.jsonl")]
     per_epoch = (96 - round(96 * 0.1)) // 16
     assert steps == list(range(1, 5 * per_epoch + 1))
+
+
+def _v1(header, latent=2, planes=1):
+    """A version-1 container (scale, offset, one byte per level), as mlkit wrote before the range coder."""
+    import struct
+
+    from mlkit.compress import formats
+
+    text = json.dumps(header).encode()
+    numbers = np.asarray([1.0] * latent + [0.0] * latent, "<f4").tobytes()
+    return formats._frame(1, "00" * 8, struct.pack("<I", len(text)) + text + numbers + bytes(planes * latent))
+
+
+def test_version_1_headers_are_checked_as_version_1():
+    from mlkit.compress import formats
+
+    image = {"name": "a", "shape": [4, 4], "dtype": "uint8", "affine": None, "lo": 0.0, "hi": 255.0, "volume": False,
+             "slice_axis": 2, "suffix": ".png", "format": "png"}
+    good = {"bits": 8, "latent": 2, "size": [4, 4, 1], "images": [image]}
+    box = formats.unpack(_v1(good))
+    assert box["version"] == 1 and box["levels"].shape == (1, 2)
+    # an rd header (grid, no bits) in a version-1 body was a KeyError, not a message
+    with pytest.raises(ImageFormatError, match="header field model"):
+        formats.unpack(_v1({"model": "rd", "grid": [1, 1], "latent": 2, "size": [4, 4, 1], "images": [image]}))
+    # a field this mlkit does not know (a later version's) was a TypeError in Meta
+    later = formats.unpack(_v1(good | {"images": [image | {"colour": "srgb"}]}))
+    assert formats.meta_from(later["header"]["images"][0]).name == "a"
+
+
+def test_a_wrong_run_folder_is_said_before_the_images_load(sets, conv, invoke, tmp_path, monkeypatch):
+    import shutil
+
+    import mlkit.deep.data
+
+    def not_now(*args, **kwargs):
+        raise AssertionError("the images were loaded before the run folder was checked")
+
+    monkeypatch.setattr(mlkit.deep.data, "load_image_set", not_now)
+    args = [sets["train"], "-o", tmp_path / "m.keras", "--kind", "conv", "--size", "16x16", "--device", "cpu"]
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "metrics.jsonl").write_text("hello\n")
+    _one_error(invoke("compress", "train", *args, "--latent", "8", "--checkpoint-dir", other), "holds other files")
+    run = tmp_path / "run"
+    shutil.copytree(conv[1], run)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    _one_error(invoke("compress", "train", *args, "--latent", "4", "--checkpoint-dir", run), "started with latent=8, not 4")
+    (run / "metrics.jsonl").write_text((run / "metrics.jsonl").read_text().replace('"loss": ', '"loss": "x", "y": ', 1))
+    _one_error(invoke("compress", "train", *args, "--latent", "8", "--checkpoint-dir", run), "line 1: loss is not a number")
+    assert not (tmp_path / "m.keras").exists()
+    assert sorted(before) == sorted(p for p in run.rglob("*") if p.is_file())

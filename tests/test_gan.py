@@ -312,6 +312,15 @@ def test_errors_are_one_line_and_write_nothing(faces, straight, invoke, tmp_path
     assert not (tmp_path / "x.png").exists()
 
 
+def test_a_folder_of_other_files_is_named_before_its_files_are_read(faces, invoke, tmp_path):
+    """A folder that is no run is said to be one, not blamed for a metrics.jsonl it never had from mlkit."""
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "metrics.jsonl").write_text("hello\n")
+    _one_error(_train(invoke, faces, other, "--steps", "1"), 1, "holds other files, not an mlkit gan run")
+    assert sorted(p.name for p in other.iterdir()) == ["metrics.jsonl"]
+
+
 def test_a_corrupt_checkpoint_is_refused_clearly(faces, invoke, tmp_path):
     import shutil
 

@@ -120,3 +120,19 @@ def test_output_below_a_file_is_one_clear_line(tmp_path):
         f"mlkit sample: error: cannot write {tmp_path / 'afile' / 't1.nii.gz'}: "
         "a part of the path is a file, not a folder (check the -o path)"
     ]
+
+
+def test_the_umask_is_read_as_set_and_never_changed(tmp_path, monkeypatch):
+    """new_file_mode reads the umask without setting it (another thread may be creating a file)."""
+    import mlkit.io.write as write
+
+    old = os.umask(0o027)
+    try:
+        calls = []
+        monkeypatch.setattr(write.os, "umask", lambda mask: calls.append(mask) or 0o027)
+        mode = write.new_file_mode()
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+    assert mode == 0o640
+    assert calls == [] or not os.path.exists("/proc/self/status")  # Linux shows it; elsewhere the old way

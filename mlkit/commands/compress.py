@@ -122,7 +122,7 @@ def train(inputs, output, kind, latent, quality, lam, epochs, batch_size, size, 
     from mlkit import ui
     from mlkit.compress import Settings, train as fit
     from mlkit.compress.rd import LAMBDAS
-    from mlkit.compress.train import check, first_size
+    from mlkit.compress.train import check, check_run_folder, first_size
     from mlkit.deep.data import load_image_set
 
     if not output.endswith(".keras"):
@@ -136,6 +136,8 @@ def train(inputs, output, kind, latent, quality, lam, epochs, batch_size, size, 
     settings = Settings(kind=kind, latent=latent, epochs=epochs, batch_size=batch_size, size=size or first_size(inputs, slice_axis),
                         val_split=val_split, seed=seed, slice_axis=slice_axis, patience=patience, lam=lam)
     check(settings)
+    if checkpoint_dir:
+        check_run_folder(checkpoint_dir, settings)  # before the images load and TensorFlow starts
     images, _ = load_image_set(inputs, settings.size, slice_axis=slice_axis, mode="stretch")
     runtime = _runtime(device, seed)
     summary = fit(runtime, images, settings, output, checkpoint_dir)

@@ -5,7 +5,8 @@ once per style and applying it to any picture (Johnson et al.: `train`, `apply`)
 import click
 
 from mlkit import ui
-from mlkit.commands._options import DIR, FILE, Numbers, batch_options, device_option, run_batch, seed_option
+from mlkit.commands._options import (DIR, FILE, Numbers, batch_options, complete_paths, device_option, run_batch,
+                                     seed_option)
 from mlkit.commands._output import emit, format_option
 
 DEFAULT = "optimize"
@@ -28,6 +29,13 @@ class StylizeGroup(click.Group):
         name, cmd, rest = super().resolve_command(ctx, args)
         ui.state["command"] = "stylize" if ctx.meta.get("stylize_default") else f"stylize {name}"
         return name, cmd, rest
+
+    def shell_complete(self, ctx, incomplete):
+        """The modes and, for the default mode's CONTENT, the files: `mlkit stylize fa<Tab>`."""
+        found = super().shell_complete(ctx, incomplete)
+        if not incomplete.startswith("-"):
+            found += complete_paths(ctx, None, incomplete)
+        return found
 
 
 @click.group(cls=StylizeGroup)

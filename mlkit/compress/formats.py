@@ -28,6 +28,7 @@ framing on tiny ones). Reading checks every field before using it and every size
 mlkit.io.limits, so a damaged file is one message and nothing is written.
 """
 
+import dataclasses
 import json
 import lzma
 import math
@@ -172,6 +173,8 @@ def _header(body):
 
 def _split(body, size):
     header, text_size = _header(body)
+    if header.get("model", "ae") != "ae":  # version 1 holds autoencoder levels only; rd came with version 2
+        _fail("model", "is not ae in a version-1 container")
     n = sum(meta_from(img).count for img in header["images"])
     latent, width = header["latent"], 1 if header["bits"] <= 8 else 2
     rest = body.rest(text_size, 8 * latent + n * latent * width, header)
@@ -333,4 +336,5 @@ def _check_nifti(fields, where):
 
 def meta_from(img):
     """A checked header entry as the planes.Meta it was written from."""
-    return Meta(**{**img, "shape": tuple(img["shape"])})
+    known = {field.name for field in dataclasses.fields(Meta)}  # fields a later mlkit adds are left out
+    return Meta(**{key: value for key, value in img.items() if key in known} | {"shape": tuple(img["shape"])})

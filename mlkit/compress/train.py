@@ -10,6 +10,9 @@ from mlkit import ui
 from mlkit.compress import model as ae
 from mlkit.errors import UsageError
 
+KIND = "compress"  # the run folder's kind
+MUST_MATCH = ("kind", "latent", "size")  # what a resumed run may not change
+
 
 @dataclasses.dataclass
 class Settings:
@@ -137,7 +140,7 @@ def train(runtime, images, settings, output, checkpoint_dir=None):
         optimizer.build(model.trainable_variables)
     best_model.set_weights(model.get_weights())
     objects = {"model": (model, optimizer), "best": (best_model, None)}
-    run = checkpoint.RunDir(checkpoint_dir, "compress", _config(settings), must_match=("kind", "latent", "size")) if checkpoint_dir else None
+    run = checkpoint.RunDir(checkpoint_dir, KIND, _config(settings), must_match=MUST_MATCH) if checkpoint_dir else None
     state = run.restore(objects) if run else None
     start = state["step"] if state else 0
     if settings.kind == "rd":
@@ -176,6 +179,17 @@ def _config(settings):
     config = dataclasses.asdict(settings)
     config["size"] = list(settings.size)
     return config
+
+
+def check_run_folder(checkpoint_dir, settings):
+    """What RunDir would refuse (a file, links, other files, a run of another kind or with another
+    kind, latent or size, damaged run files), said before the images load and TensorFlow starts."""
+    from mlkit.deep import checkpoint
+
+    stored = checkpoint.check_folder(checkpoint_dir, KIND)
+    if stored is not None:
+        checkpoint.check_settings(checkpoint_dir, stored, _config(settings), MUST_MATCH)
+        checkpoint.check_resumable(checkpoint_dir)
 
 
 def first_size(specs, slice_axis=2):

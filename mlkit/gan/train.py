@@ -22,13 +22,13 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
     from mlkit.deep import checkpoint, data as deep_data, loop
     from mlkit.deep.runtime import Runtime
 
-    if os.path.isdir(checkpoint_dir):
-        checkpoint.check_tree(checkpoint_dir)  # a hostile run folder is refused before TensorFlow starts
     unset = [k for k in cfg.NEWER if settings.get(k) is None]  # not on the command line
     settings = cfg.settings(**{k: v for k, v in settings.items() if k not in unset})
     _check_tensorboard(logdir)
-    checkpoint.check_resumable(checkpoint_dir)  # damaged run files: before TensorFlow starts or anything is written
-    _check_run_folder(checkpoint_dir, settings, seed)  # wrong folder or settings: said before anything loads
+    # Before TensorFlow starts or anything is written: first what the folder is (links and devices
+    # refused, a run of this kind with these settings), then its run files, which only a run has.
+    _check_run_folder(checkpoint_dir, settings, seed)
+    checkpoint.check_resumable(checkpoint_dir)
     images, _ = deep_data.load_image_set(data, (settings["image_size"],) * 2, settings["channels"], settings["slice_axis"])
     images = images * 2 - 1  # the generator's tanh range
     config = {**settings, "channels": int(images.shape[3]), "images": int(images.shape[0])}

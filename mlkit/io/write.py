@@ -200,6 +200,15 @@ def new_file_mode():
 
 
 def _umask():
+    """The process's umask, read without setting it where Linux shows it: os.umask(0) and back
+    leaves a moment in which a file another thread creates (a TensorBoard log, say) gets 0666."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -1,7 +1,6 @@
 """What `regress` reports: the result as a dict, its table and CSV rows, predictions (its
 pictures are plot.py's)."""
 
-import numpy as np
 
 HIDDEN = ("loss_history", "loss_trend", "network")  # kept in saved models, left out of printed results
 

@@ -76,7 +76,6 @@ def _train(run, objects, epoch, epochs, every):
 
 def stored_seed(checkpoint_dir):
     """The seed a regress MLP run in `checkpoint_dir` was started with, or None."""
-    import json
     import os
 
     from mlkit.deep.checkpoint import RUN_FILE, check_tree
