@@ -106,7 +106,7 @@ def unpack(raw, fingerprint=None):
     limits.check(size, "the .mlz body")
     body = _Inflater(coder, coded, size)
     try:
-        return _split(body, size) if version == 1 else _split_coded(body, size)
+        return _split(body) if version == 1 else _split_coded(body)
     except (zlib.error, lzma.LZMAError) as exc:
         raise ImageFormatError(f"damaged .mlz container: the {CODERS[coder]} body does not decode ({exc})") from None
 
@@ -171,7 +171,7 @@ def _header(body):
     return header, text_size
 
 
-def _split(body, size):
+def _split(body):
     header, text_size = _header(body)
     if header.get("model", "ae") != "ae":  # version 1 holds autoencoder levels only; rd came with version 2
         _fail("model", "is not ae in a version-1 container")
@@ -187,7 +187,7 @@ def _split(body, size):
     return {"version": 1, "header": header, "scale": numbers[:latent], "offset": numbers[latent:], "levels": levels}
 
 
-def _split_coded(body, size):
+def _split_coded(body):
     header, text_size = _header(body)
     numbers, words = _int(header.get("numbers"), "numbers", 0, 1 << 24), _int(header.get("words"), "words", 0, 1 << 31)
     if header.get("model") not in ("rd", "ae"):

@@ -208,8 +208,9 @@ def _read_content(source, name, path, light, warn):
     if kind is not None:
         yield from _read_nifti_stream(source, kind, name, path, light, warn)
         return
-    if _cut_short(head) is not None:
-        raise _cut_short(head)
+    short = _cut_short(head)
+    if short is not None:
+        raise short
     fmt = raster.sniff(head)
     if fmt is not None:
         img = raster.decode(source.read_all(f"the {fmt.upper()} file"), fmt, name, warn)
