@@ -16,11 +16,13 @@ import subprocess
 import sys
 import time
 
-QUALITIES = {"digits": (1, 3, 5, 7), "faces": (1, 3, 5, 7), "mri": (1, 3, 5)}
+# the rates of each domain's models: --quality N, or "lL" for --lambda L (below quality 1's 556)
+QUALITIES = {"digits": (1, 3, 5, 7), "faces": (1, 3, 5, 7), "mri": ("l1100", 1, 3)}
 DOMAINS = {  # name: (training set, train options of its rd models)
     "digits": ("digits/train", ["--latent", "16", "--size", "16x16", "--epochs", "60", "--patience", "10"]),
     "faces": ("faces/train", ["--latent", "16", "--size", "24x24", "--epochs", "200", "--patience", "20", "--batch-size", "16"]),
-    "mri": ("mri/train", ["--latent", "8", "--size", "128x96", "--epochs", "800", "--patience", "100", "--batch-size", "8"]),
+    "mri": ("mri/train", ["--downsample", "8", "--latent", "16", "--size", "128x96", "--epochs", "2000", "--patience", "300",
+                          "--batch-size", "8"]),
 }
 AUTOENCODERS = {  # name: (training set, train options): the conv autoencoder, range coded, its curve over --bits
     "ae-mri": ("mri/train", ["--kind", "conv", "--latent", "64", "--size", "128x96", "--epochs", "300", "--patience", "30",
@@ -51,7 +53,13 @@ def faces16(root):
 def models(root, domain):
     if domain in AUTOENCODERS:
         return [f"{root}/{domain}.keras"]
-    return [f"{root}/rd-{domain}-q{q}.keras" for q in QUALITIES[domain]]
+    options = DOMAINS[domain][1]
+    depth = f"d{options[options.index('--downsample') + 1]}-" if "--downsample" in options else ""
+    return [f"{root}/rd-{domain}-{depth}{q if str(q).startswith('l') else f'q{q}'}.keras" for q in QUALITIES[domain]]
+
+
+def rate(q):
+    return ["--lambda", q[1:]] if str(q).startswith("l") else ["--quality", str(q)]
 
 
 def _train(root, model, data, options):
@@ -64,7 +72,7 @@ def _train(root, model, data, options):
 def train(root):
     for domain, (data, options) in DOMAINS.items():
         for q, model in zip(QUALITIES[domain], models(root, domain)):
-            _train(root, model, data, ["--kind", "rd", "--quality", str(q), *options])
+            _train(root, model, data, ["--kind", "rd", *rate(q), *options])
     for name, (data, options) in AUTOENCODERS.items():
         _train(root, models(root, name)[0], data, options)
 

@@ -167,6 +167,38 @@ def test_a_size_the_model_cannot_take_suggests_the_nearest_that_works(invoke, tm
     assert not (tmp_path / "m.keras").exists()
 
 
+def test_a_deeper_rd_model_has_a_smaller_latent_grid_and_round_trips_bit_exactly(data, invoke, tmp_path):
+    """--downsample 8: three stride-2 stages, a 2x2 latent map for 16x16 digits; the stored
+    integers are the quantised latents, and two decodes give the same pixels."""
+    from mlkit.compress import codec as C
+    from mlkit.compress.steps import read_set
+
+    model = _train(data, "deep.keras", 3, ["--quality", "6", "--downsample", "8"])
+    codec = _codec(model)
+    strides = [layer.strides for layer in codec.encoder.layers if hasattr(layer, "strides")]
+    assert strides.count((2, 2)) == 3 and codec.grid == (2, 2) == tuple(codec.encoder.output_shape[1:3])
+    mlz = tmp_path / "d.mlz"
+    assert invoke("compress", "encode", model, data["test"], "-o", mlz, "--device", "cpu").exit_code == 0
+    _, values = C.quantised(codec, read_set([data["test"]]))
+    box, back = C.latents(codec, mlz.read_bytes())
+    assert values.shape == (6, 2, 2, 4) and box["header"]["grid"] == [2, 2] and np.array_equal(back, values)
+    outputs = []
+    for run in ("a", "b"):
+        assert invoke("compress", "decode", model, mlz, "-o", f"{tmp_path}/{run}/", "--device", "cpu").exit_code == 0
+        outputs.append({n: cv2.imread(str(tmp_path / run / n), cv2.IMREAD_UNCHANGED).tobytes() for n in sorted(os.listdir(tmp_path / run))})
+    assert len(outputs[0]) == 6 and outputs[0] == outputs[1]
+
+
+def test_downsample_needs_sides_that_are_its_multiples_and_the_rd_kind(data, invoke, tmp_path):
+    result = invoke("compress", "train", data["train"], "-o", tmp_path / "m.keras", "--kind", "rd", "--size", "24x24",
+                    "--downsample", "16", "--device", "cpu")
+    assert result.exit_code == 2 and "multiples of 16" in result.stderr and "--size 16x16" in result.stderr, result.stderr
+    result = invoke("compress", "train", data["train"], "-o", tmp_path / "m.keras", "--kind", "conv", "--downsample", "8",
+                    "--device", "cpu")
+    assert result.exit_code == 2 and "--downsample applies to --kind rd" in result.stderr, result.stderr
+    assert not (tmp_path / "m.keras").exists()
+
+
 def test_bd_rate_against_a_hand_computation():
     """Log-rate linear in PSNR: the cubic fit is exact, and the mean ln-rate difference over
     [lo, hi] is (a2 - a1) + (b2 - b1)(lo + hi)/2 in closed form."""

@@ -94,7 +94,10 @@ def _runtime(device, seed=None):
               help="rd (the learned codec: GDN transforms, a factorized entropy model, loss D + lambda R), "
                    "or an autoencoder: dense, conv, sparse (dense with an L1 penalty on the code's activity).")
 @click.option("--latent", type=click.IntRange(1, 4096), default=32, show_default=True,
-              help="Numbers in each image's code (rd: channels of its H/4 x W/4 latent map).")
+              help="Numbers in each image's code (rd: channels of its latent map, see --downsample).")
+@click.option("--downsample", type=click.Choice(["4", "8", "16"]), default="4", show_default=True,
+              help="rd: the latent map is H/f x W/f (2, 3 or 4 stride-2 stages); larger f, fewer numbers for "
+                   "small sets of large images. --size must be a multiple of f.")
 @click.option("--quality", type=click.IntRange(1, 8), help="rd: the rate, 1 (fewest bits) .. 8; lambda from a fixed table [default: 4].")
 @click.option("--lambda", "lam", type=click.FloatRange(0, min_open=True), help="rd: the weight of the rate in D + lambda R (instead of --quality).")
 @click.option("--epochs", type=click.IntRange(1), default=50, show_default=True, help="Most passes over the training images.")
@@ -108,7 +111,7 @@ def _runtime(device, seed=None):
 @seed_option
 @slice_axis_option
 @device_option
-def train(inputs, output, kind, latent, quality, lam, epochs, batch_size, size, val_split, patience, checkpoint_dir, seed,
+def train(inputs, output, kind, latent, downsample, quality, lam, epochs, batch_size, size, val_split, patience, checkpoint_dir, seed,
           slice_axis, device):
     """Train the learned codec (--kind rd, one model per --quality) or an autoencoder on 2D
     images or the 2D slices of 3D/4D NIfTI volumes.
@@ -131,10 +134,13 @@ def train(inputs, output, kind, latent, quality, lam, epochs, batch_size, size, 
         raise click.UsageError(f"--quality and --lambda apply to --kind rd, not {kind}")
     if quality and lam:
         raise click.UsageError("give --quality or --lambda, not both")
+    if kind != "rd" and downsample != "4":
+        raise click.UsageError(f"--downsample applies to --kind rd, not {kind}")
     if kind == "rd":
         lam = lam or LAMBDAS[quality or 4]
     settings = Settings(kind=kind, latent=latent, epochs=epochs, batch_size=batch_size, size=size or first_size(inputs, slice_axis),
-                        val_split=val_split, seed=seed, slice_axis=slice_axis, patience=patience, lam=lam)
+                        val_split=val_split, seed=seed, slice_axis=slice_axis, patience=patience, lam=lam,
+                        downsample=int(downsample))
     check(settings)
     if checkpoint_dir:
         check_run_folder(checkpoint_dir, settings)  # before the images load and TensorFlow starts

@@ -31,7 +31,9 @@ class Codec:
 
     @property
     def grid(self):
-        return (self.size[0] // 4, self.size[1] // 4)
+        """The rd latent map's h x w (the analysis transform's output)."""
+        _, h, w, _ = self.encoder.output_shape
+        return (int(h), int(w))
 
 
 def load(path, keras):

@@ -11,13 +11,14 @@ KINDS = ("dense", "conv", "sparse", "rd")
 SPARSE_L1 = 1e-3  # weight of the L1 penalty on the code's activity (mean over the batch)
 
 
-def build(kind, size, channels, latent):
-    """An autoencoder for H x W x C images in [0, 1] with a `latent`-number code."""
+def build(kind, size, channels, latent, downsample=4):
+    """An autoencoder for H x W x C images in [0, 1] with a `latent`-number code (rd: its
+    latent map at H/downsample x W/downsample)."""
     _, keras = import_tf()
     if kind == "rd":
         from mlkit.compress import rd
 
-        return rd.build(size, channels, latent)
+        return rd.build(size, channels, latent, downsample)
     h, w = size
     shape = (h, w, channels)
     if kind == "conv":

@@ -110,23 +110,24 @@ def custom_objects():
     return {"GDN": gdn, "FactorizedPrior": prior, "mlkit>GDN": gdn, "mlkit>FactorizedPrior": prior}
 
 
-def build(size, channels, latent):
-    """The model for H x W x C images in [0, 1] (H, W multiples of 4), `latent` channels in
-    its H/4 x W/4 latent map."""
+DOWNSAMPLES = (4, 8, 16)  # 2, 3 or 4 stride-2 stages
+
+
+def build(size, channels, latent, downsample=4):
+    """The model for H x W x C images in [0, 1] (H, W multiples of `downsample`), `latent`
+    channels in its H/downsample x W/downsample latent map: one stride-2 conv + GDN stage
+    per halving, so small images get a latent map with few numbers."""
     _, keras = import_tf()
     gdn, prior = layers()
     conv, up = keras.layers.Conv2D, keras.layers.Conv2DTranspose
     h, w = size
-    analysis = keras.Sequential([
-        keras.Input((h, w, channels)),
-        conv(FILTERS, 5, strides=2, padding="same"), gdn(),
-        conv(FILTERS, 5, strides=2, padding="same"), gdn(),
-        conv(latent, 3, padding="same"),
-    ], name="analysis")
+    stages = int(math.log2(downsample))
+    down = [layer for _ in range(stages) for layer in (conv(FILTERS, 5, strides=2, padding="same"), gdn())]
+    analysis = keras.Sequential([keras.Input((h, w, channels)), *down, conv(latent, 3, padding="same")], name="analysis")
+    ups = [layer for _ in range(stages - 1) for layer in (up(FILTERS, 5, strides=2, padding="same"), gdn(inverse=True))]
     synthesis = keras.Sequential([
-        keras.Input((h // 4, w // 4, latent)),
-        up(FILTERS, 3, padding="same"), gdn(inverse=True),
-        up(FILTERS, 5, strides=2, padding="same"), gdn(inverse=True),
+        keras.Input((h // downsample, w // downsample, latent)),
+        up(FILTERS, 3, padding="same"), gdn(inverse=True), *ups,
         up(channels, 5, strides=2, padding="same"),
     ], name="synthesis")
     inputs = keras.Input((h, w, channels))

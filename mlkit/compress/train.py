@@ -11,7 +11,7 @@ from mlkit.compress import model as ae
 from mlkit.errors import UsageError
 
 KIND = "compress"  # the run folder's kind
-MUST_MATCH = ("kind", "latent", "size")  # what a resumed run may not change
+MUST_MATCH = ("kind", "latent", "size", "downsample")  # what a resumed run may not change
 
 
 @dataclasses.dataclass
@@ -27,6 +27,7 @@ class Settings:
     patience: int = 5
     learning_rate: float = 1e-3
     lam: float = None  # the rd model's lambda (D + lam * R); None: --quality 4's
+    downsample: int = 4  # the rd model's latent map is H/downsample x W/downsample
 
 
 def lam_of(settings):
@@ -35,9 +36,9 @@ def lam_of(settings):
     return LAMBDAS[4] if settings.lam is None else settings.lam
 
 
-def multiple(kind):
+def multiple(kind, downsample=4):
     """The model's sides must be multiples of this."""
-    return 4 if kind in ("conv", "rd") else 1
+    return downsample if kind == "rd" else 4 if kind == "conv" else 1
 
 
 def nearest(n, m):
@@ -47,7 +48,7 @@ def nearest(n, m):
 
 def check(settings):
     h, w = settings.size
-    m = multiple(settings.kind)
+    m = multiple(settings.kind, settings.downsample)
     if h % m or w % m:
         raise UsageError(f"--size {h}x{w}: the {settings.kind} model needs sides that are multiples of {m}",
                          f"use --size {nearest(h, m)}x{nearest(w, m)}")
@@ -134,8 +135,8 @@ def train(runtime, images, settings, output, checkpoint_dir=None):
         ui.info(f"{len(train_set)} training images: batches of {batch_size}")
     per_epoch = len(train_set) // batch_size
     with runtime.strategy.scope():
-        model = ae.build(settings.kind, settings.size, images.shape[3], settings.latent)
-        best_model = ae.build(settings.kind, settings.size, images.shape[3], settings.latent)
+        model = ae.build(settings.kind, settings.size, images.shape[3], settings.latent, settings.downsample)
+        best_model = ae.build(settings.kind, settings.size, images.shape[3], settings.latent, settings.downsample)
         optimizer = keras.optimizers.Adam(settings.learning_rate)
         optimizer.build(model.trainable_variables)
     best_model.set_weights(model.get_weights())
@@ -178,6 +179,8 @@ def train(runtime, images, settings, output, checkpoint_dir=None):
 def _config(settings):
     config = dataclasses.asdict(settings)
     config["size"] = list(settings.size)
+    if settings.kind != "rd":
+        config.pop("downsample", None)  # the autoencoders have none: their older run folders still resume
     return config
 
 
