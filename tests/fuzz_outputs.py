@@ -345,21 +345,13 @@ def test_train_gan_onto_a_full_disk(full, face_set):
 
 
 @pytest.mark.deep  # TensorFlow: without it the command says so first
-def test_a_keras_model_onto_a_read_only_folder(readonly, tmp_path):
+@pytest.mark.parametrize("option, name", [("--save", "m.keras"), ("--checkpoint-dir", "run")])
+def test_a_keras_model_or_run_folder_onto_a_read_only_folder(readonly, tmp_path, option, name):
     rows = "\n".join(f"{x},{2 * x + 1}" for x in range(20))
     (tmp_path / "d.csv").write_text("x,y\n" + rows + "\n")
-    model = os.path.join(readonly.folder, "m.keras")
-    proc = readonly.run("regress", tmp_path / "d.csv", "--method", "mlp", "--epochs", "2", "--save", model)
-    _failed_cleanly(proc, readonly, model)
-
-
-@pytest.mark.deep  # TensorFlow: without it the command says so first
-def test_a_run_folder_onto_a_read_only_folder(readonly, tmp_path):
-    rows = "\n".join(f"{x},{2 * x + 1}" for x in range(20))
-    (tmp_path / "d.csv").write_text("x,y\n" + rows + "\n")
-    run = os.path.join(readonly.folder, "run")
-    proc = readonly.run("regress", tmp_path / "d.csv", "--method", "mlp", "--epochs", "2", "--checkpoint-dir", run)
-    _failed_cleanly(proc, readonly, run)
+    target = os.path.join(readonly.folder, name)
+    proc = readonly.run("regress", tmp_path / "d.csv", "--method", "mlp", "--epochs", "2", option, target)
+    _failed_cleanly(proc, readonly, target)
 
 
 # ---------------------------------------------------------------- 4. signals
