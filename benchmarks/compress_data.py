@@ -1,11 +1,18 @@
 """Write the rate-distortion data sets as files: held-out splits of scikit-learn's digits
 (8x8 upscaled to 16x16), scikit-image's lfw_subset faces (25x25 cropped to 24x24), and
-nibabel's example4d MRI (volume 1 to train, volume 2 held out), and out-of-domain pictures (skimage.data photos cut into 16x16 and 24x24 patches).
+nibabel's example4d MRI (volume 1 to train, volume 2 held out), and out-of-domain pictures
+(skimage.data photos cut into 16x16 and 24x24 patches).
 
-    python benchmarks/compress_data.py DATA_DIR
+    python benchmarks/compress_data.py DATA_DIR [--faces FOLDER]
+
+scikit-image's 100 faces are all the faces there are offline, far too few to train on. With
+`--faces FOLDER` (a folder of face photos, one face each, for example aligned crops from
+`mlkit crop-align`), those faces are the face set instead: grey, the central square resized
+to 24x24, a seeded 80/20 split.
 """
 
 import os
+import shutil
 import sys
 
 import cv2
@@ -13,7 +20,8 @@ import numpy as np
 
 
 def _write(folder, images, prefix):
-    os.makedirs(folder, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # a set of another size leaves no stale files
+    os.makedirs(folder)
     for i, img in enumerate(images):
         cv2.imwrite(os.path.join(folder, f"{prefix}{i:04d}.png"), img)
 
@@ -30,15 +38,37 @@ def digits(root):
     _write(f"{root}/digits/test", [big[i] for i in order[cut:]], "d")
 
 
-def faces(root):
+def faces(root, folder=None):
+    crops = _folder_faces(folder) if folder else _lfw_subset_faces()
+    order = np.random.default_rng(0).permutation(len(crops))
+    cut = int(0.8 * len(crops))
+    train = [crops[i] for i in order[:cut]]
+    _write(f"{root}/faces/train", train + [t[:, ::-1] for t in train], "f")  # and mirrored
+    _write(f"{root}/faces/test", [crops[i] for i in order[cut:]], "f")
+
+
+def _lfw_subset_faces():
     from skimage.data import lfw_subset
 
     x = lfw_subset()[:100]  # the first 100 are faces, the rest non-faces; floats in [0, 1]
-    crops = [np.clip(np.rint(f[:24, :24] * 255), 0, 255).astype(np.uint8) for f in x]
-    order = np.random.default_rng(0).permutation(len(crops))
-    train = [crops[i] for i in order[:80]]
-    _write(f"{root}/faces/train", train + [t[:, ::-1] for t in train], "f")  # and mirrored: 160
-    _write(f"{root}/faces/test", [crops[i] for i in order[80:]], "f")
+    return [np.clip(np.rint(f[:24, :24] * 255), 0, 255).astype(np.uint8) for f in x]
+
+
+def _folder_faces(folder):
+    """Every readable picture under `folder` (sorted), grey, its central square at 24x24."""
+    found = []
+    for base, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            img = cv2.imread(os.path.join(base, name), cv2.IMREAD_GRAYSCALE)
+            if img is not None:
+                h, w = img.shape
+                side = min(h, w)
+                top, left = (h - side) // 2, (w - side) // 2
+                found.append(cv2.resize(img[top : top + side, left : left + side], (24, 24), interpolation=cv2.INTER_AREA))
+    if len(found) < 10:
+        sys.exit(f"compress_data.py: {folder}: {len(found)} readable pictures, need at least 10")
+    return found
 
 
 def mri(root):
@@ -62,9 +92,12 @@ def patches(root, size, name):
 
 
 if __name__ == "__main__":
-    root = sys.argv[1] if len(sys.argv) > 1 else "compress-data"
+    args = sys.argv[1:]
+    face_folder = args[args.index("--faces") + 1] if "--faces" in args else None
+    rest = [a for i, a in enumerate(args) if a != "--faces" and (i == 0 or args[i - 1] != "--faces")]
+    root = rest[0] if rest else "compress-data"
     digits(root)
-    faces(root)
+    faces(root, face_folder)
     mri(root)
     patches(root, 16, "camera16")
     patches(root, 24, "camera24")

@@ -3,11 +3,13 @@ WebP, AVIF (libavif, speed 0) and JPEG XL through Pillow, headers once per set, 
 in-domain data and out of domain: the BD-rate of the models' curve against each codec, on the
 mean and on the pooled PSNR, and a plot of all the curves per set.
 
-    python benchmarks/compress_rd.py [WORK_DIR] [--docs DIR]
+    python benchmarks/compress_rd.py [WORK_DIR] [--docs DIR] [--faces FOLDER]
 
 It writes the data (benchmarks/compress_data.py), trains the models with the CLI (skipping
 those already in WORK_DIR), runs `mlkit compress eval MODELS SET --format json --plot` on
-every pair and prints the table as Markdown.
+every pair and prints the table as Markdown. `--faces FOLDER` takes the face set from a folder
+of face photos instead of scikit-image's 100 (see compress_data.py); give it a new WORK_DIR, as
+models already in WORK_DIR are not trained again.
 """
 
 import json
@@ -96,12 +98,17 @@ def row(root, domain, data, in_domain, options, plot):
     return "| " + " | ".join(cells) + " |"
 
 
+def _option(args, name):
+    return args[args.index(name) + 1] if name in args else None
+
+
 def main():
     args = sys.argv[1:]
-    docs = args[args.index("--docs") + 1] if "--docs" in args else None
-    rest = [a for i, a in enumerate(args) if a != "--docs" and (i == 0 or args[i - 1] != "--docs")]
+    docs, faces = _option(args, "--docs"), _option(args, "--faces")
+    rest = [a for i, a in enumerate(args) if a not in ("--docs", "--faces") and (i == 0 or args[i - 1] not in ("--docs", "--faces"))]
     root = os.path.abspath(rest[0] if rest else "compress-bench")
-    subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "compress_data.py"), root], check=True,
+    extra = ["--faces", faces] if faces else []
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "compress_data.py"), root, *extra], check=True,
                    capture_output=True)
     faces16(root)
     train(root)
