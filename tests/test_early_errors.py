@@ -52,11 +52,21 @@ def work(tmp_path):
     (run / "run.json").write_text(json.dumps(RUN))
     (tmp_path / "m.keras").write_bytes(b"PK\x03\x04 not read before the inputs")
     (tmp_path / "c.mlz").write_bytes(b"GIF89a not a container at all")
+    (tmp_path / "h.mlz").write_bytes(_container_without_a_latent())
     (tmp_path / "d.csv").write_text("a,b,y\n" + "".join(f"{a},{a * a % 7},{2 * a + 1}\n" for a in range(20)))
     (tmp_path / "mlp").mkdir()
     (tmp_path / "mlp" / "run.json").write_text(json.dumps(MLP_RUN))
     (tmp_path / "mlp" / "metrics.jsonl").write_text('{"step": 1, "loss": 0.87}\n{"step": 2, "loss": "low"}\n')
     return tmp_path
+
+
+def _container_without_a_latent():
+    """A whole .mlz container (head, CRC) whose header, once inflated, lacks a field."""
+    import struct
+
+    from mlkit.compress import formats
+
+    return formats._frame(2, "00" * 8, struct.pack("<I", 2) + b"{}")
 
 
 def _before_tensorflow(proc, code, words):
@@ -85,6 +95,8 @@ CASES = {
     "resume an MLP whose metrics are damaged": (["regress", "d.csv", "--method", "mlp", "--epochs", "2", "--hidden", "4",
                                                  "--seed", "1", "--checkpoint-dir", "mlp"], 1,
                                                 "mlp/metrics.jsonl line 2: loss is not a number"),
+    "decode a container whose inflated header is wrong": (["compress", "decode", "m.keras", "h.mlz", "-o", "out/"], 1,
+                                                          "h.mlz: damaged .mlz container: header field latent is missing"),
     "stylize a missing picture": (["stylize", "nowhere.jpg", "-s", "face.jpg", "-o", "s.png",
                                    "--weights", "missing.h5"], 1, "nowhere.jpg: no such file"),
 }
