@@ -268,6 +268,25 @@ def test_a_bad_container_is_one_line_and_nothing_written(conv, container, invoke
     assert not (tmp_path / "out").exists()
 
 
+def test_decode_inflates_the_container_once(conv, container, invoke, tmp_path, monkeypatch):
+    """The early check's unpacked container is the one decoded (test_early_errors.py: its
+    errors still come before TensorFlow loads)."""
+    from mlkit.compress import formats
+
+    inflated = []
+
+    class Counted(formats._Inflater):
+        def __init__(self, *args):
+            inflated.append(args[0])
+            super().__init__(*args)
+
+    monkeypatch.setattr(formats, "_Inflater", Counted)
+    (tmp_path / "c.mlz").write_bytes(container)
+    result = invoke("compress", "decode", conv[0], tmp_path / "c.mlz", "-o", f"{tmp_path}/out/", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert len(inflated) == 1 and len(os.listdir(tmp_path / "out")) == 6
+
+
 def test_a_container_from_another_model_is_refused(sets, container, invoke, tmp_path):
     other = tmp_path / "other.keras"
     assert invoke("compress", "train", sets["test"], "-o", other, "--latent", "8", "--size", "16x16", "--epochs", "1",

@@ -285,3 +285,47 @@ def test_keras_leaves_the_users_home_alone(tmp_path):
     assert proc.stdout.strip() == os.path.join(env["HOME"], ".keras", "models")  # VGG19's cache is still the user's
     assert not os.path.exists(os.path.join(env["HOME"], ".keras"))  # no keras.json written there
     assert os.listdir(env["TMPDIR"]) == []  # Keras's private home went at exit
+
+
+HOLD_KERAS_HOME = """
+import sys, time
+from mlkit.deep.runtime import import_tf
+import os
+import_tf()
+print(os.environ["KERAS_HOME"], flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_killed_commands_keras_home_is_swept_by_the_next(tmp_path):
+    """SIGKILL leaves the private Keras home behind (no atexit runs); the next command removes
+    it, and leaves alone a live process's home, a link and (as root) another user's folder."""
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_HOME"}
+    env["TMPDIR"] = tmp = str(tmp_path / "tmp")
+    os.makedirs(tmp)
+    held = subprocess.Popen([sys.executable, "-c", HOLD_KERAS_HOME], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        home = held.stdout.readline().strip()
+    finally:
+        held.send_signal(signal.SIGKILL)
+        held.wait(timeout=60)
+    assert os.path.dirname(home) == tmp and os.path.basename(home).startswith(f"mlkit-keras-{held.pid}-")
+    assert os.path.isfile(os.path.join(home, "keras.json"))  # Keras wrote there; nothing removed it
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "kept.txt").write_text("a link's target is never entered\n")
+    os.symlink(target, os.path.join(tmp, f"mlkit-keras-{held.pid}-link"))
+    os.mkdir(os.path.join(tmp, f"mlkit-keras-{os.getpid()}-live"))  # this pytest process: alive
+    kept = {f"mlkit-keras-{held.pid}-link", f"mlkit-keras-{os.getpid()}-live"}
+    if os.getuid() == 0:  # only root can make a folder of another user's
+        other = os.path.join(tmp, f"mlkit-keras-{held.pid}-other")
+        os.mkdir(other)
+        os.chown(other, 65534, 65534)
+        kept.add(os.path.basename(other))
+    proc = subprocess.run([sys.executable, "-c", "from mlkit.deep.runtime import import_tf; import_tf()"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert set(os.listdir(tmp)) == kept  # the killed home went, and the second run's own at its exit
+    assert (target / "kept.txt").exists()

@@ -26,6 +26,9 @@ main()
 RUN = {"kind": "gan", "config": {"image_size": 16, "channels": 1, "z_dim": 16, "gf_dim": 8, "df_dim": 8,
                                   "batch_size": 8, "seed": 4, "images": 40, "slice_axis": 2, "lr": 0.0002,
                                   "d_lr": None, "beta1": 0.5, "g_steps": 2, "label_smoothing": 0.1}}
+MLP_RUN = {"kind": "regress-mlp", "config": {"x_cols": ["a", "b"], "y_col": "y", "rows": 20, "hidden": [4],
+                                             "activation": "relu", "penalty": "l2", "alpha": 0.0001, "optimizer": "adam",
+                                             "lr": 0.01, "batch_size": None, "shuffle": True, "seed": 1, "epochs": 2}}
 
 
 def mlkit(*args, cwd, stdout=subprocess.PIPE):
@@ -35,8 +38,9 @@ def mlkit(*args, cwd, stdout=subprocess.PIPE):
 
 @pytest.fixture
 def work(tmp_path):
-    """A photo, a volume, an empty folder, a folder of other files and a GAN run (its
-    run.json and an empty checkpoint at step 10)."""
+    """A photo, a volume, an empty folder, a folder of other files, a GAN run (its
+    run.json and an empty checkpoint at step 10), and a CSV with a regress MLP run whose
+    metrics.jsonl is damaged."""
     face = tmp_path / "face.jpg"
     face.write_bytes(open(samples.path("face"), "rb").read())
     (tmp_path / "t1.nii.gz").write_bytes(open(samples.path("t1"), "rb").read())
@@ -48,7 +52,21 @@ def work(tmp_path):
     (run / "run.json").write_text(json.dumps(RUN))
     (tmp_path / "m.keras").write_bytes(b"PK\x03\x04 not read before the inputs")
     (tmp_path / "c.mlz").write_bytes(b"GIF89a not a container at all")
+    (tmp_path / "h.mlz").write_bytes(_container_without_a_latent())
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "".join(f"{a},{a * a % 7},{2 * a + 1}\n" for a in range(20)))
+    (tmp_path / "mlp").mkdir()
+    (tmp_path / "mlp" / "run.json").write_text(json.dumps(MLP_RUN))
+    (tmp_path / "mlp" / "metrics.jsonl").write_text('{"step": 1, "loss": 0.87}\n{"step": 2, "loss": "low"}\n')
     return tmp_path
+
+
+def _container_without_a_latent():
+    """A whole .mlz container (head, CRC) whose header, once inflated, lacks a field."""
+    import struct
+
+    from mlkit.compress import formats
+
+    return formats._frame(2, "00" * 8, struct.pack("<I", 2) + b"{}")
 
 
 def _before_tensorflow(proc, code, words):
@@ -74,6 +92,11 @@ CASES = {
                         "no checkpoint at step 5 (kept: 10)"),
     "many samples into one file": (["generate", "-c", "run", "-n", "2", "-o", "g.nii.gz"], 2,
                                    "-n 2 makes 2 images, but -o g.nii.gz names one file"),
+    "resume an MLP whose metrics are damaged": (["regress", "d.csv", "--method", "mlp", "--epochs", "2", "--hidden", "4",
+                                                 "--seed", "1", "--checkpoint-dir", "mlp"], 1,
+                                                "mlp/metrics.jsonl line 2: loss is not a number"),
+    "decode a container whose inflated header is wrong": (["compress", "decode", "m.keras", "h.mlz", "-o", "out/"], 1,
+                                                          "h.mlz: damaged .mlz container: header field latent is missing"),
     "stylize a missing picture": (["stylize", "nowhere.jpg", "-s", "face.jpg", "-o", "s.png",
                                    "--weights", "missing.h5"], 1, "nowhere.jpg: no such file"),
 }

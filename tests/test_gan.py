@@ -432,6 +432,31 @@ def test_the_step_runs_mirrored_over_two_replicas():
     assert all(np.isfinite(r["d_loss"]) and 0 < r["d_real"] < 1 for r in records)
 
 
+BAD_BATCH_OVER_REPLICAS = """
+import os, sys
+from mlkit.errors import UsageError
+from mlkit.gan import train
+settings = dict(image_size=16, batch_size=7, gf_dim=8, df_dim=8, z_dim=16)
+try:
+    train([sys.argv[1]], sys.argv[2], settings, seed=1, steps_total=1, device="cpu", cpu_replicas=2)
+except UsageError as exc:
+    print(exc.message)
+print(os.path.exists(sys.argv[2]))
+"""
+
+
+def test_a_batch_that_does_not_split_over_the_replicas_writes_no_run_folder(faces, tmp_path):
+    """Two logical CPUs (the several-GPU code path) and an odd batch: refused before run.json."""
+    import subprocess
+    import sys
+
+    run = str(tmp_path / "odd")
+    proc = subprocess.run([sys.executable, "-c", BAD_BATCH_OVER_REPLICAS, faces, run],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == ["--batch-size 7 does not split over 2 replicas", "False"]
+
+
 def test_grid_cells_are_two_pixels_apart():
     from mlkit.gan.grid import tile
 

@@ -140,6 +140,21 @@ def test_foreign_and_incompatible_run_folders_are_one_line(data, tmp_path, invok
         assert lines[0].startswith(f"mlkit regress: error: {tmp_path / folder} ")
 
 
+def test_a_damaged_metrics_file_is_refused_before_the_network_is_built(sine, tmp_path, monkeypatch):
+    import mlkit.deep.runtime
+
+    _fit(sine, 2, tmp_path / "run")
+    with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 3, "loss": NaN}\n')
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("TensorFlow was started")
+
+    monkeypatch.setattr(mlkit.deep.runtime, "Runtime", no_network)
+    with pytest.raises(MlkitError, match=r"metrics.jsonl line 3: "):
+        _fit(sine, 4, tmp_path / "run")
+
+
 def test_resume_without_seed_takes_the_runs_seed(data, tmp_path, invoke):
     common = ["regress", data, "--method", "mlp", "--hidden", "4", "--checkpoint-dir", tmp_path / "run", "--format", "json"]
     first = json.loads(invoke(*common, "--epochs", "2").stdout)[0]

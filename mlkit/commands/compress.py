@@ -217,10 +217,9 @@ def decode(model_path, codes, output, jobs, device):
     from mlkit.compress.steps import read_container, reconstructions, write_images
 
     _check_model(model_path)
-    raw = read_container(codes)
-    _named(codes, formats.unpack, raw)  # a damaged container is said before the model loads
+    box = _named(codes, formats.unpack, read_container(codes))  # a damaged container is said before the model loads
     codec = _codec(model_path, device)
-    write_images(reconstructions(_named(codes, unpack, codec, raw, jobs), provenance.command_line()), output)
+    write_images(reconstructions(_named(codes, unpack, codec, box, jobs), provenance.command_line()), output)
     return 0
 
 

@@ -142,8 +142,13 @@ def _gaussians(mean, std, bits):
 
 def latents(codec, raw):
     """(header, the stored integers) of a container made by this model: rd latent values
-    N x h x w x C, or the autoencoder's levels N x latent."""
-    box = formats.unpack(raw, codec.fingerprint)
+    N x h x w x C, or the autoencoder's levels N x latent. raw: the container's bytes, or
+    formats.unpack's result when it was unpacked already (the body is inflated once)."""
+    if isinstance(raw, dict):
+        box = raw
+        formats.check_fingerprint(box["fingerprint"], codec.fingerprint)
+    else:
+        box = formats.unpack(raw, codec.fingerprint)
     header = box["header"]
     if header.get("model", "ae") != codec.kind or header["latent"] != codec.latent or tuple(header["size"]) != (*codec.size, codec.channels):
         raise formats.ImageFormatError("the container's code size does not fit this model", "decode with the model that encoded it")
@@ -166,7 +171,8 @@ def latents(codec, raw):
 
 
 def decode(codec, raw, jobs=1):
-    """[(meta, voxels)] from .mlz bytes; refused when another model made them."""
+    """[(meta, voxels)] from .mlz bytes (or formats.unpack's result); refused when another
+    model made them."""
     box, found = latents(codec, raw)
     if codec.kind == "rd":
         recon = np.clip(_run(codec.decoder, found.astype(np.float32), jobs), 0.0, 1.0)

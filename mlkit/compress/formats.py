@@ -84,7 +84,7 @@ def _code(coder, body):
 
 def unpack(raw, fingerprint=None):
     """The container's contents, checked; refused if `fingerprint` differs. A dict: version,
-    header and, for version 1, scale, offset, levels (N x latent); for version 2, numbers
+    header, fingerprint (the model's, hex) and, for version 1, scale, offset, levels (N x latent); for version 2, numbers
     (float32) and words (uint32, the range coder's)."""
     if len(raw) < HEAD.size:
         raise ImageFormatError(f"not an .mlz container: {len(raw)} bytes, shorter than its {HEAD.size}-byte head")
@@ -93,9 +93,7 @@ def unpack(raw, fingerprint=None):
         raise ImageFormatError("not an .mlz container (wrong magic)", "give a file written by mlkit compress encode")
     if version not in VERSIONS:
         raise ImageFormatError(f".mlz version {version}, this mlkit reads versions 1 and 2", "upgrade mlkit")
-    if fingerprint is not None and stamp.hex() != fingerprint:
-        raise ImageFormatError(f"made with another model (fingerprint {stamp.hex()}, this model is {fingerprint})",
-                               "decode with the model that encoded it")
+    check_fingerprint(stamp.hex(), fingerprint)
     if coder not in CODERS:
         raise ImageFormatError(f"damaged .mlz container: unknown coder {coder}")
     coded = raw[HEAD.size :]
@@ -106,9 +104,17 @@ def unpack(raw, fingerprint=None):
     limits.check(size, "the .mlz body")
     body = _Inflater(coder, coded, size)
     try:
-        return _split(body) if version == 1 else _split_coded(body)
+        box = _split(body) if version == 1 else _split_coded(body)
     except (zlib.error, lzma.LZMAError) as exc:
         raise ImageFormatError(f"damaged .mlz container: the {CODERS[coder]} body does not decode ({exc})") from None
+    return {**box, "fingerprint": stamp.hex()}
+
+
+def check_fingerprint(stamp, fingerprint):
+    """Refuse a container whose model `stamp` (hex) is not `fingerprint` (None: any model)."""
+    if fingerprint is not None and stamp != fingerprint:
+        raise ImageFormatError(f"made with another model (fingerprint {stamp}, this model is {fingerprint})",
+                               "decode with the model that encoded it")
 
 
 class _Inflater:

@@ -19,6 +19,7 @@ _QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
 
 PRIVATE_HOME_ENV = "MLKIT_PRIVATE_KERAS_HOME"  # the KERAS_HOME mlkit set, as opposed to the user's
+PRIVATE_HOME_PREFIX = "mlkit-keras-"  # then the pid: /tmp/mlkit-keras-<pid>-XXXXXXXX
 
 INSTALL_HINT = 'pip install "mlkit[deep]"'
 DEEP_MODULES = ("tensorflow",)  # Keras comes with it
@@ -71,16 +72,57 @@ def _private_keras_home():
     """Keras writes $KERAS_HOME/keras.json (~/.keras unless set) when it is imported: unless
     the user chose a home, give it a temporary one, removed at exit, so mlkit leaves the
     user's home alone. Keras's cache of downloaded weights is looked up in the user's home
-    (user_keras_home), not here."""
+    (user_keras_home), not here. The name holds the pid, so the home of a killed command
+    (which no atexit removes) is swept by the next one."""
     if "KERAS_HOME" in os.environ:
         return
     import atexit
     import shutil
     import tempfile
 
-    home = tempfile.mkdtemp(prefix="mlkit-keras-")
+    _sweep_private_homes(tempfile.gettempdir())
+    home = tempfile.mkdtemp(prefix=f"{PRIVATE_HOME_PREFIX}{os.getpid()}-")
     os.environ["KERAS_HOME"] = os.environ[PRIVATE_HOME_ENV] = home
     atexit.register(shutil.rmtree, home, True)
+
+
+def _sweep_private_homes(folder):
+    """Remove this user's private Keras homes in `folder` whose process is gone: only real
+    folders (never a link) owned by this uid; another user's, or a live process's, stay."""
+    import shutil
+    import stat
+
+    if not hasattr(os, "getuid"):
+        return
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            pid = _home_pid(entry.name)
+            if pid is None or _alive(pid):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+                    shutil.rmtree(entry.path, ignore_errors=True)  # removes links inside, never follows them
+
+
+def _home_pid(name):
+    """The pid in a private home's name (mlkit-keras-<pid>-XXXXXXXX), or None."""
+    if not name.startswith(PRIVATE_HOME_PREFIX):
+        return None
+    pid, dash, _ = name[len(PRIVATE_HOME_PREFIX) :].partition("-")
+    if not (dash and pid.isascii() and pid.isdigit() and len(pid) <= 9):
+        return None  # an older home without a pid, or someone else's name: left alone
+    return int(pid) or None
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process, or not ours to ask: leave its home alone
+    return True
 
 
 def user_keras_home():

@@ -14,11 +14,12 @@ LOSS_CURVE = "losses.png"
 
 
 def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_total=None, epochs=20,
-          sample_every=100, checkpoint_every=500, logdir=None, device="auto"):
+          sample_every=100, checkpoint_every=500, logdir=None, device="auto", cpu_replicas=1):
     """Train (or resume) a DCGAN on `data` in `checkpoint_dir`; a summary dict.
 
     seed: the --seed given, or None to keep a resumed run's own (a new run takes drawn_seed).
-    steps_total: train until this global step; else `epochs` passes over the data."""
+    steps_total: train until this global step; else `epochs` passes over the data.
+    cpu_replicas: >1 splits the CPU into mirrored devices (the several-GPU code path, for tests)."""
     from mlkit.deep import checkpoint, data as deep_data, loop
     from mlkit.deep.runtime import Runtime
 
@@ -39,10 +40,12 @@ def train(data, checkpoint_dir, settings, *, seed=None, drawn_seed=0, steps_tota
     # settings existed keeps the tutorials' loss and rates (no smoothing, d_lr = lr).
     defaults = {"seed": int(drawn_seed), **({} if resumed else {k: settings[k] for k in unset})}
     config = {k: v for k, v in config.items() if k not in unset}
+    # The replicas are known once the devices are; a batch that does not split over them is
+    # refused before RunDir writes run.json (a new folder would be left behind).
+    runtime = Runtime(device=device, seed=seed if seed is not None else drawn_seed, cpu_replicas=cpu_replicas)
+    _check_batch(config, runtime.replicas)
     run = checkpoint.RunDir(checkpoint_dir, "gan", config, must_match=cfg.MUST_MATCH, defaults=defaults)
     config = run.config
-    runtime = Runtime(device=device, seed=seed if seed is not None else drawn_seed)
-    _check_batch(config, runtime.replicas)
 
     from mlkit.gan.model import Gan
 

@@ -46,6 +46,10 @@ def fit_table(table, method="exact", seed=None, compare=False, **options):
         raise MlkitError(f"unknown method {method!r}", f"choose from {', '.join(METHODS)}")
     options = with_defaults(method, options)
     seed = _seed(seed, method, options.get("checkpoint_dir"))
+    if method == "mlp" and options.get("checkpoint_dir"):
+        from mlkit.regression.train import check_run_folder
+
+        check_run_folder(options["checkpoint_dir"])
     if method in ("exact", "lasso", "ridge", "elastic-net") or compare:
         linear.check_size(table)  # before the rows are loaded
     if method == "exact" and not compare:

@@ -54,9 +54,20 @@ def _scale(X, y):
 def _run_dir(path, config):
     if path is None:
         return None
-    from mlkit.deep.checkpoint import RunDir
+    from mlkit.deep.checkpoint import RunDir, check_resumable
 
-    return RunDir(path, KIND, config, must_match=RESUME_KEYS)
+    run = RunDir(path, KIND, config, must_match=RESUME_KEYS)
+    check_resumable(path)  # a damaged metrics.jsonl is refused before TensorFlow builds the network
+    return run
+
+
+def check_run_folder(path):
+    """What resuming in `path` would refuse (a file, links, other files, a run of another kind,
+    a damaged run.json or metrics.jsonl), said before the rows load and TensorFlow starts."""
+    from mlkit.deep import checkpoint
+
+    if checkpoint.check_folder(path, KIND) is not None:
+        checkpoint.check_resumable(path)
 
 
 def _train(run, objects, epoch, epochs, every):
