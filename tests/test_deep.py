@@ -302,6 +302,8 @@ def test_a_killed_commands_keras_home_is_swept_by_the_next(tmp_path):
     it, and leaves alone a live process's home, a link and (as root) another user's folder."""
     import signal
 
+    from mlkit.deep import runtime as runtime_module
+
     env = {k: v for k, v in os.environ.items() if k != "KERAS_HOME"}
     env["TMPDIR"] = tmp = str(tmp_path / "tmp")
     os.makedirs(tmp)
@@ -311,16 +313,17 @@ def test_a_killed_commands_keras_home_is_swept_by_the_next(tmp_path):
     finally:
         held.send_signal(signal.SIGKILL)
         held.wait(timeout=60)
-    assert os.path.dirname(home) == tmp and os.path.basename(home).startswith(f"mlkit-keras-{held.pid}-")
+    space = runtime_module._pid_space()
+    assert os.path.dirname(home) == tmp and os.path.basename(home).startswith(f"mlkit-keras-{held.pid}-{space}-")
     assert os.path.isfile(os.path.join(home, "keras.json"))  # Keras wrote there; nothing removed it
     target = tmp_path / "target"
     target.mkdir()
     (target / "kept.txt").write_text("a link's target is never entered\n")
-    os.symlink(target, os.path.join(tmp, f"mlkit-keras-{held.pid}-link"))
-    os.mkdir(os.path.join(tmp, f"mlkit-keras-{os.getpid()}-live"))  # this pytest process: alive
-    kept = {f"mlkit-keras-{held.pid}-link", f"mlkit-keras-{os.getpid()}-live"}
+    os.symlink(target, os.path.join(tmp, f"mlkit-keras-{held.pid}-{space}-link"))
+    os.mkdir(os.path.join(tmp, f"mlkit-keras-{os.getpid()}-{space}-live"))  # this pytest process: alive
+    kept = {f"mlkit-keras-{held.pid}-{space}-link", f"mlkit-keras-{os.getpid()}-{space}-live"}
     if os.getuid() == 0:  # only root can make a folder of another user's
-        other = os.path.join(tmp, f"mlkit-keras-{held.pid}-other")
+        other = os.path.join(tmp, f"mlkit-keras-{held.pid}-{space}-other")
         os.mkdir(other)
         os.chown(other, 65534, 65534)
         kept.add(os.path.basename(other))
@@ -328,4 +331,26 @@ def test_a_killed_commands_keras_home_is_swept_by_the_next(tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert set(os.listdir(tmp)) == kept  # the killed home went, and the second run's own at its exit
+    assert (target / "kept.txt").exists()
+
+
+def test_the_sweep_leaves_homes_made_on_another_host_or_container(tmp_path):
+    """A TMPDIR shared by cluster nodes or containers holds homes whose pid this process cannot
+    see although it lives: only homes made in this pid space (host and pid namespace) are swept.
+    A link inside a swept home is removed, its target left alone."""
+    from mlkit.deep import runtime
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid, space = int(gone.stdout), runtime._pid_space()
+    assert len(space) == 8 and space == runtime._pid_space()
+    elsewhere = "0" * 8 if space != "0" * 8 else "1" * 8
+    here, there = tmp_path / f"mlkit-keras-{pid}-{space}-abcd1234", tmp_path / f"mlkit-keras-{pid}-{elsewhere}-abcd1234"
+    old = tmp_path / f"mlkit-keras-{pid}-abcd1234"  # no pid space: whose pid it is cannot be told
+    target = tmp_path / "target"
+    for folder in (here, there, old, target):
+        folder.mkdir()
+    (target / "kept.txt").write_text("a link's target is never entered\n")
+    os.symlink(target, here / "link")
+    runtime._sweep_private_homes(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == sorted([there.name, old.name, "target"])
     assert (target / "kept.txt").exists()

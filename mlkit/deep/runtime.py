@@ -19,7 +19,7 @@ _QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
 
 PRIVATE_HOME_ENV = "MLKIT_PRIVATE_KERAS_HOME"  # the KERAS_HOME mlkit set, as opposed to the user's
-PRIVATE_HOME_PREFIX = "mlkit-keras-"  # then the pid: /tmp/mlkit-keras-<pid>-XXXXXXXX
+PRIVATE_HOME_PREFIX = "mlkit-keras-"  # then the pid and who sees it: /tmp/mlkit-keras-<pid>-<_pid_space>-XXXXXXXX
 
 INSTALL_HINT = 'pip install "mlkit[deep]"'
 DEEP_MODULES = ("tensorflow",)  # Keras comes with it
@@ -73,7 +73,7 @@ def _private_keras_home():
     the user chose a home, give it a temporary one, removed at exit, so mlkit leaves the
     user's home alone. Keras's cache of downloaded weights is looked up in the user's home
     (user_keras_home), not here. The name holds the pid, so the home of a killed command
-    (which no atexit removes) is swept by the next one."""
+    (which no atexit removes) is swept by the next one on the same host."""
     if "KERAS_HOME" in os.environ:
         return
     import atexit
@@ -81,22 +81,24 @@ def _private_keras_home():
     import tempfile
 
     _sweep_private_homes(tempfile.gettempdir())
-    home = tempfile.mkdtemp(prefix=f"{PRIVATE_HOME_PREFIX}{os.getpid()}-")
+    home = tempfile.mkdtemp(prefix=f"{PRIVATE_HOME_PREFIX}{os.getpid()}-{_pid_space()}-")
     os.environ["KERAS_HOME"] = os.environ[PRIVATE_HOME_ENV] = home
     atexit.register(shutil.rmtree, home, True)
 
 
 def _sweep_private_homes(folder):
     """Remove this user's private Keras homes in `folder` whose process is gone: only real
-    folders (never a link) owned by this uid; another user's, or a live process's, stay."""
+    folders (never a link) owned by this uid; another user's, a live process's, or one whose pid
+    this process cannot see (another host or container sharing the folder), stay."""
     import shutil
     import stat
 
     if not hasattr(os, "getuid"):
         return
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        space = _pid_space()
         for entry in entries:
-            pid = _home_pid(entry.name)
+            pid = _home_pid(entry.name, space)
             if pid is None or _alive(pid):
                 continue
             with contextlib.suppress(OSError):
@@ -105,14 +107,30 @@ def _sweep_private_homes(folder):
                     shutil.rmtree(entry.path, ignore_errors=True)  # removes links inside, never follows them
 
 
-def _home_pid(name):
-    """The pid in a private home's name (mlkit-keras-<pid>-XXXXXXXX), or None."""
+def _home_pid(name, space):
+    """The pid in a private home's name (mlkit-keras-<pid>-<space>-XXXXXXXX) when it was made
+    in the pid space `space`, or None."""
     if not name.startswith(PRIVATE_HOME_PREFIX):
         return None
-    pid, dash, _ = name[len(PRIVATE_HOME_PREFIX) :].partition("-")
-    if not (dash and pid.isascii() and pid.isdigit() and len(pid) <= 9):
-        return None  # an older home without a pid, or someone else's name: left alone
+    pid, dash, rest = name[len(PRIVATE_HOME_PREFIX) :].partition("-")
+    if not (dash and pid.isascii() and pid.isdigit() and len(pid) <= 9 and rest.startswith(space + "-")):
+        return None  # an older home, one from another host or container, or someone else's name: left alone
     return int(pid) or None
+
+
+def _pid_space():
+    """8 hex digits naming where a pid means this process: the host name and the pid namespace.
+    A TMPDIR shared by cluster nodes (Slurm array jobs) or by containers holds homes whose pid
+    is not found here although their process lives."""
+    import hashlib
+    import socket
+
+    try:
+        info = os.stat("/proc/self/ns/pid")
+        space = f"{info.st_dev}:{info.st_ino}"
+    except OSError:
+        space = ""
+    return hashlib.sha256(f"{socket.gethostname()}/{space}".encode()).hexdigest()[:8]
 
 
 def _alive(pid):
