@@ -15,7 +15,7 @@ import pytest
 
 from conftest import run_mlkit
 from mlkit.io import Image, read_image, write_image
-from mlkit.errors import MlkitError, UsageError
+from mlkit.errors import UsageError
 from mlkit.io.batch import expand_inputs, parse_shard, select_shard
 
 
@@ -208,36 +208,3 @@ def test_stdin_on_a_terminal_is_refused_with_a_hint():
     assert proc.stderr.decode().splitlines() == [
         "mlkit info: error: '-' reads images from stdin, which is a terminal (pipe images in: mlkit sample | mlkit info -)"
     ]
-
-
-def _doubled(img, seedseq):
-    if img.name == "v2":
-        raise MlkitError("v2 is refused")
-    return [img.replace(data=img.data * 2, history=[*img.history, {"command": "one"}])]
-
-
-def _doubled_together(pairs):
-    if any(img.name == "v2" for img, _ in pairs):
-        raise MlkitError("one of them is refused")
-    return [[img.replace(data=img.data * 2, history=[*img.history, {"command": "many", "n": len(pairs)}])]
-            for img, _ in pairs]
-
-
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_work_many_takes_several_inputs_and_a_failure_names_its_own(volumes, tmp_path, capsys, jobs):
-    """Three inputs per call: v0-v2 fail together (v2 is refused), so each is done alone and v2
-    alone fails; v3 and v4 go together, the missing file failing as it is read."""
-    from mlkit.io import batch
-
-    inputs = [str(volumes / f"v{k}.nii.gz") for k in range(5)] + [str(tmp_path / "missing.nii")]
-    out = tmp_path / "out"
-    code = batch.run(inputs, _doubled, f"{out}/", jobs=jobs, work_many=_doubled_together, per_call=3)
-    assert code == 1
-    err = capsys.readouterr().err
-    assert "v2.nii.gz: v2 is refused" in err and "missing.nii: no such file" in err and "2 of 6 inputs failed" in err
-    assert sorted(os.listdir(out)) == ["v0.nii.gz", "v1.nii.gz", "v3.nii.gz", "v4.nii.gz"]
-    for k, how in [(0, {"command": "one"}), (1, {"command": "one"}), (3, {"command": "many", "n": 2}),
-                   (4, {"command": "many", "n": 2})]:
-        img = read_image(str(out / f"v{k}.nii.gz"))
-        assert img.history[-1] == how
-        np.testing.assert_array_equal(img.data, read_image(str(volumes / f"v{k}.nii.gz")).data * 2)

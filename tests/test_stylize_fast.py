@@ -216,38 +216,6 @@ def test_a_folder_keeps_names_and_history(straight, files, tmp_path):
         assert painted.data.shape == source.data.shape[:2] + (3,) and painted.name == name
 
 
-def test_pictures_of_one_size_are_painted_together_as_one_at_a_time(straight, tmp_path, monkeypatch):
-    """Eleven pictures pad to 20 x 24 (colour, gray, RGBA among them: one batch of 8, one of 3),
-    one to 16 x 20 (alone). Instance normalisation is per picture and a batch runs the same
-    convolutions, whose float32 sums oneDNN may add in another order: on the 0-255 scale the
-    outputs agree to 0.01, so after rounding to uint8 within 1 (a value at a .5 boundary)."""
-    from mlkit.style import fast, model
-    from mlkit.style.steps import prepare
-
-    folder, out = tmp_path / "in", tmp_path / "out"
-    folder.mkdir()
-    shapes = [(20, 24, 3)] * 9 + [(20, 24), (19, 22, 4), (13, 17, 3)]
-    for k, shape in enumerate(shapes):
-        _png(folder / f"p{k:02d}.png", _picture(shape, 10 + k))
-    batches, paint = [], model.paint
-    monkeypatch.setattr(model, "paint", lambda net, x: batches.append(len(x)) or paint(net, x))
-    result = _invoke("apply", straight[0], folder, "-o", f"{out}/")
-    assert result.exit_code == 0, result.output
-    assert sorted(batches) == [1, 3, 8]
-    network = prepare(straight[0], "auto")
-    pictures = [_read(folder / f"p{k:02d}.png") for k in range(len(shapes))]
-    alone = [fast.paint(network, img) for img in pictures]  # one forward pass each
-    assert batches[3:] == [1] * len(shapes)
-    for img, one in zip(pictures, alone):
-        painted = _read(out / f"{img.name}.png")
-        assert painted.name == one.name and painted.data.shape == one.data.shape
-        assert np.abs(painted.data.astype(int) - one.data).max() <= 1
-        assert painted.history[-1]["command"] == "stylize apply" and len(painted.history) == len(one.history)
-    padded = np.stack([fast._padded(style_images.rgb(img)[0]) for img in pictures[:8]])
-    np.testing.assert_allclose(paint(network.model, padded), np.concatenate([paint(network.model, x[None]) for x in padded]),
-                               rtol=0, atol=0.01)
-
-
 def test_a_pipe_through_real_processes(straight, files, tmp_path):
     from mlkit.io.read import read_images
 

@@ -104,7 +104,7 @@ def interp_order(opts, allowed=None):
     return order
 
 
-def run_batch(inputs, work, opts, label="inputs", seed=None, extras=None, on_output=None, work_many=None):
+def run_batch(inputs, work, opts, label="inputs", seed=None, extras=None, on_output=None):
     """Call the batch runner with the options batch_options parsed."""
     from mlkit.io import batch
 
@@ -120,7 +120,6 @@ def run_batch(inputs, work, opts, label="inputs", seed=None, extras=None, on_out
         label=label,
         extras=extras,
         on_output=on_output,
-        work_many=work_many,
     )
 
 

@@ -221,8 +221,8 @@ def _trained(row):
 @device_option
 def apply(model, inputs, preserve_colors, device, **opts):
     """Paint INPUTs (files, folders, globs or - for the stream) with a network trained by
-    `mlkit stylize train`: RUN (its folder) or its MODEL.keras. Each picture is painted at its
-    own size, up to 8 of one size in one forward pass; gray pictures come out in colour (gray with --preserve-colors),
+    `mlkit stylize train`: RUN (its folder) or its MODEL.keras. One forward pass per picture,
+    at the picture's own size; gray pictures come out in colour (gray with --preserve-colors),
     an alpha channel is kept. Outputs keep the inputs' names and history.
 
     \b
@@ -237,12 +237,11 @@ def apply(model, inputs, preserve_colors, device, **opts):
     from mlkit.io.inputs import expand_inputs
 
     require_deep("stylize apply")
-    from mlkit.style.steps import apply_many, apply_step, prepare
+    from mlkit.style.steps import apply_step, prepare
 
     make_sink(opts["output"], len(expand_inputs(list(inputs))), opts["ext"], opts["dtype"])  # a bad -o fails first
     prepare(model, device)  # a bad network is one line now, not one per input
-    return run_batch(inputs, functools.partial(apply_step, model, device, preserve_colors), opts, label="pictures",
-                     work_many=functools.partial(apply_many, model, device, preserve_colors))
+    return run_batch(inputs, functools.partial(apply_step, model, device, preserve_colors), opts, label="pictures")
 
 
 def _check_pictures(paths):

@@ -124,15 +124,12 @@ def _count(n, noun):
 
 
 def run(inputs, work, output=None, *, jobs=1, shard=None, ext=None, dtype=None, seed=None, label="inputs",
-        extras=None, on_output=None, work_many=None, per_call=8):
+        extras=None, on_output=None):
     """Run `work` over every input image and send the results to `output`.
 
     extras: one value per expanded input (a segmentation path, say), passed to
     `work` as `extra=`. on_output(name, last history entry) is called in this
-    process for every output, in order. work_many([(img, seedseq), ...]) -> one list of
-    results per image: the work of up to `per_call` inputs in one call (a batched forward
-    pass), giving what `work` gives image by image; when it fails, each of those inputs is
-    done alone by `work`, so a failure names its own input. Not with extras.
+    process for every output, in order.
     Returns the exit code: 0, or 1 when any input failed (each failure is
     reported on stderr as it happens, then a summary).
     """
@@ -144,10 +141,10 @@ def run(inputs, work, output=None, *, jobs=1, shard=None, ext=None, dtype=None, 
     sink = make_sink(output, len(paths), ext, dtype)
     _check_names(items, sink)
     seed = secrets.randbits(32) if seed is None else seed
-    worker = _Worker(sink, work, seed, extras, jobs, work_many if extras is None else None)
+    worker = _Worker(sink, work, seed, extras, jobs)
     collector = _Collector(sink, on_output)
     with ui.progress(len(items), label) as advance:
-        for result in _execute(items, worker, jobs, per_call if worker.many else 1):
+        for result in _execute(items, worker, jobs):
             collector.collect(result)
             advance()
     collector.finish()
@@ -174,54 +171,19 @@ class _Worker:
     seed: int
     extras: list = None
     jobs: int = 1
-    many: object = None  # run's work_many
 
     def task(self, index, path, subindex=0, img=None):
         """Worker side: read, work, and (for folders) write. Returns results or a Failure."""
-        task = (index, path, subindex, img)
-        return self._guarded(task, lambda: self._work(self._read(*task), index))
-
-    def tasks(self, tasks):
-        """Several tasks, their images worked on by one call of `many`: per task, its results
-        or a Failure. If that call fails, each task's images are worked on alone by `work`, so
-        a failure names its own input."""
-        read = [self._guarded(task, lambda task=task: self._read(*task)) for task in tasks]
-        done = self._many([pair for got in read if not isinstance(got, Failure) for pair in got])
-        out = []
-        for task, got in zip(tasks, read):
-            if isinstance(got, Failure):
-                out.append(got)
-            elif done is None:
-                out.append(self._guarded(task, lambda got=got, index=task[0]: self._work(got, index)))
-            else:
-                results = [next(done) for _ in got]
-                out.append(self._guarded(task, lambda results=results: self._deliver_all(results)))
-        return out
-
-    def _many(self, pairs):
-        """An iterator over many(pairs), one list per image; None when that call fails."""
-        try:
-            done = list(self.many(pairs))
-        except Exception:  # MemoryError included: one at a time may still fit
-            return None
-        return iter(done) if len(done) == len(pairs) else None
-
-    def _read(self, index, path, subindex=0, img=None):
-        """[(image, seedseq)] of one task: its image, or the images read from its file."""
-        images = [img] if img is not None else read_images(path)
-        return [(image, np.random.SeedSequence(self.seed, spawn_key=(index, k)))
-                for k, image in enumerate(images, start=subindex)]
-
-    def _work(self, pairs, index):
-        extra = {} if self.extras is None else {"extra": self.extras[index]}
-        return [self._deliver(r) for image, seedseq in pairs for r in self.work(image, seedseq, **extra)]
-
-    def _guarded(self, task, call):
-        """call(), or the Failure that names the task's input."""
-        _, path, subindex, img = task
         label = input_label(path, subindex, img.name if img is not None else None)
         try:
-            return call()
+            images = [img] if img is not None else read_images(path)
+            extra = {} if self.extras is None else {"extra": self.extras[index]}
+            out = []
+            for k, image in enumerate(images, start=subindex):
+                seedseq = np.random.SeedSequence(self.seed, spawn_key=(index, k))
+                for result in self.work(image, seedseq, **extra):
+                    out.append(self._deliver(result))
+            return out
         except MlkitError as exc:
             ui.traceback_if_debug()
             return Failure(label, str(exc))
@@ -231,9 +193,6 @@ class _Worker:
             if ui.state["debug"]:
                 raise
             return Failure(label, bug_message(exc))
-
-    def _deliver_all(self, results):
-        return [self._deliver(img) for images in results for img in images]
 
     def _deliver(self, img):
         img = self.sink.prepare(img)
@@ -309,44 +268,22 @@ def _run_task(worker, task):
     return worker.task(index, path, subindex, img)
 
 
-def _run_tasks(worker, tasks):
-    """One result per task: one by one, or (worker.many) the readable ones in one call."""
-    if len(tasks) == 1 or worker.many is None:
-        return [_run_task(worker, task) for task in tasks]
-    good = [task for task in tasks if not isinstance(task[3], Failure)]
-    done = iter(worker.tasks(good))
-    return [task[3] if isinstance(task[3], Failure) else next(done) for task in tasks]
-
-
-def _chunks(tasks, size):
-    chunk = []
-    for task in tasks:
-        chunk.append(task)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _execute(items, worker, jobs, per_call=1):
-    """The results, one per task, in input order: `per_call` tasks at a time."""
-    chunks = _chunks(_tasks(items), per_call)
+def _execute(items, worker, jobs):
     if jobs <= 1:
-        for chunk in chunks:
-            yield from _run_tasks(worker, chunk)
+        for task in _tasks(items):
+            yield _run_task(worker, task)
         return
     folder = worker.sink.path if worker.sink.kind == "folder" else None
     with process_pool(jobs, init_worker, (dict(ui.state),)) as pool:
         pending = deque()
         try:
-            for chunk in chunks:
+            for task in _tasks(items):
                 with signals_held():  # Ctrl-C waits until a worker being started is in the pool
-                    pending.append(pool.submit(_run_tasks, worker, chunk))
-                if len(pending) >= 2 * jobs:  # bounded memory: at most 2 chunks per worker waiting
-                    yield from _result(pending.popleft())
+                    pending.append(pool.submit(_run_task, worker, task))
+                if len(pending) >= 2 * jobs:  # bounded memory: at most 2 results per worker waiting
+                    yield _result(pending.popleft())
             while pending:
-                yield from _result(pending.popleft())
+                yield _result(pending.popleft())
         except BaseException:
             stop_workers(pool, folder)
             raise

@@ -25,7 +25,6 @@ KIND = "stylize"
 MODEL = "model.keras"  # the latest network, written with every checkpoint
 SAMPLES = "samples"
 STRIDE = 4  # the network's two stride-2 convolutions: sides must be multiples of this
-MAX_BATCH = 8  # pictures of one size painted in one forward pass (fewer when the memory limit says so)
 NETWORK = {"width": 32, "res_blocks": 5}  # Johnson et al.'s
 # A resumed run may change the rate, the length and the cadences, not what the weights, the
 # loss or the data order depend on.
@@ -227,45 +226,12 @@ def paint(network, img, preserve_colors=None, params=None):
     """`img` (an mlkit Image: a photo, a gray picture, RGBA, one 2D slice) painted by the
     network at its own size, as uint8 RGB (or gray with preserve_colors on a gray picture),
     alpha kept; its name and history, plus one entry."""
-    return paint_many(network, [img], preserve_colors, params)[0]
-
-
-def paint_many(network, imgs, preserve_colors=None, params=None):
-    """`paint` of each of `imgs`, in order. Pictures of the same padded size go through the
-    network together, MAX_BATCH at most and within the memory limit: the same results as one
-    at a time up to float rounding (instance normalisation is per picture, and a batch runs
-    the same convolutions, whose sums oneDNN may add in another order)."""
     from mlkit.style import model
 
     preserve = network.preserve_colors if preserve_colors is None else preserve_colors
-    pictures = [images.rgb(img) for img in imgs]  # (RGB 0-255, whether it was gray)
-    sizes = [_check_memory(network, picture.shape) for picture, _ in pictures]  # every picture before any pass
-    padded = [_padded(picture) for picture, _ in pictures]
-    out = [None] * len(imgs)
-    for group in _same_size(padded, sizes):
-        painted = model.paint(network.model, np.stack([padded[i] for i in group]))
-        for i, pixels in zip(group, painted):
-            out[i] = pixels
-    return [_painted(img, _finished(pixels, picture, preserve, gray), network, preserve, params)
-            for img, pixels, (picture, gray) in zip(imgs, out, pictures)]
-
-
-def _same_size(padded, sizes):
-    """Lists of indices of pictures of one padded size, each at most MAX_BATCH long and
-    within the memory limit (`sizes`: the bytes one picture's pass takes)."""
-    from mlkit.io import limits
-
-    groups = {}
-    for i, picture in enumerate(padded):
-        groups.setdefault(picture.shape, []).append(i)
-    for group in groups.values():
-        size = max(1, min(MAX_BATCH, limits.max_bytes() // sizes[group[0]]))
-        for start in range(0, len(group), size):
-            yield group[start : start + size]
-
-
-def _painted(img, pixels, network, preserve, params):
-    """The output image: the painted pixels, `img`'s alpha, name and history, one entry."""
+    picture, gray = images.rgb(img)
+    _check_memory(network, picture.shape)
+    pixels = painted_pixels(lambda x: model.paint(network.model, x), picture, preserve, gray)
     alpha = _alpha(img)
     if alpha is not None:
         pixels = np.concatenate([pixels if pixels.ndim == 3 else pixels[..., None], alpha[..., None]], axis=2)
@@ -277,32 +243,21 @@ def _painted(img, pixels, network, preserve, params):
 
 def _check_memory(network, shape):
     """The network's activations at full size (its first layer's filters, a few tensors of them
-    alive at once) must fit the memory limit; the bytes they take."""
+    alive at once) must fit the memory limit."""
     from mlkit.io import limits
 
     layer = next((l for l in network.model.layers if hasattr(l, "filters")), None)
     filters = int(getattr(layer, "filters", 32))
     h, w = (n + -n % STRIDE for n in shape[:2])
-    nbytes = 4 * h * w * filters * 4
-    limits.check(nbytes, f"painting a {shape[1]}x{shape[0]} picture")
-    return nbytes
+    limits.check(4 * h * w * filters * 4, f"painting a {shape[1]}x{shape[0]} picture")
 
 
 def painted_pixels(forward, picture, preserve_colors, gray=False):
     """forward(batch) on `picture` (RGB 0-255, any size: padded by reflection to a multiple of
     the network's stride, then cropped back) as uint8."""
-    return _finished(forward(_padded(picture)[None])[0], picture, preserve_colors, gray)
-
-
-def _padded(picture):
     h, w = picture.shape[:2]
-    return np.pad(picture, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="reflect" if min(h, w) > STRIDE else "edge")
-
-
-def _finished(out, picture, preserve_colors, gray):
-    """The network's output for the padded `picture`, cropped back, as uint8."""
-    h, w = picture.shape[:2]
-    out = out[:h, :w]
+    padded = np.pad(picture, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="reflect" if min(h, w) > STRIDE else "edge")
+    out = forward(padded[None])[0][:h, :w]
     if preserve_colors:
         out = images.keep_colors(out, picture)
     return images.to_uint8(out, gray and preserve_colors)

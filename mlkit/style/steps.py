@@ -7,7 +7,7 @@ from mlkit import provenance
 from mlkit.io.batch import write_images as write
 from mlkit.io.image import picture
 
-__all__ = ["apply_many", "apply_step", "entry", "picture", "prepare", "result", "write"]
+__all__ = ["apply_step", "entry", "picture", "prepare", "result", "write"]
 
 
 def entry(params, seed):
@@ -43,14 +43,6 @@ def apply_step(source, device, preserve_colors, img, seedseq=None):
     from mlkit.style.fast import paint
 
     return [paint(prepare(source, device), img, preserve_colors)]
-
-
-def apply_many(source, device, preserve_colors, pairs):
-    """The batch runner's work_many: [(img, seedseq)] painted in shared forward passes, one
-    [image] per picture."""
-    from mlkit.style.fast import paint_many
-
-    return [[img] for img in paint_many(prepare(source, device), [img for img, _ in pairs], preserve_colors)]
 
 
 _NETWORKS = {}
