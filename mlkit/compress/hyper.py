@@ -58,6 +58,19 @@ def layers():
         def call(self, x):
             return tf.abs(x)
 
+    @tf.custom_gradient
+    def bounded(u):
+        """u clipped to the levels; outside, the gradient passes only when it pulls u back in
+        (tensorflow-compression's lower_bound): a latent already at the smallest scale cannot
+        drive its u ever further down, which made training unstable."""
+        top = LEVELS - 1.0
+
+        def grad(g):
+            inside = (u >= 0.0) & (u <= top)
+            return g * tf.cast(inside | (u < 0.0) & (g < 0.0) | (u > top) & (g > 0.0), g.dtype)
+
+        return tf.clip_by_value(u, 0.0, top), grad
+
     @keras.saving.register_keras_serializable(package="mlkit")
     class GaussianConditional(keras.layers.Layer):
         """[y, u] -> the likelihood of y under N(0, sigma^2) * U(-1/2, 1/2), sigma = SCALE_MIN *
@@ -72,8 +85,7 @@ def layers():
 
         def call(self, inputs):
             y, u = inputs
-            # clipped to the levels forward, the identity backward, so the gradient never dies
-            u = u + tf.stop_gradient(tf.clip_by_value(u, 0.0, LEVELS - 1.0) - u)
+            u = bounded(u)
             sigma = SCALE_MIN * tf.exp(STEP * u)
             y = tf.abs(y)
             upper = 0.5 * tf.math.erfc((y - 0.5) / (sigma * math.sqrt(2)))  # Phi((0.5 - |y|) / sigma)
