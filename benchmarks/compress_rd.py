@@ -26,7 +26,7 @@ DOMAINS = {  # name: (training set, train options of its rd models)
 }
 HYPER = {  # name: (training set, its rd domain's options, rates): --kind hyper, the same options as that rd domain
     "hyper-digits": ("digits/train", "digits", (1, 3, 5, 7)),
-    "hyper-mri": ("mri/train", "mri", (1, 3, "l1100", 5)),
+    "hyper-mri": ("mri/train", "mri", ("l1100", 1, 3)),
 }
 AUTOENCODERS = {  # name: (training set, train options): the conv autoencoder, range coded, its curve over --bits
     "ae-mri": ("mri/train", ["--kind", "conv", "--latent", "64", "--size", "128x96", "--epochs", "300", "--patience", "30",
