@@ -299,3 +299,28 @@ def test_eval_of_two_hyper_models_draws_one_curve(hyper_model, data, invoke, tmp
     assert invoke("compress", "encode", hyper_model, data["test"], "-o", mlz, "--device", "cpu").exit_code == 0
     assert means[1]["bpp"] == pytest.approx(mlz.stat().st_size * 8 / (6 * 16 * 16), rel=1e-12)
     assert (tmp_path / "h.svg").read_bytes().lstrip().startswith((b"<?xml", b"<svg"))
+
+
+def test_side_network_weights_too_large_for_int64_are_refused():
+    """The overflow bound is checked in exact integers when the model loads: weights that could
+    overflow at every fraction width (or are not finite) are an error, never a wrapped sum."""
+    from mlkit.compress import hyper
+    from mlkit.errors import MlkitError
+
+    class Layer:
+        def __init__(self, kind, weights=()):
+            self.__class__ = type(kind, (), {"get_weights": lambda s: weights})
+
+    def net(scale):
+        kernel = np.full((3, 3, 4, 4), scale)
+        return type("Net", (), {"layers": [Layer("UpSampling2D"), Layer("Conv2D", (kernel, np.zeros(4))),
+                                           Layer("Conv2D", (kernel, np.zeros(4)))]})()
+
+    ok = hyper.integer_net(net(0.5), 100)
+    assert ok.fraction == 16 and ok.upsample == [True, False]
+    # kernels of 2**10 (36 inputs per output): layer 1 reaches 36 * 2**10 * 2**F * 100, layer 2
+    # 36 * 2**10 * 2**F times that, about 2**37.0 * 2**2F: under 2**62 for F <= 12 only
+    assert hyper.integer_net(net(2.0**10), 100).fraction == 12
+    for scale in (2.0**40, float("nan")):
+        with pytest.raises(MlkitError, match="too large for exact integer decoding"):
+            hyper.integer_net(net(scale), 100)

@@ -247,6 +247,10 @@ def integer_net(hyper_synthesis, z_bound):
     for fraction in FRACTIONS:
         kernels, biases, largest, ok = [], [], int(z_bound), True
         for i, (kernel, bias, _) in enumerate(convs):
+            if not (np.isfinite(kernel).all() and np.isfinite(bias).all()
+                    and np.abs(kernel).max(initial=0) < 2.0 ** (40 - fraction) and np.abs(bias).max(initial=0) < 2.0 ** (60 - 2 * fraction)):
+                ok = False  # the int64 casts and column sums below stay exact only for such weights
+                break
             kq = np.rint(kernel * 2.0**fraction).astype(np.int64)
             bq = np.rint(bias * 2.0 ** (fraction * (1 if i == 0 else 2))).astype(np.int64)
             column = np.abs(kq).reshape(-1, kq.shape[-1]).sum(axis=0)
