@@ -1,4 +1,4 @@
-"""Rate-distortion of `mlkit compress` (the rd codec, one model per --quality) against JPEG,
+"""Rate-distortion of `mlkit compress` (the rd and hyper codecs, one model per --quality) against JPEG,
 WebP, AVIF (libavif, speed 0) and JPEG XL through Pillow, headers once per set, on held-out
 in-domain data and out of domain: the BD-rate of the models' curve against each codec, on the
 mean and on the pooled PSNR, and a plot of all the curves per set.
@@ -26,13 +26,17 @@ DOMAINS = {  # name: (training set, train options of its rd models)
     "mri": ("mri/train", ["--downsample", "8", "--latent", "16", "--size", "128x96", "--epochs", "2000", "--patience", "300",
                           "--batch-size", "8"]),
 }
+HYPER = {  # name: (training set, its rd domain's options, rates): --kind hyper, the same options as that rd domain
+    "hyper-digits": ("digits/train", "digits", (1, 3, 5, 7)),
+    "hyper-mri": ("mri/train", "mri", ("l1100", 1, 3)),
+}
 AUTOENCODERS = {  # name: (training set, train options): the conv autoencoder, range coded, its curve over --bits
     "ae-mri": ("mri/train", ["--kind", "conv", "--latent", "64", "--size", "128x96", "--epochs", "300", "--patience", "30",
                              "--batch-size", "8"]),
 }
 EVALS = [  # (models, test set, in domain?, extra eval options)
     ("digits", "digits/test", True, []), ("faces", "faces/test", True, []), ("mri", "mri/test", True, []),
-    ("ae-mri", "mri/test", True, []),
+    ("ae-mri", "mri/test", True, []), ("hyper-digits", "digits/test", True, []), ("hyper-mri", "mri/test", True, []),
     ("digits", "camera16", False, []), ("faces", "camera24", False, []), ("digits", "faces16", False, ["--fit"]),
 ]
 CODECS = ("avif", "jxl", "webp", "jpeg")
@@ -55,6 +59,11 @@ def faces16(root):
 def models(root, domain):
     if domain in AUTOENCODERS:
         return [f"{root}/{domain}.keras"]
+    if domain in HYPER:
+        _, rd_domain, rates = HYPER[domain]
+        options = DOMAINS[rd_domain][1]
+        depth = f"d{options[options.index('--downsample') + 1]}-" if "--downsample" in options else ""
+        return [f"{root}/{domain}-{depth}{q if str(q).startswith('l') else f'q{q}'}.keras" for q in rates]
     options = DOMAINS[domain][1]
     depth = f"d{options[options.index('--downsample') + 1]}-" if "--downsample" in options else ""
     return [f"{root}/rd-{domain}-{depth}{q if str(q).startswith('l') else f'q{q}'}.keras" for q in QUALITIES[domain]]
@@ -75,6 +84,9 @@ def train(root):
     for domain, (data, options) in DOMAINS.items():
         for q, model in zip(QUALITIES[domain], models(root, domain)):
             _train(root, model, data, ["--kind", "rd", *rate(q), *options])
+    for name, (data, rd_domain, rates) in HYPER.items():
+        for q, model in zip(rates, models(root, name)):
+            _train(root, model, data, ["--kind", "hyper", *rate(q), *DOMAINS[rd_domain][1]])
     for name, (data, options) in AUTOENCODERS.items():
         _train(root, models(root, name)[0], data, options)
 

@@ -131,7 +131,7 @@ def measured(args, cwd, env=None):
 # @pytest.mark.deep in their own file. Where TensorFlow is not installed (`pip install .`
 # without [deep]) they are deselected, never skipped, and the summary says how many; the full
 # environment runs them all.
-DEEP_FILES = {"test_gan.py", "test_compress.py", "test_compress_rd.py", "test_deep.py", "test_stylize.py",
+DEEP_FILES = {"test_gan.py", "test_compress.py", "test_compress_rd.py", "test_compress_hyper.py", "test_deep.py", "test_stylize.py",
               "test_stylize_fast.py", "test_regress_mlp.py", "test_readme.py"}
 
 

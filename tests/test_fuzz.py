@@ -619,7 +619,7 @@ MLZ_CASES = {
     "v2-rd-grid-60000x60000": (lambda: _mlz2(_rd_header((60000, 60000)), 16), "decoding the .mlz container"),
     "v2-rd-400000-planes": (lambda: _mlz2(_rd_header((4, 4), (16, 16, 400_000), True), 16), "decoding the .mlz container"),
     "v2-words-more-than-stored": (lambda: _mlz2(_rd_header((4, 4)), 1 << 28)[:-64], "truncated or padded"),
-    "v2-model-gan": (lambda: _mlz2({**_mlz_header((8, 8)), "model": "gan"}, 4), "is not rd or ae"),
+    "v2-model-gan": (lambda: _mlz2({**_mlz_header((8, 8)), "model": "gan"}, 4), "is not rd, hyper or ae"),
 }
 
 

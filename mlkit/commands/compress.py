@@ -5,7 +5,7 @@ import click
 from mlkit.commands._options import DIR, FILE, device_option, inputs_argument, seed_option
 from mlkit.commands._output import emit, format_option
 
-KINDS = ("dense", "conv", "sparse", "rd")
+KINDS = ("dense", "conv", "sparse", "rd", "hyper")
 
 
 def slice_axis_option(fn):
@@ -25,7 +25,7 @@ def fit_option(fn):
 
 def bits_option(fn):
     return click.option("--bits", type=click.IntRange(1, 16), default=8, show_default=True,
-                        help="Autoencoders: quantisation of each code number (the rd codec rounds its latents).")(fn)
+                        help="Autoencoders: quantisation of each code number (the rd and hyper codecs round their latents).")(fn)
 
 
 @click.group()
@@ -92,14 +92,16 @@ def _runtime(device, seed=None):
 @click.option("-o", "--output", required=True, metavar="MODEL.keras", **FILE, help="Where to save the trained model.")
 @click.option("--kind", type=click.Choice(KINDS), default="conv", show_default=True,
               help="rd (the learned codec: GDN transforms, a factorized entropy model, loss D + lambda R), "
+                   "hyper (rd plus a scale hyperprior: a small side map sets each latent's Gaussian scale; "
+                   "--size a multiple of 4 x --downsample), "
                    "or an autoencoder: dense, conv, sparse (dense with an L1 penalty on the code's activity).")
 @click.option("--latent", type=click.IntRange(1, 4096), default=32, show_default=True,
               help="Numbers in each image's code (rd: channels of its latent map, see --downsample).")
 @click.option("--downsample", type=click.Choice(["4", "8", "16"]), default="4", show_default=True,
-              help="rd: the latent map is H/f x W/f (2, 3 or 4 stride-2 stages); larger f, fewer numbers for "
+              help="rd, hyper: the latent map is H/f x W/f (2, 3 or 4 stride-2 stages); larger f, fewer numbers for "
                    "small sets of large images. --size must be a multiple of f.")
-@click.option("--quality", type=click.IntRange(1, 8), help="rd: the rate, 1 (fewest bits) .. 8; lambda from a fixed table [default: 4].")
-@click.option("--lambda", "lam", type=click.FloatRange(0, min_open=True), help="rd: the weight of the rate in D + lambda R (instead of --quality).")
+@click.option("--quality", type=click.IntRange(1, 8), help="rd, hyper: the rate, 1 (fewest bits) .. 8; lambda from a fixed table [default: 4].")
+@click.option("--lambda", "lam", type=click.FloatRange(0, min_open=True), help="rd, hyper: the weight of the rate in D + lambda R (instead of --quality).")
 @click.option("--epochs", type=click.IntRange(1), default=50, show_default=True, help="Most passes over the training images.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--size", callback=_size, metavar="HxW", help="Model input size [default: the first image's].")
@@ -130,13 +132,14 @@ def train(inputs, output, kind, latent, downsample, quality, lam, epochs, batch_
 
     if not output.endswith(".keras"):
         raise click.BadParameter(f"{output}: a model file must end in .keras", param_hint="-o")
-    if kind != "rd" and (quality or lam):
-        raise click.UsageError(f"--quality and --lambda apply to --kind rd, not {kind}")
+    learned = kind in ("rd", "hyper")
+    if not learned and (quality or lam):
+        raise click.UsageError(f"--quality and --lambda apply to --kind rd or hyper, not {kind}")
     if quality and lam:
         raise click.UsageError("give --quality or --lambda, not both")
-    if kind != "rd" and downsample != "4":
-        raise click.UsageError(f"--downsample applies to --kind rd, not {kind}")
-    if kind == "rd":
+    if not learned and downsample != "4":
+        raise click.UsageError(f"--downsample applies to --kind rd or hyper, not {kind}")
+    if learned:
         lam = lam or LAMBDAS[quality or 4]
     settings = Settings(kind=kind, latent=latent, epochs=epochs, batch_size=batch_size, size=size or first_size(inputs, slice_axis),
                         val_split=val_split, seed=seed, slice_axis=slice_axis, patience=patience, lam=lam,
@@ -148,7 +151,7 @@ def train(inputs, output, kind, latent, downsample, quality, lam, epochs, batch_
     runtime = _runtime(device, seed)
     summary = fit(runtime, images, settings, output, checkpoint_dir)
     early = ", stopped early" if summary["stopped_early"] else ""
-    what = f"rd codec (lambda {lam:g})" if kind == "rd" else f"{kind} autoencoder"
+    what = f"{kind} codec (lambda {lam:g})" if learned else f"{kind} autoencoder"
     ui.info(f"{output}: {what}, {summary['train']} training and {summary['val']} validation images, "
             f"{summary['epochs']} epochs{early}, best validation loss {summary['best_val_loss']:.5g} at epoch {summary['best_epoch']} (seed {seed})")
     return 0

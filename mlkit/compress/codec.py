@@ -1,5 +1,5 @@
 """Image sets to .mlz bytes and back through a trained model: the rd codec (its integer
-tables) or an autoencoder (its codes quantised to `bits` levels and range coded under a
+tables), the hyper codec (integer side network and tables) or an autoencoder (its codes quantised to `bits` levels and range coded under a
 Gaussian per code number). Version-1 containers (zlib/lzma-packed levels) still decode."""
 
 import dataclasses
@@ -18,7 +18,8 @@ SLACK = 0.1  # a plane's aspect may differ from the model's by this share and st
 @dataclasses.dataclass
 class Codec:
     """A loaded model: its two transforms, the input size and its fingerprint; the rd codec's
-    integer tables (offset, length, pmf per latent channel)."""
+    integer tables (offset, length, pmf per latent channel); the hyper codec's side network and
+    tables."""
 
     encoder: object
     decoder: object
@@ -28,6 +29,7 @@ class Codec:
     fingerprint: str
     kind: str = "ae"
     tables: tuple = None
+    side: object = None  # the hyper codec's hyper.Side
 
     @property
     def grid(self):
@@ -38,12 +40,21 @@ class Codec:
 
 def load(path, keras):
     """The model in `path` (.keras, safe mode), ready to encode and decode."""
-    from mlkit.compress import rd
+    from mlkit.compress import hyper, rd
     from mlkit.deep.models import fingerprint, load_model
 
-    model = load_model(path, keras, rd.custom_objects())
+    model = load_model(path, keras, hyper.custom_objects())
     _, h, w, c = model.input_shape
-    if "analysis" in [layer.name for layer in model.layers]:
+    names = [layer.name for layer in model.layers]
+    if "hyper_synthesis" in names:
+        analysis, synthesis = model.get_layer("analysis"), model.get_layer("synthesis")
+        try:
+            side = hyper.side_of(model)
+        except MlkitError as exc:
+            raise MlkitError(f"{path}: {exc.message}", exc.hint) from None
+        return Codec(analysis, synthesis, (int(h), int(w)), int(c), int(analysis.output_shape[-1]), fingerprint(model), "hyper",
+                     side.z_tables, side)
+    if "analysis" in names:
         analysis, _, synthesis = rd.parts(model)
         tables = rd.tables(model)
         if (tables[1] < 2).any():
@@ -114,10 +125,41 @@ def quantised(codec, images, bits=8, slice_axis=2, jobs=1, fit=False):
     metas, planes = split(images, slice_axis)
     check_fit(codec, metas, fit)
     codes = _run(codec.encoder, to_model([p for group in planes for p in group], codec.size, codec.channels), jobs)
+    if codec.kind == "hyper":
+        return metas, _hyper_quantised(codec, codes, jobs)
     if codec.kind != "rd":
         return metas, quantise(codes, bits)
     offset, length, _ = codec.tables
     return metas, np.clip(np.rint(codes).astype(np.int64), offset, offset + length - 1)
+
+
+def _hyper_quantised(codec, y, jobs):
+    """(y_hat, z_hat, level): z from the float hyper-analysis, rounded and clipped to its tables;
+    each latent's scale level from the integer network; y rounded and clipped to its level's table."""
+    offset, length, _ = codec.tables
+    z_hat = np.clip(np.rint(_run(codec.side.hyper_analysis, y, jobs)).astype(np.int64), offset, offset + length - 1)
+    level = _levels(codec, z_hat)
+    half = codec.side.y_tables[0][level] // 2
+    return np.clip(np.rint(y).astype(np.int64), -half, half), z_hat, level
+
+
+def _levels(codec, z_hat):
+    """The integer network over CHUNK planes at a time (exact: the batches do not matter, only memory)."""
+    from mlkit.compress import hyper
+
+    if not len(z_hat):
+        return np.zeros((0, *codec.grid, codec.latent), np.int64)
+    return np.concatenate([hyper.indices(codec.side.net, z_hat[i : i + CHUNK]) for i in range(0, len(z_hat), CHUNK)])
+
+
+def _hyper_groups(codec, y_hat, z_hat, level):
+    """(z groups, z tables, y groups, y tables): z per channel, y per scale level (in C order)."""
+    offset, length, pmf = codec.tables
+    ylength, ypmf = codec.side.y_tables
+    z_groups = [(z_hat[..., k] - offset[k]).ravel() for k in range(codec.latent)]
+    y_groups = [y_hat[level == i] + ylength[i] // 2 for i in range(len(ylength))]
+    return (z_groups, [pmf[k, : length[k]] for k in range(codec.latent)],
+            y_groups, [ypmf[i, : ylength[i]] for i in range(len(ylength))])
 
 
 def encode(codec, images, bits=8, slice_axis=2, jobs=1, fit=False):
@@ -125,6 +167,11 @@ def encode(codec, images, bits=8, slice_axis=2, jobs=1, fit=False):
     metas, found = quantised(codec, images, bits, slice_axis, jobs, fit)
     header = {"model": codec.kind, "latent": codec.latent, "size": [*codec.size, codec.channels],
               "images": [dataclasses.asdict(m) | {"shape": list(m.shape)} for m in metas]}
+    if codec.kind == "hyper":
+        z_groups, z_tables, y_groups, y_tables = _hyper_groups(codec, *found)
+        z_words, y_words = entropy.encode(z_groups, z_tables), entropy.encode(y_groups, y_tables)
+        header |= {"grid": list(codec.grid), "zwords": len(z_words)}
+        return formats.pack_coded(codec.fingerprint, header, [], np.concatenate([z_words, y_words]))
     if codec.kind == "rd":
         offset, length, pmf = codec.tables
         groups = [(found[..., k] - offset[k]).ravel() for k in range(codec.latent)]
@@ -155,6 +202,8 @@ def latents(codec, raw):
     n = sum(formats.meta_from(img).count for img in header["images"])
     if box["version"] == 1:
         return box, box["levels"]
+    if codec.kind == "hyper":
+        return box, _hyper_latents(codec, box, n)
     if codec.kind == "rd":
         if tuple(header["grid"]) != codec.grid:
             raise formats.ImageFormatError("the container's latent grid does not fit this model", "decode with the model that encoded it")
@@ -170,11 +219,34 @@ def latents(codec, raw):
     return box, np.stack([np.asarray(g, np.int64) for g in groups], axis=-1).reshape(n, codec.latent)
 
 
+def _hyper_latents(codec, box, n):
+    """(y_hat, z_hat, level): z first (its words), the levels from z, then y."""
+    if tuple(box["header"]["grid"]) != codec.grid:
+        raise formats.ImageFormatError("the container's latent grid does not fit this model", "decode with the model that encoded it")
+    offset, length, pmf = codec.tables
+    ylength, ypmf = codec.side.y_tables
+    gh, gw = codec.grid
+    split = box["header"]["zwords"]
+    z_groups = entropy.decode(box["words"][:split], [n * (gh // 4) * (gw // 4)] * codec.latent,
+                              [pmf[k, : length[k]] for k in range(codec.latent)])
+    z_hat = np.stack([np.asarray(g, np.int64) + offset[k] for k, g in enumerate(z_groups)], axis=-1)
+    z_hat = z_hat.reshape(n, gh // 4, gw // 4, codec.latent)
+    level = _levels(codec, z_hat)
+    counts = np.bincount(level.ravel(), minlength=len(ylength))
+    y_groups = entropy.decode(box["words"][split:], counts, [ypmf[i, : ylength[i]] for i in range(len(ylength))])
+    y_hat = np.zeros(level.shape, np.int64)
+    for i, group in enumerate(y_groups):
+        y_hat[level == i] = np.asarray(group, np.int64) - ylength[i] // 2
+    return y_hat, z_hat, level
+
+
 def decode(codec, raw, jobs=1):
     """[(meta, voxels)] from .mlz bytes (or formats.unpack's result); refused when another
     model made them."""
     box, found = latents(codec, raw)
-    if codec.kind == "rd":
+    if codec.kind == "hyper":
+        recon = np.clip(_run(codec.decoder, found[0].astype(np.float32), jobs), 0.0, 1.0)
+    elif codec.kind == "rd":
         recon = np.clip(_run(codec.decoder, found.astype(np.float32), jobs), 0.0, 1.0)
     else:
         if box["version"] == 1:

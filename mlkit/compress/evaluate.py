@@ -29,7 +29,7 @@ def evaluate(codecs, images, bits=8, slice_axis=2, plot=None, jobs=1, fit=False)
         bpp, scores, size = measure(codec, images, originals, bits, slice_axis, jobs, fit)
         results.append((name, bpp, scores, size))
         curve.append((bpp, metrics.mean_psnr(scores), metrics.pooled_psnr(scores)))
-        if codec.kind != "rd" and len(codecs) == 1:
+        if codec.kind not in ("rd", "hyper") and len(codecs) == 1:
             for b in CURVE_BITS:
                 if b != bits:
                     more = measure(codec, images, originals, b, slice_axis, jobs, fit)

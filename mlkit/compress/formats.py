@@ -11,7 +11,8 @@
     26     ...   the coded body; nothing after it
 
 Version 2 (what encode writes): the body is a uint32 header size, the header (UTF-8 JSON, with
-`model` "rd" or "ae" and the counts `numbers` and `words`), `numbers` float32 values (the
+`model` "rd", "hyper" or "ae" and the counts `numbers` and `words`; "hyper" adds `zwords`, how
+many of the words code the side map z, the rest coding y), `numbers` float32 values (the
 autoencoders' per-number scale, offset, mean and spread; none for rd) and `words`, the range
 coder's uint32 words (mlkit.compress.entropy), decoded with the model's frozen integer tables.
 
@@ -196,8 +197,10 @@ def _split(body):
 def _split_coded(body):
     header, text_size = _header(body)
     numbers, words = _int(header.get("numbers"), "numbers", 0, 1 << 24), _int(header.get("words"), "words", 0, 1 << 31)
-    if header.get("model") not in ("rd", "ae"):
-        _fail("model", "is not rd or ae")
+    if header.get("model") not in ("rd", "hyper", "ae"):
+        _fail("model", "is not rd, hyper or ae")
+    if header["model"] == "hyper" and header["zwords"] > words:
+        _fail("zwords", f"is more than the {words} words")
     rest = body.rest(text_size, 4 * (numbers + words), header)
     values = np.frombuffer(rest, "<f4", count=numbers).astype(np.float32)
     if not np.isfinite(values).all():
@@ -220,7 +223,9 @@ def decode_bytes(header, body_size):
     written) and the working copies of the largest one."""
     metas = [meta_from(img) for img in header["images"]]
     planes = sum(m.count for m in metas)
-    per_plane = header["latent"] * (math.prod(header["grid"]) if header.get("model") == "rd" else 1)
+    # hyper: y, z (a sixteenth of y's numbers) and y's scale levels: under twice rd's
+    factor = {"rd": 1, "hyper": 2}.get(header.get("model"), 0)
+    per_plane = header["latent"] * (factor * math.prod(header["grid"]) if factor else 1)
     model_plane = math.prod(header["size"])
     outputs = sum(_voxels(m) * np.dtype(m.dtype).itemsize for m in metas)
     work = max(_voxels(m) for m in metas) * _VOXEL_WORK
@@ -257,10 +262,13 @@ def check_header(header):
     """Every field present and of the right type and range, or one clear error."""
     if not isinstance(header, dict):
         _fail("(top)", "is not an object")
-    rd = header.get("model") == "rd"
-    for key in ("latent", "size", "images") + (("grid",) if rd else ("bits",)):
+    rd = header.get("model") in ("rd", "hyper")
+    hyper = header.get("model") == "hyper"
+    for key in ("latent", "size", "images") + (("grid",) if rd else ("bits",)) + (("zwords",) if hyper else ()):
         if key not in header:
             _fail(key, "is missing")
+    if hyper:
+        _int(header["zwords"], "zwords", 0, 1 << 31)
     if rd:
         grid = header["grid"]
         if not isinstance(grid, list) or len(grid) != 2:

@@ -7,7 +7,7 @@ layers, so the file loads in safe mode.
 
 from mlkit.deep.runtime import import_tf
 
-KINDS = ("dense", "conv", "sparse", "rd")
+KINDS = ("dense", "conv", "sparse", "rd", "hyper")
 SPARSE_L1 = 1e-3  # weight of the L1 penalty on the code's activity (mean over the batch)
 
 
@@ -15,10 +15,10 @@ def build(kind, size, channels, latent, downsample=4):
     """An autoencoder for H x W x C images in [0, 1] with a `latent`-number code (rd: its
     latent map at H/downsample x W/downsample)."""
     _, keras = import_tf()
-    if kind == "rd":
-        from mlkit.compress import rd
+    if kind in ("rd", "hyper"):
+        from mlkit.compress import hyper, rd
 
-        return rd.build(size, channels, latent, downsample)
+        return (rd if kind == "rd" else hyper).build(size, channels, latent, downsample)
     h, w = size
     shape = (h, w, channels)
     if kind == "conv":

@@ -118,7 +118,18 @@ def build(size, channels, latent, downsample=4):
     channels in its H/downsample x W/downsample latent map: one stride-2 conv + GDN stage
     per halving, so small images get a latent map with few numbers."""
     _, keras = import_tf()
-    gdn, prior = layers()
+    _, prior = layers()
+    analysis, synthesis = transforms(size, channels, latent, downsample)
+    inputs = keras.Input((*size, channels))
+    code = analysis(inputs)
+    likelihood = prior(name="prior")(code)
+    return keras.Model(inputs, [synthesis(code), likelihood], name="rd_codec")
+
+
+def transforms(size, channels, latent, downsample=4):
+    """(analysis, synthesis): the GDN transforms between images and the latent map."""
+    _, keras = import_tf()
+    gdn, _ = layers()
     conv, up = keras.layers.Conv2D, keras.layers.Conv2DTranspose
     h, w = size
     stages = int(math.log2(downsample))
@@ -130,10 +141,7 @@ def build(size, channels, latent, downsample=4):
         up(FILTERS, 3, padding="same"), gdn(inverse=True), *ups,
         up(channels, 5, strides=2, padding="same"),
     ], name="synthesis")
-    inputs = keras.Input((h, w, channels))
-    code = analysis(inputs)
-    likelihood = prior(name="prior")(code)
-    return keras.Model(inputs, [synthesis(code), likelihood], name="rd_codec")
+    return analysis, synthesis
 
 
 def parts(model):
@@ -172,8 +180,12 @@ def steps(model, optimizer, lam, gradient_scale=1.0):
 def freeze(model):
     """Quantise the prior's density to integer tables, once: per channel the symbols from
     `offset` on, `length` of them, probabilities summing to 2**PRECISION with none below 1."""
+    freeze_prior(model.get_layer("prior"))
+
+
+def freeze_prior(prior):
+    """The integer tables of one FactorizedPrior layer (see freeze)."""
     tf, _ = import_tf()
-    prior = model.get_layer("prior")
     c = int(prior.pmf.shape[0])
     grid = np.arange(-512, 513, dtype=np.float32)
     lik = prior.likelihood_of(tf.constant(np.tile(grid, (c, 1)))).numpy().astype(np.float64)

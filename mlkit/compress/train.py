@@ -26,7 +26,7 @@ class Settings:
     slice_axis: int = 2
     patience: int = 5
     learning_rate: float = 1e-3
-    lam: float = None  # the rd model's lambda (D + lam * R); None: --quality 4's
+    lam: float = None  # the rd and hyper models' lambda (D + lam * R); None: --quality 4's
     downsample: int = 4  # the rd model's latent map is H/downsample x W/downsample
 
 
@@ -37,8 +37,8 @@ def lam_of(settings):
 
 
 def multiple(kind, downsample=4):
-    """The model's sides must be multiples of this."""
-    return downsample if kind == "rd" else 4 if kind == "conv" else 1
+    """The model's sides must be multiples of this (hyper: z is a quarter of y's map on each side)."""
+    return downsample if kind == "rd" else 4 * downsample if kind == "hyper" else 4 if kind == "conv" else 1
 
 
 def nearest(n, m):
@@ -144,10 +144,11 @@ def train(runtime, images, settings, output, checkpoint_dir=None):
     run = checkpoint.RunDir(checkpoint_dir, KIND, _config(settings), must_match=MUST_MATCH) if checkpoint_dir else None
     state = run.restore(objects) if run else None
     start = state["step"] if state else 0
-    if settings.kind == "rd":
-        from mlkit.compress import rd
+    if settings.kind in ("rd", "hyper"):
+        from mlkit.compress import hyper, rd
 
-        replica_step, val_loss = rd.steps(model, optimizer, lam_of(settings), runtime.gradient_scale)
+        learned = rd if settings.kind == "rd" else hyper
+        replica_step, val_loss = learned.steps(model, optimizer, lam_of(settings), runtime.gradient_scale)
     else:
         replica_step, val_loss = ae.steps(model, optimizer, runtime.gradient_scale)
     train_step = runtime.replicated(replica_step)
@@ -167,10 +168,10 @@ def train(runtime, images, settings, output, checkpoint_dir=None):
         done = runner.run(step, watch.batches(batches), start=start)
     finally:
         metrics.close()
-    if settings.kind == "rd":
-        from mlkit.compress import rd
+    if settings.kind in ("rd", "hyper"):
+        from mlkit.compress import hyper, rd
 
-        rd.freeze(best_model)
+        (rd if settings.kind == "rd" else hyper).freeze(best_model)
     save_model(best_model, output)
     return {"images": len(images), "train": len(train_set), "val": len(val), "steps": done, "epochs": watch.epoch,
             "best_epoch": watch.best_epoch, "best_val_loss": watch.best, "stopped_early": watch.stop}
@@ -179,7 +180,7 @@ def train(runtime, images, settings, output, checkpoint_dir=None):
 def _config(settings):
     config = dataclasses.asdict(settings)
     config["size"] = list(settings.size)
-    if settings.kind != "rd":
+    if settings.kind not in ("rd", "hyper"):
         config.pop("downsample", None)  # the autoencoders have none: their older run folders still resume
     return config
 

@@ -1,0 +1,326 @@
+"""compress --kind hyper: the scale hyperprior, its integer side network (bit-exact on any
+machine), its frozen Gaussian tables and its containers. Tiny models, few steps, CPU."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import run_mlkit
+from tests.test_compress import _digits, _one_error
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hyper")
+    return {"train": _digits(root / "train", 0, 96), "test": _digits(root / "test", 600, 6), "root": root}
+
+
+def _train(data, name, seed, kind="hyper", extra=()):
+    from click.testing import CliRunner
+
+    from mlkit.cli import cli
+
+    model = str(data["root"] / name)
+    result = CliRunner().invoke(cli, ["compress", "train", data["train"], "-o", model, "--kind", kind, "--latent", "4",
+                                      "--size", "16x16", "--epochs", "3", "--batch-size", "16", "--seed", str(seed),
+                                      "--device", "cpu", *extra])
+    assert result.exit_code == 0, result.output
+    return model
+
+
+@pytest.fixture(scope="module")
+def hyper_model(data):
+    return _train(data, "hyper.keras", 1, extra=["--quality", "6"])
+
+
+def _codec(path):
+    from mlkit.compress import load
+    from mlkit.deep.runtime import import_tf
+
+    return load(str(path), import_tf()[1])
+
+
+def _keras_model(path):
+    from mlkit.compress import hyper
+    from mlkit.deep.models import load_model
+    from mlkit.deep.runtime import import_tf
+
+    return load_model(str(path), import_tf()[1], hyper.custom_objects())
+
+
+def _quantised(codec, folder):
+    from mlkit.compress import codec as C
+    from mlkit.compress.steps import read_set
+
+    return C.quantised(codec, read_set([folder]))[1]
+
+
+def test_the_model_has_named_parts_and_loads_in_safe_mode(hyper_model):
+    codec = _codec(hyper_model)
+    names = [layer.name for layer in _keras_model(hyper_model).layers]
+    for part in ("analysis", "hyper_analysis", "prior", "hyper_synthesis", "conditional", "synthesis"):
+        assert part in names
+    assert codec.kind == "hyper" and codec.grid == (4, 4) and codec.latent == 4
+    assert "Lambda" not in json.dumps(_keras_model(hyper_model).get_config())
+
+
+def test_the_integer_conv_is_scipys_correlation():
+    """Keras's 'same' Conv2D is a zero-padded cross-correlation; on small integers float64
+    sums are exact (all below 2**53), so scipy's answer must equal the int64 one exactly."""
+    from scipy.ndimage import correlate
+
+    from mlkit.compress import hyper
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(-300, 300, (3, 6, 5, 4)).astype(np.int64)
+    kernel = rng.integers(-70000, 70000, (5, 5, 4, 2)).astype(np.int64)
+    got = hyper._conv(x, kernel)
+    for n in range(3):
+        for o in range(2):
+            want = sum(correlate(x[n, :, :, c].astype(np.float64), kernel[:, :, c, o].astype(np.float64), mode="constant")
+                       for c in range(4))
+            assert np.array_equal(got[n, :, :, o], want.astype(np.int64))
+
+
+def test_the_integer_side_network_follows_the_float_one(hyper_model, data):
+    """u (the scale level before rounding) from the int64 network against Keras's float32 one:
+    within the fixed-point error bound (hyper.error_bound, derived in its docstring) plus float32's
+    own error (a few ulps of sums under 2**7 over at most 1200 terms: 1e-3 is ample). An index
+    differs only where the float u lies within that error of a half level; u's fraction is
+    spread over [0, 1), so the share that differs is about twice the error: measured here,
+    it must be under 2 %."""
+    from mlkit.compress import hyper
+
+    codec = _codec(hyper_model)
+    _, z_hat, level = _quantised(codec, data["train"])
+    u = np.asarray(_keras_model(hyper_model).get_layer("hyper_synthesis")(z_hat.astype(np.float32), training=False), np.float64)
+    net = codec.side.net
+    u_int = hyper.integer_run(net, z_hat)[-1] / 2.0 ** (2 * net.fraction)
+    err = np.abs(u_int - u).max()
+    assert err <= hyper.error_bound(net, z_hat) + 1e-3, err
+    float_level = np.clip(np.floor(u + 0.5), 0, hyper.LEVELS - 1)
+    differ = float_level != level
+    assert differ.mean() <= min(0.02, 2 * err + 0.005), differ.mean()
+    assert np.all(np.abs(np.abs(u[differ] - np.floor(u[differ]) - 0.5)) <= err + 1e-9)
+    assert 8 <= net.fraction <= 16
+
+
+_INDICES = """
+import hashlib, sys
+import numpy as np
+from mlkit.compress import hyper, load
+from mlkit.compress import codec as C
+from mlkit.compress.steps import read_set
+from mlkit.deep.runtime import import_tf
+codec = load(sys.argv[1], import_tf()[1])
+_, z, level = C.quantised(codec, read_set([sys.argv[2]]))[1]
+rng = np.random.default_rng(int(sys.argv[3]))
+order = rng.permutation(len(z))
+parts, start = [], 0
+while start < len(z):  # a random batch composition
+    stop = start + int(rng.integers(1, 40))
+    parts.append(hyper.indices(codec.side.net, z[order[start:stop]]))
+    start = stop
+again = np.empty_like(level)
+again[order] = np.concatenate(parts)
+assert np.array_equal(again, level)
+print(hashlib.sha256(level.astype("<i8").tobytes() + z.astype("<i8").tobytes()).hexdigest())
+"""
+
+
+def test_the_levels_are_bit_identical_across_processes_threads_and_batches(hyper_model, data):
+    """Three processes with 1, 2 and 4 threads (TensorFlow's and OpenMP's) and three random
+    batch compositions: the same z and the same levels, to the bit."""
+    digests = set()
+    for threads, seed in (("1", 0), ("2", 1), ("4", 2)):
+        env = dict(os.environ, TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS=threads, OMP_NUM_THREADS=threads)
+        proc = subprocess.run([sys.executable, "-c", _INDICES, hyper_model, data["train"], str(seed)], capture_output=True, env=env)
+        assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+        digests.add(proc.stdout.decode().strip().splitlines()[-1])
+    assert len(digests) == 1
+
+
+def test_the_coded_bits_match_the_entropy_models_estimate(hyper_model, data):
+    """The float model (what training minimises) against the bits the range coder writes. They
+    differ by the tables' 16-bit rounding and 1/65536 floor (under 2 % of the mass), by the
+    scale's rounding to a level (sigma off by at most half a level, a factor e**(STEP/2) = 1.063,
+    which costs at most ln r + (1/r**2 - 1)/2 = 0.0036 nats = 0.005 bits per latent), and by the
+    coder's end (two streams, at most two 32-bit words each): 3 % + 0.005 bits per latent + 128
+    bits. The ideal code length under the tables is within 1 % + 128 bits of the coded one."""
+    from mlkit.compress import codec as C, entropy, hyper
+
+    codec = _codec(hyper_model)
+    y_hat, z_hat, level = _quantised(codec, data["train"])
+    z_groups, z_tables, y_groups, y_tables = C._hyper_groups(codec, y_hat, z_hat, level)
+    coded = (len(entropy.encode(z_groups, z_tables)) + len(entropy.encode(y_groups, y_tables))) * 32
+    estimate = hyper.estimated_bits(_keras_model(hyper_model), y_hat, z_hat)
+    assert abs(coded - estimate) <= 0.03 * estimate + 0.005 * y_hat.size + 128, (coded, estimate)
+    ideal = entropy.bits(z_groups, z_tables) + entropy.bits(y_groups, y_tables)
+    assert abs(coded - ideal) <= 0.01 * coded + 128, (coded, ideal)
+    uniform = y_hat.size * np.log2(hyper.TABLE)  # a coder ignoring the tables would pay about this
+    assert coded < uniform / 2
+
+
+def test_encode_decode_is_bit_exact_across_processes_threads_and_jobs(hyper_model, data, tmp_path):
+    """96 digits: two batches (64 and 32 planes), so --jobs 2 runs them at once; one encode with
+    a single thread. The same bytes, the stored integers are the quantised latents, and three
+    decodes give the same pixels."""
+    outputs = {}
+    for name, jobs, threads in (("one", "1", None), ("two", "2", None), ("thin", "1", "1")):
+        env = dict(os.environ, TF_NUM_INTRAOP_THREADS=threads, OMP_NUM_THREADS=threads) if threads else None
+        out = tmp_path / f"{name}.mlz"
+        proc = run_mlkit("compress", "encode", hyper_model, data["train"], "-o", out, "--jobs", jobs, "--device", "cpu", env=env)
+        assert proc.returncode == 0, proc.stderr.decode()
+        outputs[name] = out.read_bytes()
+    assert outputs["one"] == outputs["two"] == outputs["thin"]
+    from mlkit.compress import codec as C
+
+    codec = _codec(hyper_model)
+    y_hat, z_hat, level = _quantised(codec, data["train"])
+    box, (y_back, z_back, level_back) = C.latents(codec, outputs["one"])
+    assert box["header"]["model"] == "hyper" and 0 < box["header"]["zwords"] < box["header"]["words"]
+    assert np.array_equal(y_back, y_hat) and np.array_equal(z_back, z_hat) and np.array_equal(level_back, level)
+    pixels = []
+    for run, jobs in (("a", "1"), ("b", "1"), ("c", "2")):
+        proc = run_mlkit("compress", "decode", hyper_model, tmp_path / "one.mlz", "-o", f"{tmp_path}/{run}/", "--jobs", jobs,
+                         "--device", "cpu")
+        assert proc.returncode == 0, proc.stderr.decode()
+        pixels.append({n: cv2.imread(str(tmp_path / run / n), cv2.IMREAD_UNCHANGED).tobytes()
+                       for n in sorted(os.listdir(tmp_path / run))})
+    assert len(pixels[0]) == 96 and pixels[0] == pixels[1] == pixels[2]
+
+
+def test_containers_of_rd_and_hyper_models_are_refused_by_each_other(hyper_model, data, invoke, tmp_path):
+    rd_model = _train(data, "rd.keras", 2, kind="rd", extra=["--quality", "6"])
+    for encoder, decoder in ((rd_model, hyper_model), (hyper_model, rd_model)):
+        mlz = tmp_path / "c.mlz"
+        assert invoke("compress", "encode", encoder, data["test"], "-o", mlz, "--device", "cpu").exit_code == 0
+        result = invoke("compress", "decode", decoder, mlz, "-o", f"{tmp_path}/out/", "--device", "cpu")
+        _one_error(result, "made with another model")
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda h: h.pop("zwords"), "header field zwords is missing"),
+    (lambda h: h.update(zwords="3"), "header field zwords is not an integer"),
+    (lambda h: h.update(zwords=-1), "header field zwords is not an integer"),
+    (lambda h: h.update(zwords=10**12), "header field zwords is not an integer"),
+    (lambda h: h.update(zwords=h["words"] + 1), "header field zwords is more than"),
+    (lambda h: h.pop("grid"), "header field grid is missing"),
+])
+def test_a_forged_header_field_is_refused_in_one_line(hyper_model, data, invoke, tmp_path, forge, message):
+    """The CRC is recomputed, so only the header check can refuse it."""
+    from mlkit.compress import formats
+
+    codec = _codec(hyper_model)
+    mlz = tmp_path / "c.mlz"
+    assert invoke("compress", "encode", hyper_model, data["test"], "-o", mlz, "--device", "cpu").exit_code == 0
+    box = formats.unpack(mlz.read_bytes(), codec.fingerprint)
+    header = dict(box["header"])
+    words = box["words"]
+    header["words"] = len(words)
+    forge(header)
+    bad = tmp_path / "bad.mlz"
+    bad.write_bytes(_pack_raw(codec.fingerprint, header, words))
+    result = invoke("compress", "decode", hyper_model, bad, "-o", f"{tmp_path}/out/", "--device", "cpu")
+    _one_error(result, message)
+    assert not (tmp_path / "out").exists()
+
+
+def _pack_raw(fingerprint, header, words):
+    """A version-2 container with this exact header (pack_coded would reset the counts)."""
+    import struct
+    import zlib
+
+    from mlkit.compress import formats
+
+    header = {**header, "numbers": 0}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    body = struct.pack("<I", len(text)) + text + np.asarray(words, "<u4").tobytes()
+    return formats.HEAD.pack(formats.MAGIC, 2, bytes.fromhex(fingerprint), 0, len(body), len(body), zlib.crc32(body)) + body
+
+
+def test_the_gaussian_tables_against_scipy(hyper_model):
+    """Every level's row sums to 2**16 with no zero, is centred (odd length), covers
+    all but 1e-7 of N(0, sigma) convolved with U(-1/2, 1/2) and is no wider than that needs,
+    unless that takes more than 1023 symbols (sigma above 95: cut). Each entry is within its integer rounding of
+    scipy's probability (renormalised over the table): an entry other than the largest is
+    max(1, floor(p (2**16 - n))), off by at most p n + 1 counts, and the largest takes what the
+    others leave, off by at most their sum, under 2 n + 1 counts."""
+    from scipy.stats import norm
+
+    from mlkit.compress import hyper
+
+    length, pmf = hyper.y_tables(_keras_model(hyper_model))
+    sigmas = hyper.scales()
+    assert sigmas[0] == pytest.approx(0.11) and sigmas[-1] == pytest.approx(256.0)
+    for i, s in enumerate(sigmas):
+        n = int(length[i])
+        row, half = pmf[i, :n], n // 2
+        assert n % 2 == 1 and row.sum() == 1 << 16 and row.min() >= 1 and not pmf[i, n:].any()
+        k = np.arange(-half, half + 1)
+        p = norm.cdf((k + 0.5) / s) - norm.cdf((k - 0.5) / s)
+        assert np.abs(row / 65536 - p / p.sum()).max() <= (2 * n + 1) / 65536
+        if n < hyper.TABLE:
+            assert 2 * norm.sf((half + 0.5) / s) <= hyper.TAIL
+            assert half == 1 or 2 * norm.sf((half - 0.5) / s) > hyper.TAIL
+        else:  # cut at +-511: only scales whose 1e-7 tails need more
+            assert 2 * norm.sf((half + 0.5) / s) > hyper.TAIL and s > 95
+    offset, zlen, zpmf = _codec(hyper_model).tables
+    assert all(zpmf[k, : zlen[k]].sum() == 1 << 16 and zpmf[k, : zlen[k]].min() >= 1 for k in range(len(offset)))
+
+
+def test_a_size_that_is_not_a_multiple_of_four_times_downsample_suggests_the_nearest(data, invoke, tmp_path):
+    result = invoke("compress", "train", data["train"], "-o", tmp_path / "m.keras", "--kind", "hyper", "--size", "24x24",
+                    "--device", "cpu")
+    assert result.exit_code == 2 and "multiples of 16" in result.stderr and "--size 16x16" in result.stderr, result.stderr
+    result = invoke("compress", "train", data["train"], "-o", tmp_path / "m.keras", "--kind", "hyper", "--size", "128x100",
+                    "--downsample", "8", "--device", "cpu")
+    assert result.exit_code == 2 and "multiples of 32" in result.stderr and "--size 128x96" in result.stderr, result.stderr
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_eval_of_two_hyper_models_draws_one_curve(hyper_model, data, invoke, tmp_path):
+    low = _train(data, "low.keras", 1, extra=["--quality", "1"])
+    result = invoke("compress", "eval", f"{low},{hyper_model}", data["test"], "--format", "json", "--plot", tmp_path / "h.svg",
+                    "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    means = [r for r in rows if r["image"] == "mean"]
+    assert [r["model"] for r in means] == [low, hyper_model] and len(rows) == 2 * 7
+    assert means[0]["avif"]["bd_rate"] == means[1]["avif"]["bd_rate"]
+    mlz = tmp_path / "t.mlz"
+    assert invoke("compress", "encode", hyper_model, data["test"], "-o", mlz, "--device", "cpu").exit_code == 0
+    assert means[1]["bpp"] == pytest.approx(mlz.stat().st_size * 8 / (6 * 16 * 16), rel=1e-12)
+    assert (tmp_path / "h.svg").read_bytes().lstrip().startswith((b"<?xml", b"<svg"))
+
+
+def test_side_network_weights_too_large_for_int64_are_refused():
+    """The overflow bound is checked in exact integers when the model loads: weights that could
+    overflow at every fraction width (or are not finite) are an error, never a wrapped sum."""
+    from mlkit.compress import hyper
+    from mlkit.errors import MlkitError
+
+    class Layer:
+        def __init__(self, kind, weights=()):
+            self.__class__ = type(kind, (), {"get_weights": lambda s: weights})
+
+    def net(scale):
+        kernel = np.full((3, 3, 4, 4), scale)
+        return type("Net", (), {"layers": [Layer("UpSampling2D"), Layer("Conv2D", (kernel, np.zeros(4))),
+                                           Layer("Conv2D", (kernel, np.zeros(4)))]})()
+
+    ok = hyper.integer_net(net(0.5), 100)
+    assert ok.fraction == 16 and ok.upsample == [True, False]
+    # kernels of 2**10 (36 inputs per output): layer 1 reaches 36 * 2**10 * 2**F * 100, layer 2
+    # 36 * 2**10 * 2**F times that, about 2**37.0 * 2**2F: under 2**62 for F <= 12 only
+    assert hyper.integer_net(net(2.0**10), 100).fraction == 12
+    for scale in (2.0**40, float("nan")):
+        with pytest.raises(MlkitError, match="too large for exact integer decoding"):
+            hyper.integer_net(net(scale), 100)
