@@ -61,12 +61,14 @@ def models(root, domain):
         return [f"{root}/{domain}.keras"]
     if domain in HYPER:
         _, rd_domain, rates = HYPER[domain]
-        options = DOMAINS[rd_domain][1]
-        depth = f"d{options[options.index('--downsample') + 1]}-" if "--downsample" in options else ""
-        return [f"{root}/{domain}-{depth}{q if str(q).startswith('l') else f'q{q}'}.keras" for q in rates]
-    options = DOMAINS[domain][1]
+        return _names(root, domain, DOMAINS[rd_domain][1], rates)
+    return _names(root, f"rd-{domain}", DOMAINS[domain][1], QUALITIES[domain])
+
+
+def _names(root, prefix, options, rates):
+    """One model file per rate: PREFIX-[dN-]qQ.keras, or lL for a --lambda."""
     depth = f"d{options[options.index('--downsample') + 1]}-" if "--downsample" in options else ""
-    return [f"{root}/rd-{domain}-{depth}{q if str(q).startswith('l') else f'q{q}'}.keras" for q in QUALITIES[domain]]
+    return [f"{root}/{prefix}-{depth}{q if str(q).startswith('l') else f'q{q}'}.keras" for q in rates]
 
 
 def rate(q):
