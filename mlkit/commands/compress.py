@@ -115,12 +115,13 @@ def _runtime(device, seed=None):
 @device_option
 def train(inputs, output, kind, latent, downsample, quality, lam, epochs, batch_size, size, val_split, patience, checkpoint_dir, seed,
           slice_axis, device):
-    """Train the learned codec (--kind rd, one model per --quality) or an autoencoder on 2D
-    images or the 2D slices of 3D/4D NIfTI volumes.
+    """Train the learned codec (--kind rd or hyper, one model per --quality) or an autoencoder
+    on 2D images or the 2D slices of 3D/4D NIfTI volumes.
 
     \b
     Examples:
       mlkit compress train digits/ -o q3.keras --kind rd --latent 16 --size 16x16 --quality 3 --epochs 60
+      mlkit compress train scans/ -o h1.keras --kind hyper --downsample 8 --size 128x96 --quality 1
       mlkit compress train faces/ -o ae.keras --kind conv --latent 32 --size 24x24 --epochs 100
     """
     _require_deep("train")
