@@ -1,6 +1,7 @@
 """Write the rate-distortion data sets as files: held-out splits of scikit-learn's digits
 (8x8 upscaled to 16x16), scikit-image's lfw_subset faces (25x25 cropped to 24x24), and
-nibabel's example4d MRI (volume 1 to train, volume 2 held out), and out-of-domain pictures
+nibabel's example4d MRI (volume 1 to train, volume 2 held out; and a stricter split, slices
+0-15 of volume 1 to train, slices 16-23 of volume 2 held out), and out-of-domain pictures
 (skimage.data photos cut into 16x16 and 24x24 patches).
 
     python benchmarks/compress_data.py DATA_DIR [--faces FOLDER]
@@ -82,6 +83,20 @@ def mri(root):
         nib.save(nib.Nifti1Image(data[..., t], source.affine), f"{root}/mri/{part}/example4d_t{t}.nii.gz")
 
 
+def mri_split(root):
+    """A stricter MRI split of example4d: volume 1's slices 0-15 to train, volume 2's slices 16-23
+    (anatomy the model has not seen) held out."""
+    import nibabel as nib
+
+    source = nib.load(os.path.join(os.path.dirname(nib.__file__), "tests", "data", "example4d.nii.gz"))
+    data = np.asanyarray(source.dataobj)
+    top = source.affine.copy()
+    top[:3, 3] += top[:3, 2] * 16  # slice 16's position: the held-out part keeps its place
+    for part, volume, affine in (("train", data[:, :, :16, 0], source.affine), ("test", data[:, :, 16:, 1], top)):
+        os.makedirs(f"{root}/mri-split/{part}", exist_ok=True)
+        nib.save(nib.Nifti1Image(volume, affine), f"{root}/mri-split/{part}/example4d_{part}.nii.gz")
+
+
 def patches(root, size, name):
     from skimage import data
 
@@ -99,6 +114,7 @@ if __name__ == "__main__":
     digits(root)
     faces(root, face_folder)
     mri(root)
+    mri_split(root)
     patches(root, 16, "camera16")
     patches(root, 24, "camera24")
     print(root)

@@ -29,6 +29,7 @@ DOMAINS = {  # name: (training set, train options of its rd models)
 HYPER = {  # name: (training set, its rd domain's options, rates): --kind hyper, the same options as that rd domain
     "hyper-digits": ("digits/train", "digits", (1, 3, 5, 7)),
     "hyper-mri": ("mri/train", "mri", ("l1100", 1, 3)),
+    "hyper-mri-split": ("mri-split/train", "mri", ("l1100", 1, 3)),  # anatomy it has not seen
 }
 AUTOENCODERS = {  # name: (training set, train options): the conv autoencoder, range coded, its curve over --bits
     "ae-mri": ("mri/train", ["--kind", "conv", "--latent", "64", "--size", "128x96", "--epochs", "300", "--patience", "30",
@@ -37,6 +38,7 @@ AUTOENCODERS = {  # name: (training set, train options): the conv autoencoder, r
 EVALS = [  # (models, test set, in domain?, extra eval options)
     ("digits", "digits/test", True, []), ("faces", "faces/test", True, []), ("mri", "mri/test", True, []),
     ("ae-mri", "mri/test", True, []), ("hyper-digits", "digits/test", True, []), ("hyper-mri", "mri/test", True, []),
+    ("hyper-mri-split", "mri-split/test", True, []),
     ("digits", "camera16", False, []), ("faces", "camera24", False, []), ("digits", "faces16", False, ["--fit"]),
 ]
 CODECS = ("avif", "jxl", "webp", "jpeg")
@@ -130,7 +132,8 @@ def main():
           "| vs JPEG XL | vs WebP | vs JPEG |")
     print("|---|---|---|---|---|---|---|---|")
     for domain, data, in_domain, options in EVALS:
-        name = f"compress-rd-{domain}-{data.replace('/', '-')}.png"
+        kind = domain if domain.startswith("hyper") else f"rd-{domain}"
+        name = f"compress-{kind}-{data.replace('/', '-')}.png"
         plot = os.path.join(docs or root, name)
         print(row(root, domain, data, in_domain, options, plot), flush=True)
 
