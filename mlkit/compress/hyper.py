@@ -221,16 +221,33 @@ class IntegerNet:
 
 
 def _convs(hyper_synthesis):
-    """[(kernel, bias, upsampled before)] of the hyper-synthesis's conv layers, as float64."""
-    found, up = [], False
-    for layer in hyper_synthesis.layers:
-        if layer.__class__.__name__ == "UpSampling2D":
+    """[(kernel, bias, upsampled before)] of the hyper-synthesis's conv layers, as float64;
+    refused unless the network is what integer_run re-does (a forged file may hold anything)."""
+    found, up, layers_ = [], False, list(hyper_synthesis.layers)
+    for i, layer in enumerate(layers_):
+        name, config = layer.__class__.__name__, layer.get_config()
+        if name == "UpSampling2D" and i < len(layers_) - 1 and tuple(config.get("size", ())) == (2, 2) and config.get("interpolation") == "nearest" \
+                and config.get("data_format") == "channels_last":
             up = True
-        elif layer.__class__.__name__ == "Conv2D":
+        elif name == "Conv2D" and _plain_conv(config, last=i == len(layers_) - 1):
             kernel, bias = layer.get_weights()
             found.append((np.asarray(kernel, np.float64), np.asarray(bias, np.float64), up))
             up = False
+        else:
+            raise MlkitError(f"the hyper model's scale network has a layer integer decoding cannot run ({layer.name})",
+                             "train the model again with mlkit compress train --kind hyper")
+    if not found:
+        raise MlkitError("the hyper model's scale network has no convolutions", "train the model again with mlkit compress train --kind hyper")
     return found
+
+
+def _plain_conv(config, last):
+    """A stride-1, undilated, 'same', odd square, biased Conv2D; ReLU inside, linear last."""
+    size = tuple(config.get("kernel_size", ()))
+    return (len(size) == 2 and size[0] == size[1] and size[0] % 2 == 1 and tuple(config.get("strides", ())) == (1, 1)
+            and tuple(config.get("dilation_rate", ())) == (1, 1) and config.get("padding") == "same"
+            and config.get("groups", 1) == 1 and config.get("use_bias") is True and config.get("data_format") == "channels_last"
+            and config.get("activation") == ("linear" if last else "relu"))
 
 
 def integer_net(hyper_synthesis, z_bound):
@@ -332,13 +349,47 @@ class Side:
 
 
 def side_of(model):
-    _, hyper_analysis, _, hyper_synthesis, _, _ = parts(model)
+    analysis, hyper_analysis, _, hyper_synthesis, _, _ = parts(model)
     offset, length, pmf = rd.tables(model)
     ylength, ypmf = y_tables(model)
     if (length < 2).any() or (ylength < 3).any():
         raise MlkitError("the hyper model has no entropy tables", "train it with mlkit compress train")
+    check_tables(length, pmf, "z's")
+    check_tables(ylength, ypmf, "y's")
+    if (np.abs(offset) > OFFSET_MAX).any():
+        raise MlkitError(f"the hyper model's entropy tables are damaged (z's offsets are not within +-{OFFSET_MAX})",
+                         "train it again or restore a copy")
+    if (ylength % 2 == 0).any():
+        raise MlkitError("the hyper model's entropy tables are damaged (a y table is not centred: even length)",
+                         "train it again or restore a copy")
+    _check_shapes(analysis, hyper_analysis, hyper_synthesis)
     z_bound = int(max(np.abs(offset).max(), np.abs(offset + length - 1).max()))
     return Side(hyper_analysis, integer_net(hyper_synthesis, z_bound), (offset, length, pmf), (ylength, ypmf))
+
+
+OFFSET_MAX = 1 << 16  # rd.freeze_prior's offsets lie in -512..512; anything far beyond is forged
+
+
+def check_tables(length, pmf, what):
+    """Each row's first `length` entries positive, summing to 2**PRECISION, within the table."""
+    width = pmf.shape[-1]
+    if (length > width).any():
+        raise MlkitError(f"the hyper model's entropy tables are damaged ({what} lengths run past the {width}-entry tables)",
+                         "train it again or restore a copy")
+    inside = np.arange(width) < length[:, None]
+    if (pmf[inside] < 1).any() or (np.where(inside, pmf, 0).sum(axis=1) != 1 << rd.PRECISION).any():
+        raise MlkitError(f"the hyper model's entropy tables are damaged ({what} probabilities are not positive integers "
+                         f"summing to 2**{rd.PRECISION})", "train it again or restore a copy")
+
+
+def _check_shapes(analysis, hyper_analysis, hyper_synthesis):
+    """z is a quarter of y on each side with y's channels, and the scale network maps it back to y's shape."""
+    _, gh, gw, c = analysis.output_shape
+    z = (gh // 4, gw // 4, c)
+    if gh % 4 or gw % 4 or tuple(hyper_analysis.output_shape[1:]) != z or tuple(hyper_synthesis.input_shape[1:]) != z \
+            or tuple(hyper_synthesis.output_shape[1:]) != (gh, gw, c):
+        raise MlkitError(f"the hyper model's side map does not fit its {gh}x{gw}x{c} latent map",
+                         "train the model again with mlkit compress train --kind hyper")
 
 
 def estimated_bits(model, y_hat, z_hat):
