@@ -444,9 +444,12 @@ def test_scale_networks_outside_what_integer_run_does_are_refused():
                 net(up(2), conv(8, 3, padding="valid", activation="relu"), conv(4, 1, padding="same")),
                 net(up(3), conv(8, 5, padding="same", activation="relu"), conv(4, 3, padding="same")),
                 net(conv(8, 5, padding="same", activation="relu"), keras.layers.Dense(4)),
-                net(conv(8, 5, padding="same", activation="relu"), conv(4, 3, padding="same"), up(2))):
+                net(conv(8, 5, padding="same", activation="relu"), conv(4, 3, padding="same"), up(2)),
+                net(up(2), up(2), conv(8, 5, padding="same", activation="relu"), conv(4, 3, padding="same"))):
         with pytest.raises(MlkitError, match="integer decoding cannot run"):
             hyper.integer_net(bad, 100)
+    with pytest.raises(MlkitError, match="under two convolutions, which integer decoding cannot run"):
+        hyper.integer_net(net(up(2), conv(4, 3, padding="same")), 100)
 
 
 @pytest.mark.parametrize("forge", ["pad", "cut", "zsplit"])
@@ -472,3 +475,34 @@ def test_words_cut_padded_or_split_wrongly_are_refused(hyper_model, data, invoke
     result = invoke("compress", "decode", hyper_model, bad, "-o", f"{tmp_path}/out/", "--device", "cpu")
     _one_error(result, "damaged .mlz container")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_integer_network_runs_in_batches_that_fit_its_work_budget(monkeypatch):
+    """tensordot copies every layer's k x k windows: 64 planes of a 128x192 latent grid took 15 GB.
+    indices runs as many planes at a time as fit in hyper.WORK; the levels are the same as one
+    plane at a time (exact sums), and numpy's peak allocation (tracemalloc) stays near the budget
+    where one batch of all 16 planes takes about 16 times a plane's work."""
+    import tracemalloc
+
+    from mlkit.compress import hyper
+    from mlkit.deep.runtime import import_tf
+
+    _, keras = import_tf()
+    conv, up = keras.layers.Conv2D, keras.layers.UpSampling2D
+    net = hyper.integer_net(keras.Sequential([keras.Input((8, 8, 4)), up(2), conv(48, 5, padding="same", activation="relu"),
+                                              up(2), conv(48, 5, padding="same", activation="relu"),
+                                              conv(4, 3, padding="same", bias_initializer="ones")]), 20)
+    z = np.random.default_rng(0).integers(-20, 21, (16, 8, 8, 4))
+    per = hyper.plane_bytes(net, z.shape[1:])
+    # outputs: 16x16x48, 32x32x48, 32x32x4; the largest window copy: the second conv's 32x32 x (25 + 1) x 48
+    assert per == 8 * (16 * 16 * 48 + 32 * 32 * 48 + 32 * 32 * 4) + 8 * 32 * 32 * 26 * 48
+    monkeypatch.setattr(hyper, "WORK", 3 * per)
+    tracemalloc.start()
+    try:
+        levels = hyper.indices(net, z)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * per, (peak, per)
+    one = np.concatenate([hyper.indices(net, z[i : i + 1]) for i in range(len(z))])
+    assert levels.shape == (16, 32, 32, 4) and np.array_equal(levels, one)

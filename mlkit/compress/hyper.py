@@ -43,6 +43,7 @@ FILTERS = rd.FILTERS
 # --quality 1 and 3; Adam rescales the step anyway, so clipping most steps to one norm keeps
 # their direction and only tames the spikes.
 CLIP_NORM = 1000.0
+WORK = 1 << 28  # bytes of integer-network work per batch of planes (64 planes of a 128x192 grid took 15 GB)
 FRACTIONS = range(16, 7, -1)  # fixed-point fraction bits tried, largest first (see integer_net)
 
 
@@ -226,7 +227,7 @@ def _convs(hyper_synthesis):
     found, up, layers_ = [], False, list(hyper_synthesis.layers)
     for i, layer in enumerate(layers_):
         name, config = layer.__class__.__name__, layer.get_config()
-        if name == "UpSampling2D" and i < len(layers_) - 1 and tuple(config.get("size", ())) == (2, 2) and config.get("interpolation") == "nearest" \
+        if name == "UpSampling2D" and not up and i < len(layers_) - 1 and tuple(config.get("size", ())) == (2, 2) and config.get("interpolation") == "nearest" \
                 and config.get("data_format") == "channels_last":
             up = True
         elif name == "Conv2D" and _plain_conv(config, last=i == len(layers_) - 1):
@@ -236,8 +237,9 @@ def _convs(hyper_synthesis):
         else:
             raise MlkitError(f"the hyper model's scale network has a layer integer decoding cannot run ({layer.name})",
                              "train the model again with mlkit compress train --kind hyper")
-    if not found:
-        raise MlkitError("the hyper model's scale network has no convolutions", "train the model again with mlkit compress train --kind hyper")
+    if len(found) < 2:  # integer_run's scales: the first layer's sum at 2**F, the last one's at 2**2F
+        raise MlkitError("the hyper model's scale network has under two convolutions, which integer decoding cannot run",
+                         "train the model again with mlkit compress train --kind hyper")
     return found
 
 
@@ -306,11 +308,30 @@ def integer_run(net, z_hat):
     return outputs
 
 
+def plane_bytes(net, z_shape):
+    """What integer_run holds per z plane (h x w x C) at its peak: every layer's int64 output
+    (all are kept) plus the largest layer's window copy (tensordot copies the strided windows)."""
+    (h, w), outputs, windows = z_shape[:2], 0, 0
+    for kernel, up in zip(net.kernels, net.upsample):
+        h, w = (2 * h, 2 * w) if up else (h, w)
+        k, _, cin, cout = kernel.shape
+        outputs, windows = outputs + h * w * cout * 8, max(windows, h * w * (k * k + 1) * cin * 8)
+    return outputs + windows
+
+
 def indices(net, z_hat):
-    """Each latent's scale level, 0..LEVELS-1: round(u) in integers."""
-    total = integer_run(net, z_hat)[-1]
-    shift = 2 * net.fraction
-    return np.clip((total + (1 << (shift - 1))) >> shift, 0, LEVELS - 1)
+    """Each latent's scale level, 0..LEVELS-1: round(u) in integers, over as many planes at a
+    time as fit in WORK bytes (exact sums: the batches change nothing but the memory)."""
+    from mlkit.io import limits
+
+    z_hat = np.asarray(z_hat, np.int64)
+    per = plane_bytes(net, z_hat.shape[1:])
+    limits.check(per, "the integer scale network on one plane")
+    step, shift, found = max(1, WORK // per), 2 * net.fraction, []
+    for i in range(0, len(z_hat), step):
+        total = integer_run(net, z_hat[i : i + step])[-1]
+        found.append(np.clip((total + (1 << (shift - 1))) >> shift, 0, LEVELS - 1))
+    return np.concatenate(found) if found else integer_run(net, z_hat)[-1]
 
 
 def error_bound(net, z_hat):
@@ -364,7 +385,12 @@ def side_of(model):
                          "train it again or restore a copy")
     _check_shapes(analysis, hyper_analysis, hyper_synthesis)
     z_bound = int(max(np.abs(offset).max(), np.abs(offset + length - 1).max()))
-    return Side(hyper_analysis, integer_net(hyper_synthesis, z_bound), (offset, length, pmf), (ylength, ypmf))
+    net = integer_net(hyper_synthesis, z_bound)
+    z = np.zeros((1, *hyper_synthesis.input_shape[1:]), np.int64)
+    if integer_run(net, z)[-1].shape[1:] != tuple(hyper_synthesis.output_shape[1:]):
+        raise MlkitError("the hyper model's scale network does not give one level per latent in integer decoding",
+                         "train the model again with mlkit compress train --kind hyper")
+    return Side(hyper_analysis, net, (offset, length, pmf), (ylength, ypmf))
 
 
 OFFSET_MAX = 1 << 16  # rd.freeze_prior's offsets lie in -512..512; anything far beyond is forged
