@@ -506,3 +506,19 @@ def test_the_integer_network_runs_in_batches_that_fit_its_work_budget(monkeypatc
     assert peak < 4 * per, (peak, per)
     one = np.concatenate([hyper.indices(net, z[i : i + 1]) for i in range(len(z))])
     assert levels.shape == (16, 32, 32, 4) and np.array_equal(levels, one)
+
+
+def test_the_overflow_bound_itself_cannot_wrap(monkeypatch):
+    """A forged 1x1 conv with 3 * 2**22 inputs of weight just under 2**24: at F = 16 each
+    fixed-point entry is near 2**40 and their column sum near 1.5 * 2**63, which an int64 sum
+    wraps to a negative bound that passes. Summed exactly, the first layer reaches about
+    1.5 * 2**(46 + F) and the second (one weight of 2**-8, so 2**(F - 8) in fixed point)
+    1.5 * 2**(38 + 2F): under 2**62 for F <= 11 only."""
+    from mlkit.compress import hyper
+
+    kernel = np.full((1, 1, 3 << 22, 1), 2.0**24 - 1)
+    small = np.full((1, 1, 1, 1), 2.0**-8)
+    monkeypatch.setattr(hyper, "_convs", lambda net: [(kernel, np.zeros(1), False), (small, np.zeros(1), False)])
+    net = hyper.integer_net(None, 1)
+    column = (3 << 22) * int(np.rint((2.0**24 - 1) * 2.0**net.fraction))
+    assert net.fraction == 11 and column + (1 << 2 * net.fraction) < 1 << 62

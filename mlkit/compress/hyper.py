@@ -272,7 +272,8 @@ def integer_net(hyper_synthesis, z_bound):
                 break
             kq = np.rint(kernel * 2.0**fraction).astype(np.int64)
             bq = np.rint(bias * 2.0 ** (fraction * (1 if i == 0 else 2))).astype(np.int64)
-            column = np.abs(kq).reshape(-1, kq.shape[-1]).sum(axis=0)
+            # Python integers: an int64 column sum of 2**23 kernel entries near 2**40 would wrap
+            column = np.abs(kq).reshape(-1, kq.shape[-1]).sum(axis=0, dtype=object)
             bound = max(int(c) * largest + abs(int(b)) for c, b in zip(column.tolist(), bq.tolist())) + (1 << 2 * fraction)
             if bound >= 1 << 62:
                 ok = False
