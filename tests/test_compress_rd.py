@@ -250,7 +250,8 @@ def test_eval_of_several_models_draws_one_curve(rd_model, data, invoke, tmp_path
     ((2, (0, 0)), 0, "the latents' probabilities are not positive integers summing to 2**16"),
     ((0, 1), 1 << 30, "the latents' offsets are not within"),
 ])
-def test_forged_entropy_tables_in_an_rd_model_are_refused_when_it_loads(rd_model, data, invoke, tmp_path, index, value, message):
+def test_forged_entropy_tables_in_an_rd_model_are_refused_when_it_loads(rd_model, data, invoke, tmp_path, index, value,
+                                                                       message):
     """A table that runs past its row, holds a zero (so no longer sums to 2**16) or sits at an
     absurd offset: one line naming the model file, nothing written (it was coded with before)."""
     from mlkit.compress import hyper

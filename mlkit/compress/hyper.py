@@ -227,8 +227,7 @@ def _convs(hyper_synthesis):
     found, up, layers_ = [], False, list(hyper_synthesis.layers)
     for i, layer in enumerate(layers_):
         name, config = layer.__class__.__name__, layer.get_config()
-        if name == "UpSampling2D" and not up and i < len(layers_) - 1 and tuple(config.get("size", ())) == (2, 2) and config.get("interpolation") == "nearest" \
-                and config.get("data_format") == "channels_last":
+        if name == "UpSampling2D" and not up and i < len(layers_) - 1 and _nearest_x2(config):
             up = True
         elif name == "Conv2D" and _plain_conv(config, last=i == len(layers_) - 1):
             kernel, bias = layer.get_weights()
@@ -238,9 +237,14 @@ def _convs(hyper_synthesis):
             raise MlkitError(f"the hyper model's scale network has a layer integer decoding cannot run ({layer.name})",
                              "train the model again with mlkit compress train --kind hyper")
     if len(found) < 2:  # integer_run's scales: the first layer's sum at 2**F, the last one's at 2**2F
-        raise MlkitError("the hyper model's scale network has under two convolutions, which integer decoding cannot run",
-                         "train the model again with mlkit compress train --kind hyper")
+        raise MlkitError("the hyper model's scale network has under two convolutions, which integer decoding "
+                         "cannot run", "train the model again with mlkit compress train --kind hyper")
     return found
+
+
+def _nearest_x2(config):
+    return (tuple(config.get("size", ())) == (2, 2) and config.get("interpolation") == "nearest"
+            and config.get("data_format") == "channels_last")
 
 
 def _plain_conv(config, last):
@@ -248,7 +252,8 @@ def _plain_conv(config, last):
     size = tuple(config.get("kernel_size", ()))
     return (len(size) == 2 and size[0] == size[1] and size[0] % 2 == 1 and tuple(config.get("strides", ())) == (1, 1)
             and tuple(config.get("dilation_rate", ())) == (1, 1) and config.get("padding") == "same"
-            and config.get("groups", 1) == 1 and config.get("use_bias") is True and config.get("data_format") == "channels_last"
+            and config.get("groups", 1) == 1 and config.get("use_bias") is True
+            and config.get("data_format") == "channels_last"
             and config.get("activation") == ("linear" if last else "relu"))
 
 
