@@ -305,16 +305,18 @@ def test_side_network_weights_too_large_for_int64_are_refused():
     """The overflow bound is checked in exact integers when the model loads: weights that could
     overflow at every fraction width (or are not finite) are an error, never a wrapped sum."""
     from mlkit.compress import hyper
+    from mlkit.deep.runtime import import_tf
     from mlkit.errors import MlkitError
 
-    class Layer:
-        def __init__(self, kind, weights=()):
-            self.__class__ = type(kind, (), {"get_weights": lambda s: weights})
+    _, keras = import_tf()
 
     def net(scale):
-        kernel = np.full((3, 3, 4, 4), scale)
-        return type("Net", (), {"layers": [Layer("UpSampling2D"), Layer("Conv2D", (kernel, np.zeros(4))),
-                                           Layer("Conv2D", (kernel, np.zeros(4)))]})()
+        conv = keras.layers.Conv2D
+        model = keras.Sequential([keras.Input((2, 2, 4)), keras.layers.UpSampling2D(2),
+                                  conv(4, 3, padding="same", activation="relu"), conv(4, 3, padding="same")])
+        kernel = np.full((3, 3, 4, 4), scale, np.float32)
+        model.set_weights([kernel, np.zeros(4, np.float32)] * 2)
+        return model
 
     ok = hyper.integer_net(net(0.5), 100)
     assert ok.fraction == 16 and ok.upsample == [True, False]
@@ -324,3 +326,202 @@ def test_side_network_weights_too_large_for_int64_are_refused():
     for scale in (2.0**40, float("nan")):
         with pytest.raises(MlkitError, match="too large for exact integer decoding"):
             hyper.integer_net(net(scale), 100)
+
+
+def _forge_tables(model, tmp_path, change):
+    """A copy of the hyper model file with its frozen tables changed by `change(z, y)`, where z
+    = [offset, length, pmf] and y = [length, pmf] (numpy copies, written back as weights)."""
+    from mlkit.deep.models import save_model
+
+    keras_model = _keras_model(model)
+    prior, conditional = keras_model.get_layer("prior"), keras_model.get_layer("conditional")
+    z = [prior.offset.numpy().copy(), prior.length.numpy().copy(), prior.pmf.numpy().copy()]
+    y = [conditional.length.numpy().copy(), conditional.pmf.numpy().copy()]
+    change(z, y)
+    for weight, value in zip((prior.offset, prior.length, prior.pmf, conditional.length, conditional.pmf), z + y):
+        weight.assign(value)
+    path = tmp_path / "forged.keras"
+    save_model(keras_model, path)
+    return path
+
+
+def _move_one(pmf, row, to):
+    """Take one count from the row's largest entry and put it at `to` (the row's sum is kept)."""
+    pmf[row, np.argmax(pmf[row])] -= 1
+    pmf[row, to] += 1
+
+
+def _even_y(z, y):
+    n = int(y[0][5])
+    _move_one(y[1], 5, n)
+    y[0][5] = n + 1
+
+
+def _negative_y(z, y):
+    """Row 3 starts with -4, its largest entry takes the difference: the sum is still 2**16."""
+    row, n = y[1][3], int(y[0][3])
+    row[np.argmax(row)] += int(row[0]) + 4
+    row[0] = -4
+    assert row[:n].sum() == 1 << 16
+
+
+@pytest.mark.parametrize("change, message", [
+    (_even_y, "a y table is not centred"),
+    (lambda z, y: y[0].__setitem__(0, 2001), "y's lengths run past"),
+    (_negative_y, "y's probabilities are not positive"),
+    (lambda z, y: y[1].__setitem__((7, 0), y[1][7, 0] + 1), "y's probabilities are not positive integers"),
+    (lambda z, y: z[2].__setitem__((0, 0), z[2][0, 0] + 1), "z's probabilities are not positive integers"),
+    (lambda z, y: z[1].__setitem__(1, 300), "z's lengths run past"),
+    (lambda z, y: z[0].__setitem__(2, 1 << 30), "z's offsets are not within"),
+])
+def test_forged_entropy_tables_in_a_hyper_model_are_refused_when_it_loads(hyper_model, data, invoke, tmp_path, change,
+                                                                         message):
+    """Tables that do not sum to 2**16, hold a zero or negative count, run past their rows, are
+    not centred, or whose offsets would make z's bound (and so the integer network) meaningless:
+    one line naming the model file, for encode and decode alike, and nothing written."""
+    forged = _forge_tables(hyper_model, tmp_path, change)
+    mlz = tmp_path / "c.mlz"
+    assert invoke("compress", "encode", hyper_model, data["test"], "-o", mlz, "--device", "cpu").exit_code == 0
+    result = invoke("compress", "encode", forged, data["test"], "-o", tmp_path / "f.mlz", "--device", "cpu")
+    _one_error(result, message)
+    assert str(forged) in result.stderr and not (tmp_path / "f.mlz").exists()
+    result = invoke("compress", "decode", forged, mlz, "-o", f"{tmp_path}/out/", "--device", "cpu")
+    _one_error(result, message)
+    assert not (tmp_path / "out").exists()
+
+
+def _hyper_synthesis_with(tmp_path, hyper_model, edit):
+    """A copy of the model file whose config.json has `edit` applied to the hyper-synthesis's
+    layer configs (the weights are unchanged, so Keras loads it)."""
+    import zipfile
+
+    forged = tmp_path / "arch.keras"
+    with zipfile.ZipFile(hyper_model) as src, zipfile.ZipFile(forged, "w") as dst:
+        for item in src.infolist():
+            raw = src.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(raw)
+                part = next(layer for layer in config["config"]["layers"]
+                            if layer["config"].get("name") == "hyper_synthesis")
+                edit([layer["config"] for layer in part["config"]["layers"]])
+                raw = json.dumps(config).encode()
+            dst.writestr(item, raw)
+    return forged
+
+
+@pytest.mark.parametrize("edit", [
+    lambda layers: next(c for c in layers if c.get("activation") == "relu").update(activation="sigmoid"),
+    lambda layers: next(c for c in layers if "interpolation" in c).update(interpolation="bilinear"),
+])
+def test_a_scale_network_integer_decoding_cannot_rerun_is_refused(hyper_model, data, invoke, tmp_path, edit):
+    """The integer network re-does only nearest x2 upsampling and stride-1 'same' convolutions with
+    ReLU between: any other layer in a (forged) model file would make its levels something the
+    float network never saw, so it is refused in one line, not silently run as something else."""
+    forged = _hyper_synthesis_with(tmp_path, hyper_model, edit)
+    assert _keras_model(forged).get_layer("hyper_synthesis") is not None  # Keras itself accepts it
+    result = invoke("compress", "encode", forged, data["test"], "-o", tmp_path / "f.mlz", "--device", "cpu")
+    _one_error(result, "a layer integer decoding cannot run")
+    assert not (tmp_path / "f.mlz").exists()
+
+
+def test_scale_networks_outside_what_integer_run_does_are_refused():
+    """Strides, dilation, even or missing biases, 'valid' padding, foreign layers: MlkitError, never
+    a ValueError from unpacking the weights or a wrong-shaped level map."""
+    from mlkit.compress import hyper
+    from mlkit.deep.runtime import import_tf
+    from mlkit.errors import MlkitError
+
+    _, keras = import_tf()
+    conv, up = keras.layers.Conv2D, keras.layers.UpSampling2D
+
+    def net(*layers):
+        return keras.Sequential([keras.Input((2, 2, 4)), *layers])
+
+    good = net(up(2), conv(8, 5, padding="same", activation="relu"), conv(4, 3, padding="same"))
+    assert hyper.integer_net(good, 100).upsample == [True, False]
+    for bad in (net(up(2), conv(8, 5, padding="same", activation="relu"), conv(4, 3, padding="same", use_bias=False)),
+                net(up(2), conv(8, 5, strides=2, padding="same", activation="relu"), conv(4, 3, padding="same")),
+                net(up(2), conv(8, 5, dilation_rate=2, padding="same", activation="relu"), conv(4, 3, padding="same")),
+                net(up(2), conv(8, 4, padding="same", activation="relu"), conv(4, 3, padding="same")),
+                net(up(2), conv(8, 3, padding="valid", activation="relu"), conv(4, 1, padding="same")),
+                net(up(3), conv(8, 5, padding="same", activation="relu"), conv(4, 3, padding="same")),
+                net(conv(8, 5, padding="same", activation="relu"), keras.layers.Dense(4)),
+                net(conv(8, 5, padding="same", activation="relu"), conv(4, 3, padding="same"), up(2)),
+                net(up(2), up(2), conv(8, 5, padding="same", activation="relu"), conv(4, 3, padding="same"))):
+        with pytest.raises(MlkitError, match="integer decoding cannot run"):
+            hyper.integer_net(bad, 100)
+    with pytest.raises(MlkitError, match="under two convolutions, which integer decoding cannot run"):
+        hyper.integer_net(net(up(2), conv(4, 3, padding="same")), 100)
+
+
+@pytest.mark.parametrize("forge", ["pad", "cut", "zsplit"])
+def test_words_cut_padded_or_split_wrongly_are_refused(hyper_model, data, invoke, tmp_path, forge):
+    """The range decoder reads zeros past its words and ignores words left over; a container whose
+    z or y stream does not end exactly where its codes do is damaged, never decoded to garbage."""
+    from mlkit.compress import formats
+
+    codec = _codec(hyper_model)
+    mlz = tmp_path / "c.mlz"
+    assert invoke("compress", "encode", hyper_model, data["test"], "-o", mlz, "--device", "cpu").exit_code == 0
+    box = formats.unpack(mlz.read_bytes(), codec.fingerprint)
+    header, words = dict(box["header"]), box["words"]
+    if forge == "pad":
+        words = np.concatenate([words, np.asarray([12345], np.uint32)])
+    elif forge == "cut":
+        words = words[:-1]
+    else:
+        header["zwords"] -= 1
+    header["words"] = len(words)
+    bad = tmp_path / "bad.mlz"
+    bad.write_bytes(_pack_raw(codec.fingerprint, header, words))
+    result = invoke("compress", "decode", hyper_model, bad, "-o", f"{tmp_path}/out/", "--device", "cpu")
+    _one_error(result, "damaged .mlz container")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_integer_network_runs_in_batches_that_fit_its_work_budget(monkeypatch):
+    """tensordot copies every layer's k x k windows: 64 planes of a 128x192 latent grid took 15 GB.
+    indices runs as many planes at a time as fit in hyper.WORK; the levels are the same as one
+    plane at a time (exact sums), and numpy's peak allocation (tracemalloc) stays near the budget
+    where one batch of all 16 planes takes about 16 times a plane's work."""
+    import tracemalloc
+
+    from mlkit.compress import hyper
+    from mlkit.deep.runtime import import_tf
+
+    _, keras = import_tf()
+    conv, up = keras.layers.Conv2D, keras.layers.UpSampling2D
+    net = hyper.integer_net(keras.Sequential([
+        keras.Input((8, 8, 4)), up(2), conv(48, 5, padding="same", activation="relu"),
+        up(2), conv(48, 5, padding="same", activation="relu"), conv(4, 3, padding="same", bias_initializer="ones"),
+    ]), 20)
+    z = np.random.default_rng(0).integers(-20, 21, (16, 8, 8, 4))
+    per = hyper.plane_bytes(net, z.shape[1:])
+    # outputs: 16x16x48, 32x32x48, 32x32x4; the largest window copy: the second conv's 32x32 x (25 + 1) x 48
+    assert per == 8 * (16 * 16 * 48 + 32 * 32 * 48 + 32 * 32 * 4) + 8 * 32 * 32 * 26 * 48
+    monkeypatch.setattr(hyper, "WORK", 3 * per)
+    tracemalloc.start()
+    try:
+        levels = hyper.indices(net, z)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * per, (peak, per)
+    one = np.concatenate([hyper.indices(net, z[i : i + 1]) for i in range(len(z))])
+    assert levels.shape == (16, 32, 32, 4) and np.array_equal(levels, one)
+
+
+def test_the_overflow_bound_itself_cannot_wrap(monkeypatch):
+    """A forged 1x1 conv with 3 * 2**22 inputs of weight just under 2**24: at F = 16 each
+    fixed-point entry is near 2**40 and their column sum near 1.5 * 2**63, which an int64 sum
+    wraps to a negative bound that passes. Summed exactly, the first layer reaches about
+    1.5 * 2**(46 + F) and the second (one weight of 2**-8, so 2**(F - 8) in fixed point)
+    1.5 * 2**(38 + 2F): under 2**62 for F <= 11 only."""
+    from mlkit.compress import hyper
+
+    kernel = np.full((1, 1, 3 << 22, 1), 2.0**24 - 1)
+    small = np.full((1, 1, 1, 1), 2.0**-8)
+    monkeypatch.setattr(hyper, "_convs", lambda net: [(kernel, np.zeros(1), False), (small, np.zeros(1), False)])
+    net = hyper.integer_net(None, 1)
+    column = (3 << 22) * int(np.rint((2.0**24 - 1) * 2.0**net.fraction))
+    assert net.fraction == 11 and column + (1 << 2 * net.fraction) < 1 << 62

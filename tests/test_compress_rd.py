@@ -243,3 +243,30 @@ def test_eval_of_several_models_draws_one_curve(rd_model, data, invoke, tmp_path
     assert [r["model"] for r in means] == [low, rd_model] and len(rows) == 2 * 7
     assert means[0]["avif"]["bd_rate"] == means[1]["avif"]["bd_rate"]  # one curve, one BD-rate per codec
     assert (tmp_path / "rd.svg").read_bytes().lstrip().startswith((b"<?xml", b"<svg"))
+
+
+@pytest.mark.parametrize("index, value, message", [
+    ((1, 0), 300, "the latents' lengths run past"),
+    ((2, (0, 0)), 0, "the latents' probabilities are not positive integers summing to 2**16"),
+    ((0, 1), 1 << 30, "the latents' offsets are not within"),
+])
+def test_forged_entropy_tables_in_an_rd_model_are_refused_when_it_loads(rd_model, data, invoke, tmp_path, index, value,
+                                                                       message):
+    """A table that runs past its row, holds a zero (so no longer sums to 2**16) or sits at an
+    absurd offset: one line naming the model file, nothing written (it was coded with before)."""
+    from mlkit.compress import hyper
+    from mlkit.deep.models import load_model, save_model
+    from mlkit.deep.runtime import import_tf
+
+    model = load_model(rd_model, import_tf()[1], hyper.custom_objects())
+    prior = model.get_layer("prior")
+    weights = [prior.offset, prior.length, prior.pmf]
+    which, where = index
+    forged = weights[which].numpy().copy()
+    forged[where] = value
+    weights[which].assign(forged)
+    path = tmp_path / "forged.keras"
+    save_model(model, path)
+    result = invoke("compress", "encode", path, data["test"], "-o", tmp_path / "f.mlz", "--device", "cpu")
+    _one_error(result, message)
+    assert str(path) in result.stderr and not (tmp_path / "f.mlz").exists()

@@ -38,9 +38,15 @@ def decode(words, counts, tables):
 
     try:
         coder = constriction.stream.queue.RangeDecoder(np.ascontiguousarray(words, np.uint32))
-        return [coder.decode(_model(row), int(n)) if n else np.zeros(0, np.int32) for n, row in zip(counts, tables)]
+        groups = [coder.decode(_model(row), int(n)) if n else np.zeros(0, np.int32) for n, row in zip(counts, tables)]
     except Exception as exc:  # constriction raises on words that cannot be decoded
         raise ImageFormatError(f"damaged .mlz container: the coded codes do not decode ({exc})") from None
+    # constriction reads zeros past the end and ignores words left over, so a cut, padded or
+    # wrongly split stream decodes to something; only encode's own words for these symbols are
+    # a container (range coding is deterministic: coding them again gives those words back)
+    if not np.array_equal(encode(groups, tables), np.asarray(words, np.uint32)):
+        raise ImageFormatError("damaged .mlz container: the coded words do not end where the codes do")
+    return groups
 
 
 def bits(groups, tables):

@@ -43,6 +43,7 @@ FILTERS = rd.FILTERS
 # --quality 1 and 3; Adam rescales the step anyway, so clipping most steps to one norm keeps
 # their direction and only tames the spikes.
 CLIP_NORM = 1000.0
+WORK = 1 << 28  # bytes of integer-network work per batch of planes (64 planes of a 128x192 grid took 15 GB)
 FRACTIONS = range(16, 7, -1)  # fixed-point fraction bits tried, largest first (see integer_net)
 
 
@@ -221,16 +222,39 @@ class IntegerNet:
 
 
 def _convs(hyper_synthesis):
-    """[(kernel, bias, upsampled before)] of the hyper-synthesis's conv layers, as float64."""
-    found, up = [], False
-    for layer in hyper_synthesis.layers:
-        if layer.__class__.__name__ == "UpSampling2D":
+    """[(kernel, bias, upsampled before)] of the hyper-synthesis's conv layers, as float64;
+    refused unless the network is what integer_run re-does (a forged file may hold anything)."""
+    found, up, layers_ = [], False, list(hyper_synthesis.layers)
+    for i, layer in enumerate(layers_):
+        name, config = layer.__class__.__name__, layer.get_config()
+        if name == "UpSampling2D" and not up and i < len(layers_) - 1 and _nearest_x2(config):
             up = True
-        elif layer.__class__.__name__ == "Conv2D":
+        elif name == "Conv2D" and _plain_conv(config, last=i == len(layers_) - 1):
             kernel, bias = layer.get_weights()
             found.append((np.asarray(kernel, np.float64), np.asarray(bias, np.float64), up))
             up = False
+        else:
+            raise MlkitError(f"the hyper model's scale network has a layer integer decoding cannot run ({layer.name})",
+                             "train the model again with mlkit compress train --kind hyper")
+    if len(found) < 2:  # integer_run's scales: the first layer's sum at 2**F, the last one's at 2**2F
+        raise MlkitError("the hyper model's scale network has under two convolutions, which integer decoding "
+                         "cannot run", "train the model again with mlkit compress train --kind hyper")
     return found
+
+
+def _nearest_x2(config):
+    return (tuple(config.get("size", ())) == (2, 2) and config.get("interpolation") == "nearest"
+            and config.get("data_format") == "channels_last")
+
+
+def _plain_conv(config, last):
+    """A stride-1, undilated, 'same', odd square, biased Conv2D; ReLU inside, linear last."""
+    size = tuple(config.get("kernel_size", ()))
+    return (len(size) == 2 and size[0] == size[1] and size[0] % 2 == 1 and tuple(config.get("strides", ())) == (1, 1)
+            and tuple(config.get("dilation_rate", ())) == (1, 1) and config.get("padding") == "same"
+            and config.get("groups", 1) == 1 and config.get("use_bias") is True
+            and config.get("data_format") == "channels_last"
+            and config.get("activation") == ("linear" if last else "relu"))
 
 
 def integer_net(hyper_synthesis, z_bound):
@@ -253,7 +277,8 @@ def integer_net(hyper_synthesis, z_bound):
                 break
             kq = np.rint(kernel * 2.0**fraction).astype(np.int64)
             bq = np.rint(bias * 2.0 ** (fraction * (1 if i == 0 else 2))).astype(np.int64)
-            column = np.abs(kq).reshape(-1, kq.shape[-1]).sum(axis=0)
+            # Python integers: an int64 column sum of 2**23 kernel entries near 2**40 would wrap
+            column = np.abs(kq).reshape(-1, kq.shape[-1]).sum(axis=0, dtype=object)
             bound = max(int(c) * largest + abs(int(b)) for c, b in zip(column.tolist(), bq.tolist())) + (1 << 2 * fraction)
             if bound >= 1 << 62:
                 ok = False
@@ -289,11 +314,30 @@ def integer_run(net, z_hat):
     return outputs
 
 
+def plane_bytes(net, z_shape):
+    """What integer_run holds per z plane (h x w x C) at its peak: every layer's int64 output
+    (all are kept) plus the largest layer's window copy (tensordot copies the strided windows)."""
+    (h, w), outputs, windows = z_shape[:2], 0, 0
+    for kernel, up in zip(net.kernels, net.upsample):
+        h, w = (2 * h, 2 * w) if up else (h, w)
+        k, _, cin, cout = kernel.shape
+        outputs, windows = outputs + h * w * cout * 8, max(windows, h * w * (k * k + 1) * cin * 8)
+    return outputs + windows
+
+
 def indices(net, z_hat):
-    """Each latent's scale level, 0..LEVELS-1: round(u) in integers."""
-    total = integer_run(net, z_hat)[-1]
-    shift = 2 * net.fraction
-    return np.clip((total + (1 << (shift - 1))) >> shift, 0, LEVELS - 1)
+    """Each latent's scale level, 0..LEVELS-1: round(u) in integers, over as many planes at a
+    time as fit in WORK bytes (exact sums: the batches change nothing but the memory)."""
+    from mlkit.io import limits
+
+    z_hat = np.asarray(z_hat, np.int64)
+    per = plane_bytes(net, z_hat.shape[1:])
+    limits.check(per, "the integer scale network on one plane")
+    step, shift, found = max(1, WORK // per), 2 * net.fraction, []
+    for i in range(0, len(z_hat), step):
+        total = integer_run(net, z_hat[i : i + step])[-1]
+        found.append(np.clip((total + (1 << (shift - 1))) >> shift, 0, LEVELS - 1))
+    return np.concatenate(found) if found else integer_run(net, z_hat)[-1]
 
 
 def error_bound(net, z_hat):
@@ -332,13 +376,53 @@ class Side:
 
 
 def side_of(model):
-    _, hyper_analysis, _, hyper_synthesis, _, _ = parts(model)
+    analysis, hyper_analysis, _, hyper_synthesis, _, _ = parts(model)
     offset, length, pmf = rd.tables(model)
     ylength, ypmf = y_tables(model)
     if (length < 2).any() or (ylength < 3).any():
         raise MlkitError("the hyper model has no entropy tables", "train it with mlkit compress train")
+    check_tables(length, pmf, "z's", offset)
+    check_tables(ylength, ypmf, "y's")
+    if (ylength % 2 == 0).any():
+        raise MlkitError("the hyper model's entropy tables are damaged (a y table is not centred: even length)",
+                         "train it again or restore a copy")
+    _check_shapes(analysis, hyper_analysis, hyper_synthesis)
     z_bound = int(max(np.abs(offset).max(), np.abs(offset + length - 1).max()))
-    return Side(hyper_analysis, integer_net(hyper_synthesis, z_bound), (offset, length, pmf), (ylength, ypmf))
+    net = integer_net(hyper_synthesis, z_bound)
+    z = np.zeros((1, *hyper_synthesis.input_shape[1:]), np.int64)
+    if integer_run(net, z)[-1].shape[1:] != tuple(hyper_synthesis.output_shape[1:]):
+        raise MlkitError("the hyper model's scale network does not give one level per latent in integer decoding",
+                         "train the model again with mlkit compress train --kind hyper")
+    return Side(hyper_analysis, net, (offset, length, pmf), (ylength, ypmf))
+
+
+OFFSET_MAX = 1 << 16  # rd.freeze_prior's offsets lie in -512..512; anything far beyond is forged
+
+
+def check_tables(length, pmf, what, offset=None):
+    """Each row's first `length` entries positive, summing to 2**PRECISION, within the table;
+    offsets (z's, and rd's latents') within +-OFFSET_MAX."""
+    width = pmf.shape[-1]
+    if offset is not None and (np.abs(offset) > OFFSET_MAX).any():
+        raise MlkitError(f"the model's entropy tables are damaged ({what} offsets are not within +-{OFFSET_MAX})",
+                         "train it again or restore a copy")
+    if (length > width).any():
+        raise MlkitError(f"the model's entropy tables are damaged ({what} lengths run past the {width}-entry tables)",
+                         "train it again or restore a copy")
+    inside = np.arange(width) < length[:, None]
+    if (pmf[inside] < 1).any() or (np.where(inside, pmf, 0).sum(axis=1) != 1 << rd.PRECISION).any():
+        raise MlkitError(f"the model's entropy tables are damaged ({what} probabilities are not positive integers "
+                         f"summing to 2**{rd.PRECISION})", "train it again or restore a copy")
+
+
+def _check_shapes(analysis, hyper_analysis, hyper_synthesis):
+    """z is a quarter of y on each side with y's channels, and the scale network maps it back to y's shape."""
+    _, gh, gw, c = analysis.output_shape
+    z = (gh // 4, gw // 4, c)
+    if gh % 4 or gw % 4 or tuple(hyper_analysis.output_shape[1:]) != z or tuple(hyper_synthesis.input_shape[1:]) != z \
+            or tuple(hyper_synthesis.output_shape[1:]) != (gh, gw, c):
+        raise MlkitError(f"the hyper model's side map does not fit its {gh}x{gw}x{c} latent map",
+                         "train the model again with mlkit compress train --kind hyper")
 
 
 def estimated_bits(model, y_hat, z_hat):
