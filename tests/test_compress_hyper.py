@@ -1,7 +1,6 @@
 """compress --kind hyper: the scale hyperprior, its integer side network (bit-exact on any
 machine), its frozen Gaussian tables and its containers. Tiny models, few steps, CPU."""
 
-import hashlib
 import json
 import os
 import subprocess

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_mlkit
-from tests.test_compress import _digits, _one_error, codec_latents
+from tests.test_compress import _digits, _one_error
 
 
 @pytest.fixture(scope="module")
