@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import run_mlkit
 from tests.test_compress import _digits, _one_error
+from tests.test_compress_rd import _train as train_rd
 
 
 @pytest.fixture(scope="module")
@@ -21,16 +22,7 @@ def data(tmp_path_factory):
 
 
 def _train(data, name, seed, kind="hyper", extra=()):
-    from click.testing import CliRunner
-
-    from mlkit.cli import cli
-
-    model = str(data["root"] / name)
-    result = CliRunner().invoke(cli, ["compress", "train", data["train"], "-o", model, "--kind", kind, "--latent", "4",
-                                      "--size", "16x16", "--epochs", "3", "--batch-size", "16", "--seed", str(seed),
-                                      "--device", "cpu", *extra])
-    assert result.exit_code == 0, result.output
-    return model
+    return train_rd(data, name, seed, extra, kind)
 
 
 @pytest.fixture(scope="module")

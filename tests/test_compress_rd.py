@@ -19,13 +19,13 @@ def data(tmp_path_factory):
     return {"train": _digits(root / "train", 0, 96), "test": _digits(root / "test", 600, 6), "root": root}
 
 
-def _train(data, name, seed, extra=()):
+def _train(data, name, seed, extra=(), kind="rd"):
     from click.testing import CliRunner
 
     from mlkit.cli import cli
 
     model = str(data["root"] / name)
-    result = CliRunner().invoke(cli, ["compress", "train", data["train"], "-o", model, "--kind", "rd", "--latent", "4",
+    result = CliRunner().invoke(cli, ["compress", "train", data["train"], "-o", model, "--kind", kind, "--latent", "4",
                                       "--size", "16x16", "--epochs", "3", "--batch-size", "16", "--seed", str(seed),
                                       "--device", "cpu", *extra])
     assert result.exit_code == 0, result.output

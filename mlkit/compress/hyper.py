@@ -163,21 +163,7 @@ def steps(model, optimizer, lam, gradient_scale=1.0):
         mse = tf.reduce_mean(tf.square(synthesis(y, training=training) - batch))
         return mse * 255.0**2 + lam * bpp, mse, bpp
 
-    def train_step(batch):
-        with tf.GradientTape() as tape:
-            loss, mse, bpp = loss_of(batch, True)
-            scaled = loss * gradient_scale
-        grads = tape.gradient(scaled, model.trainable_variables)
-        norm = tf.linalg.global_norm(grads)
-        grads, _ = tf.clip_by_global_norm(grads, CLIP_NORM * gradient_scale, use_norm=norm)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return {"loss": loss, "mse": mse, "bpp": bpp, "grad_norm": norm / gradient_scale}
-
-    @tf.function
-    def val_loss(batch):
-        return loss_of(batch, False)[0]
-
-    return train_step, val_loss
+    return rd.step_pair(model, optimizer, loss_of, gradient_scale, clip=CLIP_NORM)
 
 
 def freeze(model):

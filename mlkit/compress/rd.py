@@ -162,13 +162,26 @@ def steps(model, optimizer, lam, gradient_scale=1.0):
         mse = tf.reduce_mean(tf.square(recon - batch))
         return mse * 255.0**2 + lam * bpp, mse, bpp
 
+    return step_pair(model, optimizer, loss_of, gradient_scale)
+
+
+def step_pair(model, optimizer, loss_of, gradient_scale=1.0, clip=None):
+    """(train_step, val_loss) of a loss_of(batch, training) -> (loss, mse, bpp); with `clip`,
+    the gradient's global norm is clipped there and logged as grad_norm."""
+    tf, _ = import_tf()
+
     def train_step(batch):
         with tf.GradientTape() as tape:
             loss, mse, bpp = loss_of(batch, True)
             scaled = loss * gradient_scale
         grads = tape.gradient(scaled, model.trainable_variables)
+        record = {"loss": loss, "mse": mse, "bpp": bpp}
+        if clip is not None:
+            norm = tf.linalg.global_norm(grads)
+            grads, _ = tf.clip_by_global_norm(grads, clip * gradient_scale, use_norm=norm)
+            record["grad_norm"] = norm / gradient_scale
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return {"loss": loss, "mse": mse, "bpp": bpp}
+        return record
 
     @tf.function
     def val_loss(batch):
