@@ -60,7 +60,7 @@ def load(path, keras):
         if (tables[1] < 2).any():
             raise MlkitError(f"{path}: the rd model has no entropy tables", "train it with mlkit compress train")
         try:
-            hyper.check_tables(tables[1], tables[2], "the latents'", tables[0])
+            rd.check_tables(tables[1], tables[2], "the latents'", tables[0])
         except MlkitError as exc:
             raise MlkitError(f"{path}: {exc.message}", exc.hint) from None
         return Codec(analysis, synthesis, (int(h), int(w)), int(c), int(analysis.output_shape[-1]), fingerprint(model), "rd", tables)

@@ -367,8 +367,8 @@ def side_of(model):
     ylength, ypmf = y_tables(model)
     if (length < 2).any() or (ylength < 3).any():
         raise MlkitError("the hyper model has no entropy tables", "train it with mlkit compress train")
-    check_tables(length, pmf, "z's", offset)
-    check_tables(ylength, ypmf, "y's")
+    rd.check_tables(length, pmf, "z's", offset)
+    rd.check_tables(ylength, ypmf, "y's")
     if (ylength % 2 == 0).any():
         raise MlkitError("the hyper model's entropy tables are damaged (a y table is not centred: even length)",
                          "train it again or restore a copy")
@@ -380,25 +380,6 @@ def side_of(model):
         raise MlkitError("the hyper model's scale network does not give one level per latent in integer decoding",
                          "train the model again with mlkit compress train --kind hyper")
     return Side(hyper_analysis, net, (offset, length, pmf), (ylength, ypmf))
-
-
-OFFSET_MAX = 1 << 16  # rd.freeze_prior's offsets lie in -512..512; anything far beyond is forged
-
-
-def check_tables(length, pmf, what, offset=None):
-    """Each row's first `length` entries positive, summing to 2**PRECISION, within the table;
-    offsets (z's, and rd's latents') within +-OFFSET_MAX."""
-    width = pmf.shape[-1]
-    if offset is not None and (np.abs(offset) > OFFSET_MAX).any():
-        raise MlkitError(f"the model's entropy tables are damaged ({what} offsets are not within +-{OFFSET_MAX})",
-                         "train it again or restore a copy")
-    if (length > width).any():
-        raise MlkitError(f"the model's entropy tables are damaged ({what} lengths run past the {width}-entry tables)",
-                         "train it again or restore a copy")
-    inside = np.arange(width) < length[:, None]
-    if (pmf[inside] < 1).any() or (np.where(inside, pmf, 0).sum(axis=1) != 1 << rd.PRECISION).any():
-        raise MlkitError(f"the model's entropy tables are damaged ({what} probabilities are not positive integers "
-                         f"summing to 2**{rd.PRECISION})", "train it again or restore a copy")
 
 
 def _check_shapes(analysis, hyper_analysis, hyper_synthesis):

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from mlkit.deep.runtime import import_tf
+from mlkit.errors import MlkitError
 
 # --quality 1..8 -> lambda (the inverse of the lambdas of CompressAI's bmshj2018 models).
 LAMBDAS = {1: 556.0, 2: 286.0, 3: 149.0, 4: 77.0, 5: 40.0, 6: 20.7, 7: 10.7, 8: 5.56}
@@ -230,6 +231,25 @@ def integer_pmf(p):
     counts = np.maximum(1, np.floor(p / p.sum() * (total - len(p))).astype(np.int64))
     counts[np.argmax(counts)] += total - counts.sum()
     return counts.astype(np.int32)
+
+
+OFFSET_MAX = 1 << 16  # rd.freeze_prior's offsets lie in -512..512; anything far beyond is forged
+
+
+def check_tables(length, pmf, what, offset=None):
+    """Each row's first `length` entries positive, summing to 2**PRECISION, within the table;
+    offsets (rd's latents, a hyper model's z) within +-OFFSET_MAX."""
+    width = pmf.shape[-1]
+    if offset is not None and (np.abs(offset) > OFFSET_MAX).any():
+        raise MlkitError(f"the model's entropy tables are damaged ({what} offsets are not within +-{OFFSET_MAX})",
+                         "train it again or restore a copy")
+    if (length > width).any():
+        raise MlkitError(f"the model's entropy tables are damaged ({what} lengths run past the {width}-entry tables)",
+                         "train it again or restore a copy")
+    inside = np.arange(width) < length[:, None]
+    if (pmf[inside] < 1).any() or (np.where(inside, pmf, 0).sum(axis=1) != 1 << PRECISION).any():
+        raise MlkitError(f"the model's entropy tables are damaged ({what} probabilities are not positive integers "
+                         f"summing to 2**{PRECISION})", "train it again or restore a copy")
 
 
 def tables(model):
