@@ -220,7 +220,11 @@ def _exit_now(code):
     release multiprocessing's semaphores, say) but skip the interpreter's teardown, which
     takes seconds once TensorFlow is loaded, to exit within the second the README promises."""
     import atexit
+    import threading
 
+    # A pool's helper thread may raise as its workers die; after "interrupted" that is noise,
+    # and os._exit would cut its report mid-line.
+    threading.excepthook = lambda args: None
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
